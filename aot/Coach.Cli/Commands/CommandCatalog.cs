@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Coach.Cli.Commands;
+
+/// <summary>Every subcommand of the <c>coach</c> CLI; each lives in a file of its own.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return DemoCommand.Create();
+    }
+}

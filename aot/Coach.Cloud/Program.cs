@@ -1,0 +1,2 @@
+Console.WriteLine("coach-cloud");
+return 0;

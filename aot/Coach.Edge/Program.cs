@@ -1,0 +1,2 @@
+Console.WriteLine("coach-edge");
+return 0;
