@@ -1,0 +1,312 @@
+using System.Runtime.InteropServices;
+
+namespace Coach.Native.OnnxRuntime;
+
+/// <summary>
+/// Finds, loads and describes the ONNX Runtime shared library. Loaded once per process, on first use.
+/// </summary>
+/// <remarks>
+/// Search order: <c>$COACH_ORT_LIBRARY</c> (when set, the only candidate: an explicit choice must not
+/// silently fall back to another build); <c>runtimes/&lt;rid&gt;/native/libonnxruntime.so.1</c> (and
+/// <c>.so</c>) under the application folder; the application (binary) folder itself; the repository
+/// cache <c>.cache/onnxruntime/1.30.0/&lt;rid&gt;/</c> found from <c>$COACH_CACHE</c> or by walking up
+/// from the application folder; finally the dynamic loader's own search for <c>libonnxruntime.so.1</c>
+/// and <c>libonnxruntime.so</c> (a system or JetPack install).
+/// </remarks>
+public static unsafe class OrtLibrary
+{
+    /// <summary>The ONNX Runtime release Coach fetches and is tested against.</summary>
+    public const string BundledVersion = "1.30.0";
+
+    /// <summary>Environment variable naming the library file to load instead of searching.</summary>
+    public const string LibraryPathVariable = "COACH_ORT_LIBRARY";
+
+    private const string Soname = "libonnxruntime.so.1";
+    private const string DevName = "libonnxruntime.so";
+    private const int OrtLoggingLevelError = 3;
+    private const int OrtArenaAllocator = 1;
+    private const int OrtMemTypeDefault = 0;
+
+    private static readonly Lock Gate = new();
+    private static LoadedRuntime? s_runtime;
+
+    /// <summary>The ORT_API_VERSION Coach requests (the lowest that has every function it calls).</summary>
+    public static uint ApiVersion => OrtApi.RequiredApiVersion;
+
+    /// <summary>Version string of the loaded library, e.g. "1.30.0". Loads the library if needed.</summary>
+    public static string Version => Runtime.Version;
+
+    /// <summary>Absolute path of the loaded library (or the soname the loader resolved).</summary>
+    public static string LoadedPath => Runtime.Path;
+
+    /// <summary>Execution providers compiled into the loaded library (ORT's GetAvailableProviders).
+    /// Listed does not mean usable: a GPU provider still needs CUDA/TensorRT at append time.</summary>
+    public static IReadOnlyList<string> AvailableProviders => Runtime.AvailableProviders;
+
+    /// <summary>True once the library has been loaded in this process.</summary>
+    public static bool IsLoaded => Volatile.Read(ref s_runtime) is not null;
+
+    internal static nint Environment => Runtime.Environment.DangerousGetHandle();
+
+    internal static nint CpuMemoryInfo => Runtime.CpuMemoryInfo.DangerousGetHandle();
+
+    internal static nint DefaultAllocator => Runtime.DefaultAllocator;
+
+    private static LoadedRuntime Runtime => Volatile.Read(ref s_runtime) ?? LoadOrThrow();
+
+    /// <summary>Loads the library now (if not yet); throws <see cref="DllNotFoundException"/> naming
+    /// every path tried and how to install ONNX Runtime.</summary>
+    public static void EnsureLoaded() => _ = Runtime;
+
+    /// <summary>Loads the library now if possible; on failure <paramref name="error"/> says why.</summary>
+    public static bool TryLoad(out string error)
+    {
+        try
+        {
+            EnsureLoaded();
+            error = "";
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or OrtException)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Checks whether <paramref name="path"/> is a loadable ONNX Runtime offering
+    /// <see cref="ApiVersion"/>, without touching the library this process uses.
+    /// </summary>
+    public static bool TryLoadFrom(string path, out string error) => TryLoadFrom(path, out _, out error);
+
+    /// <inheritdoc cref="TryLoadFrom(string, out string)"/>
+    public static bool TryLoadFrom(string path, out string version, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var full = Path.GetFullPath(path);
+        if (TryOpen(full, isFileName: true, out _, out _, out version, out var reason))
+        {
+            error = "";
+            return true;
+        }
+        error = $"ONNX Runtime could not be loaded from {full}: {reason}. {FixAdvice()}";
+        return false;
+    }
+
+    /// <summary>The candidate locations, in search order (for diagnostics and error messages).</summary>
+    public static IReadOnlyList<string> SearchLocations()
+    {
+        var overridePath = System.Environment.GetEnvironmentVariable(LibraryPathVariable);
+        if (!string.IsNullOrWhiteSpace(overridePath))
+        {
+            return [Path.GetFullPath(overridePath)];
+        }
+
+        var rid = RuntimeIdentifier;
+        var candidates = new List<string>();
+        void Add(string candidate)
+        {
+            if (!candidates.Contains(candidate))
+            {
+                candidates.Add(candidate);
+            }
+        }
+
+        var baseDirectory = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+        Add(Path.Combine(baseDirectory, "runtimes", rid, "native", Soname));
+        Add(Path.Combine(baseDirectory, "runtimes", rid, "native", DevName));
+        Add(Path.Combine(baseDirectory, Soname));
+        Add(Path.Combine(baseDirectory, DevName));
+        var processDirectory = Path.GetDirectoryName(System.Environment.ProcessPath);
+        if (!string.IsNullOrEmpty(processDirectory) && !File.Exists(Path.Combine(processDirectory, "dotnet")))
+        {
+            Add(Path.Combine(processDirectory, Soname));
+        }
+
+        var cacheVariable = System.Environment.GetEnvironmentVariable("COACH_CACHE");
+        if (!string.IsNullOrWhiteSpace(cacheVariable))
+        {
+            Add(Path.Combine(Path.GetFullPath(cacheVariable), "onnxruntime", BundledVersion, rid, Soname));
+        }
+        for (var directory = new DirectoryInfo(baseDirectory); directory is not null; directory = directory.Parent)
+        {
+            var cached = Path.Combine(directory.FullName, ".cache", "onnxruntime", BundledVersion, rid, Soname);
+            if (File.Exists(cached))
+            {
+                Add(cached);
+                break;
+            }
+        }
+
+        Add(Soname);
+        Add(DevName);
+        return candidates;
+    }
+
+    /// <summary>linux-x64 or linux-arm64: the folder names used by the fetch script and the build.</summary>
+    public static string RuntimeIdentifier => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.Arm64 => "linux-arm64",
+        Architecture.X64 => "linux-x64",
+        var other => "linux-" + other.ToString().ToLowerInvariant(),
+    };
+
+    private static string FixAdvice() =>
+        $"Fix: run scripts/fetch-onnxruntime.sh in the Coach repository (it puts ONNX Runtime {BundledVersion} into " +
+        $".cache/onnxruntime/{BundledVersion}/{RuntimeIdentifier}/ and every build copies it to runtimes/{RuntimeIdentifier}/native/ " +
+        $"beside the binaries), or set {LibraryPathVariable}=/path/to/libonnxruntime.so; on a Jetson install JetPack's " +
+        "onnxruntime-gpu so that libonnxruntime.so.1 is on the loader path.";
+
+    private static LoadedRuntime LoadOrThrow()
+    {
+        lock (Gate)
+        {
+            if (s_runtime is not null)
+            {
+                return s_runtime;
+            }
+
+            var tried = new List<string>();
+            foreach (var candidate in SearchLocations())
+            {
+                var isFileName = Path.IsPathRooted(candidate);
+                if (TryOpen(candidate, isFileName, out var library, out var api, out var version, out var reason))
+                {
+                    OrtApi.Bind(api);
+                    var runtime = new LoadedRuntime(library, candidate, version);
+                    Volatile.Write(ref s_runtime, runtime);
+                    return runtime;
+                }
+                tried.Add($"  {candidate}: {reason}");
+            }
+
+            throw new DllNotFoundException(
+                $"ONNX Runtime ({Soname}) could not be loaded. Tried, in order:{System.Environment.NewLine}" +
+                string.Join(System.Environment.NewLine, tried) + System.Environment.NewLine + FixAdvice());
+        }
+    }
+
+    /// <summary>Opens one candidate and checks it is an ONNX Runtime with the API version Coach needs.</summary>
+    private static bool TryOpen(string candidate, bool isFileName, out nint library, out void** api, out string version, out string reason)
+    {
+        library = 0;
+        api = null;
+        version = "";
+        if (isFileName && !File.Exists(candidate))
+        {
+            reason = "no such file";
+            return false;
+        }
+
+        try
+        {
+            // A bare soname goes straight to dlopen, i.e. the loader's own search (ld.so cache, LD_LIBRARY_PATH).
+            library = NativeLibrary.Load(candidate);
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        {
+            reason = isFileName
+                ? $"the dynamic loader refused it ({FirstLine(e.Message)})"
+                : "not found by the dynamic loader (ld.so cache, LD_LIBRARY_PATH)";
+            return false;
+        }
+
+        if (!NativeLibrary.TryGetExport(library, "OrtGetApiBase", out var getApiBase))
+        {
+            reason = "not an ONNX Runtime library (no OrtGetApiBase export)";
+            return false;
+        }
+
+        // OrtApiBase { const OrtApi* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); }
+        var apiBase = ((delegate* unmanaged[Cdecl]<void**>)getApiBase)();
+        if (apiBase == null)
+        {
+            reason = "OrtGetApiBase returned null";
+            return false;
+        }
+        var getApi = (delegate* unmanaged[Cdecl]<uint, void**>)apiBase[0];
+        var getVersionString = (delegate* unmanaged[Cdecl]<byte*>)apiBase[1];
+        version = Utf8.ToString(getVersionString());
+        api = getApi(OrtApi.RequiredApiVersion);
+        if (api == null)
+        {
+            reason = $"ONNX Runtime {version} does not offer C API version {OrtApi.RequiredApiVersion} " +
+                     "(Coach needs ONNX Runtime 1.11 or newer)";
+            return false;
+        }
+
+        reason = "";
+        return true;
+    }
+
+    private static string FirstLine(string text)
+    {
+        var end = text.IndexOfAny(['\r', '\n']);
+        return end < 0 ? text : text[..end];
+    }
+
+    /// <summary>Everything that exists once per process after a successful load.</summary>
+    private sealed class LoadedRuntime
+    {
+        private IReadOnlyList<string>? _availableProviders;
+
+        public LoadedRuntime(nint library, string path, string version)
+        {
+            Library = library;
+            Path = path;
+            Version = version;
+
+            nint env;
+            fixed (byte* logId = "coach"u8)
+            {
+                OrtApi.Check(OrtApi.CreateEnv(OrtLoggingLevelError, logId, &env));
+            }
+            Environment = new OrtEnvHandle(env);
+
+            nint memoryInfo;
+            OrtApi.Check(OrtApi.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &memoryInfo));
+            CpuMemoryInfo = new OrtMemoryInfoHandle(memoryInfo);
+
+            nint allocator;
+            OrtApi.Check(OrtApi.GetAllocatorWithDefaultOptions(&allocator));
+            DefaultAllocator = allocator;
+        }
+
+        public nint Library { get; }
+
+        public string Path { get; }
+
+        public string Version { get; }
+
+        // Process-wide: ORT wants one OrtEnv per process, and it must outlive every session.
+        public OrtEnvHandle Environment { get; }
+
+        public OrtMemoryInfoHandle CpuMemoryInfo { get; }
+
+        /// <summary>ORT's default CPU allocator; owned by ORT, never released.</summary>
+        public nint DefaultAllocator { get; }
+
+        public IReadOnlyList<string> AvailableProviders => _availableProviders ??= ReadAvailableProviders();
+
+        private static string[] ReadAvailableProviders()
+        {
+            byte** names;
+            int count;
+            OrtApi.Check(OrtApi.GetAvailableProviders(&names, &count));
+            try
+            {
+                var providers = new string[count];
+                for (var i = 0; i < count; i++)
+                {
+                    providers[i] = Utf8.ToString(names[i]);
+                }
+                return providers;
+            }
+            finally
+            {
+                OrtApi.Check(OrtApi.ReleaseAvailableProviders(names, count));
+            }
+        }
+    }
+}
