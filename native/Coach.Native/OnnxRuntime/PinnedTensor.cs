@@ -7,6 +7,7 @@ namespace Coach.Native.OnnxRuntime;
 public sealed unsafe class PinnedTensor : IDisposable
 {
     private readonly NativeBufferHandle _buffer;
+    private int _disposed;
 
     private PinnedTensor(TensorElementType elementType, long[] shape)
     {
@@ -26,6 +27,8 @@ public sealed unsafe class PinnedTensor : IDisposable
     public long ByteCount { get; }
 
     internal NativeBufferHandle Buffer => _buffer;
+
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>A zero-filled tensor of a concrete shape.</summary>
     public static PinnedTensor Create(TensorElementType type, long[] shape)
@@ -47,7 +50,7 @@ public sealed unsafe class PinnedTensor : IDisposable
     public Span<T> AsSpan<T>()
         where T : unmanaged
     {
-        ObjectDisposedException.ThrowIf(_buffer.IsClosed, this);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         TensorSpans.CheckView<T>(ElementType);
         var length = ByteCount / sizeof(T);
         if (length > int.MaxValue)
@@ -66,7 +69,13 @@ public sealed unsafe class PinnedTensor : IDisposable
     }
 
     /// <summary>Frees the memory once no <see cref="SessionBinding"/> uses it any more.</summary>
-    public void Dispose() => _buffer.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _buffer.Dispose();
+        }
+    }
 
     public override string ToString() =>
         $"{ElementType.DisplayName()}{TensorElementTypeExtensions.FormatShape(Shape)} (pinned)";

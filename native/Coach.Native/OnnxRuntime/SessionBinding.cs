@@ -108,7 +108,7 @@ public sealed unsafe class SessionBinding : IDisposable
 
     private static nint Wrap(PinnedTensor tensor, List<SafeHandle> kept, List<OrtValueHandle> values)
     {
-        ObjectDisposedException.ThrowIf(tensor.Buffer.IsClosed, tensor);
+        ObjectDisposedException.ThrowIf(tensor.IsDisposed, tensor);
         AddRef(tensor.Buffer, kept);
         var value = InferenceSession.CreateTensorValue(tensor.ElementType, tensor.Shape,
             (void*)tensor.Buffer.DangerousGetHandle(), tensor.ByteCount);
