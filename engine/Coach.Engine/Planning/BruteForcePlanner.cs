@@ -1,0 +1,58 @@
+namespace Coach.Engine.Planning;
+
+/// <summary>
+/// Reference search for small graphs: every subset of layers, kept when downward closed, scored exactly as
+/// <see cref="CoachPlanner"/> scores a partition. Exponential in the layer count; for tests only.
+/// </summary>
+public sealed class BruteForcePlanner : IPartitionPlanner
+{
+    public const int MaxLayers = 24;
+
+    public string Method => "brute-force";
+
+    /// <summary>Every ideal of the problem's DAG, found by testing all 2^n layer subsets.</summary>
+    public static List<bool[]> AllIdeals(PlanningProblem problem)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        int n = problem.NodeCount;
+        if (n > MaxLayers)
+        {
+            throw new ArgumentException($"brute force over 2^{n} layer subsets is infeasible (limit {MaxLayers} layers)");
+        }
+        var ideals = new List<bool[]>();
+        for (long mask = 0; mask < 1L << n; mask++)
+        {
+            var onEdge = new bool[n];
+            for (int i = 0; i < n; i++)
+            {
+                onEdge[i] = (mask >> i & 1) != 0;
+            }
+            if (PipelineCostModel.IsDownwardClosed(problem, onEdge))
+            {
+                ideals.Add(onEdge);
+            }
+        }
+        return ideals;
+    }
+
+    public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
+    {
+        var chooser = new BitChooser(problem, bits);
+        PartitionPlan? best = null;
+        double bestLatency = double.PositiveInfinity;
+        foreach (var ideal in AllIdeals(problem))
+        {
+            var plan = chooser.Choose(Method, ideal, out var latency);
+            bestLatency = Math.Min(bestLatency, latency);
+            if (plan is not null && (best is null || PartitionCost.CompareObjective(plan.Cost, best.Cost) < 0))
+            {
+                best = plan;
+            }
+        }
+        return best ?? throw new PlanInfeasibleException($"no partition meets T_max; best latency {bestLatency * 1e3:F3} ms", bestLatency);
+    }
+
+    /// <summary>min over ideals of T_e + T_t + T_c at 32 bits (the serial latency DADS minimises).</summary>
+    public static double MinimumSerialLatency(PlanningProblem problem) =>
+        AllIdeals(problem).Min(ideal => PartitionPlan.ForPartition("brute-force", problem, ideal, 32).Cost.SerialLatencySeconds);
+}

@@ -1,0 +1,89 @@
+namespace Coach.Engine.Planning;
+
+/// <summary>How DADS weighs the load.</summary>
+public enum DadsLoad
+{
+    /// <summary>Lightly loaded: minimise the latency of one task, T_e + T_t + T_c (one minimum s–t cut).</summary>
+    Light,
+    /// <summary>Heavily loaded: minimise the pipeline's bottleneck over a family of weighted minimum cuts.</summary>
+    Heavy,
+}
+
+/// <summary>
+/// DADS (Hu, Bao, Wang and Liu, "Dynamic Adaptive DNN Surgery for Inference Acceleration on the Edge", INFOCOM
+/// 2019, ref. [3]). The DAG becomes an s–t flow network whose cuts are exactly the partitions: s = edge side,
+/// t = cloud side; layer v has s→v of capacity t_v^c (paid when v is in the cloud) and v→t of capacity t_v^e (paid
+/// when it is on the edge); each value k produced by u gets an auxiliary vertex k' with u→k' of capacity
+/// bytes(k)/B and k'→w of infinite capacity for every reader w, so a value read by several cloud layers is paid once;
+/// infinite w→u edges forbid a cloud layer feeding an edge layer (cuts stay downward closed); model inputs hang off s.
+/// The minimum cut is then the partition of least T_e + T_t + T_c (unquantized; the per-frame overhead, a constant
+/// for every partition that sends something, is compared against the edge-only plan afterwards).
+/// Heavy load (DADS's second regime) weighs edge compute against transmission + cloud and keeps, over a sweep of
+/// weights, the cut with the smallest bottleneck stage.
+/// </summary>
+public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light) : IPartitionPlanner
+{
+    public DadsLoad Load { get; } = load;
+
+    public string Method => "dads";
+
+    public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        var edgeOnly = new bool[problem.NodeCount];
+        Array.Fill(edgeOnly, true);
+        var candidates = new List<PartitionPlan> { PartitionPlan.ForPartition(Method, problem, edgeOnly, 32) };
+        if (Load == DadsLoad.Light)
+        {
+            candidates.Add(PartitionPlan.ForPartition(Method, problem, MinimumCut(problem, 1, 1), 32));
+            var best = candidates.MinBy(p => p.Cost.SerialLatencySeconds)!;
+            return Examined(best, candidates.Count);
+        }
+        for (int i = 1; i < 32; i++)
+        {
+            double edgeWeight = i / 32.0;
+            candidates.Add(PartitionPlan.ForPartition(Method, problem, MinimumCut(problem, edgeWeight, 1 - edgeWeight), 32));
+        }
+        var heavy = candidates.OrderBy(p => p.Cost.BottleneckSeconds).ThenBy(p => p.Cost.SerialLatencySeconds).First();
+        return Examined(heavy, candidates.Count);
+    }
+
+    private PartitionPlan Examined(PartitionPlan p, int count) => new()
+    {
+        Method = Method, OnEdge = p.OnEdge, CutTensors = p.CutTensors, Bits = p.Bits, Cost = p.Cost, CandidatesExamined = count,
+        Note = Load == DadsLoad.Light ? "light load: minimum s-t cut of T_e + T_t + T_c" : "heavy load: weighted minimum cuts, least bottleneck",
+    };
+
+    /// <summary>The edge set of a minimum s–t cut with edge time weighted by <paramref name="edgeWeight"/>, transmission and cloud by <paramref name="offloadWeight"/>.</summary>
+    public static bool[] MinimumCut(PlanningProblem problem, double edgeWeight, double offloadWeight)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        int n = problem.NodeCount;
+        int source = n + problem.Tensors.Count;
+        int sink = source + 1;
+        var network = new MaxFlow(sink + 1);
+        for (int v = 0; v < n; v++)
+        {
+            network.AddEdge(source, v, offloadWeight * problem.CloudSeconds[v]);
+            network.AddEdge(v, sink, edgeWeight * problem.EdgeSeconds[v]);
+        }
+        for (int k = 0; k < problem.Tensors.Count; k++)
+        {
+            var t = problem.Tensors[k];
+            int aux = n + k;
+            int producer = t.Producer < 0 ? source : t.Producer;
+            network.AddEdge(producer, aux, offloadWeight * PipelineCostModel.TensorSeconds(problem, k, 32));
+            foreach (var w in t.Consumers)
+            {
+                network.AddEdge(aux, w, double.PositiveInfinity);
+                if (t.Producer >= 0)
+                {
+                    network.AddEdge(w, t.Producer, double.PositiveInfinity);
+                }
+            }
+        }
+        network.Run(source, sink);
+        var side = network.SourceSide(source);
+        return side[..n];
+    }
+}

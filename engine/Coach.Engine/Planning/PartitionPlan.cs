@@ -1,0 +1,78 @@
+using System.Numerics;
+
+namespace Coach.Engine.Planning;
+
+/// <summary>Gives the minimum safe bit width of a cut (eq. 1): 2…8, or 32 when no quantization is safe.</summary>
+public interface ICutBitsProvider
+{
+    /// <summary><paramref name="cutTensors"/> are indices into <see cref="PlanningProblem.Tensors"/>, ascending.</summary>
+    int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors);
+}
+
+/// <summary>The same bit width for every cut (SPINN's fixed 8 bits, unquantized baselines, synthetic graphs).</summary>
+public sealed class FixedBits(int bits) : ICutBitsProvider
+{
+    public int Bits { get; } = bits is (>= 2 and <= 8) or 32 ? bits : throw new ArgumentOutOfRangeException(nameof(bits), bits, "bits must be 2…8 or 32");
+    public int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors) => Bits;
+}
+
+/// <summary>A chosen partition: layers on the edge, cut tensors with their bits, and the predicted costs.</summary>
+public sealed class PartitionPlan
+{
+    public required string Method { get; init; }
+    /// <summary>OnEdge[i]: layer i (topological index) runs on the edge.</summary>
+    public required bool[] OnEdge { get; init; }
+    /// <summary>Cut tensors (indices into <see cref="PlanningProblem.Tensors"/>), ascending.</summary>
+    public required int[] CutTensors { get; init; }
+    /// <summary>Bit width of each cut tensor (32 = sent unquantized).</summary>
+    public required int[] Bits { get; init; }
+    /// <summary>Minimum safe bits from calibration, before eq. 11 filled a bubble (COACH only; else = Bits).</summary>
+    public int[]? MinimumBits { get; init; }
+    public required PartitionCost Cost { get; init; }
+    /// <summary>Wall time the search took.</summary>
+    public double PlannerMilliseconds { get; set; }
+    /// <summary>Partitions the method examined (ideals visited, cuts tried).</summary>
+    public long CandidatesExamined { get; init; }
+    /// <summary>Expected share of frames answered on the edge without transmission (SPINN's early exit), 0 otherwise.</summary>
+    public double EarlyExitRate { get; init; }
+    public string? Note { get; init; }
+
+    public int EdgeLayerCount => OnEdge.Count(x => x);
+
+    /// <summary>Builds a plan for a given edge set at given bits (one width for all float cut tensors).</summary>
+    public static PartitionPlan ForPartition(string method, PlanningProblem problem, bool[] onEdge, int bits, long examined = 1)
+    {
+        var cut = PipelineCostModel.CutTensors(problem, onEdge);
+        var perTensor = PipelineCostModel.UniformBits(cut.Length, bits);
+        return new PartitionPlan
+        {
+            Method = method,
+            OnEdge = onEdge,
+            CutTensors = cut,
+            Bits = perTensor,
+            Cost = PipelineCostModel.Evaluate(problem, onEdge, cut, perTensor),
+            CandidatesExamined = examined,
+        };
+    }
+}
+
+/// <summary>No partition meets T_max (eq. 3); the message names the best latency achievable.</summary>
+public sealed class PlanInfeasibleException : Exception
+{
+    public PlanInfeasibleException(string message, double bestLatencySeconds) : base(message) => BestLatencySeconds = bestLatencySeconds;
+    public PlanInfeasibleException() { }
+    public PlanInfeasibleException(string message) : base(message) { }
+    public PlanInfeasibleException(string message, Exception inner) : base(message, inner) { }
+    public double BestLatencySeconds { get; }
+}
+
+/// <summary>A planner of the common cost model.</summary>
+public interface IPartitionPlanner
+{
+    /// <summary>Short name used on the command line (coach, ns, dads, spinn, jps, edge, cloud).</summary>
+    string Method { get; }
+    PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits);
+}
+
+/// <summary>Counts that show how large the search space is.</summary>
+public sealed record SearchSpaceSize(int Layers, BigInteger Ideals, BigInteger LayerSubsets, int SeriesBlocks, int LargestBlockIdeals);

@@ -1,0 +1,271 @@
+namespace Coach.Engine.Planning;
+
+/// <summary>Which of the three pipeline stages is the longest.</summary>
+public enum PipelineStage { Edge, Transmission, Cloud }
+
+/// <summary>Predicted times of one partition (seconds), per the cost model of ARCHITECTURE §2.4–2.5.</summary>
+public sealed record PartitionCost(
+    double EdgeSeconds,
+    double TransmissionSeconds,
+    double CloudSeconds,
+    double LatencySeconds,
+    double TransmissionParallelSeconds,
+    double CloudParallelSeconds)
+{
+    /// <summary>max(T_e, T_t, T_c): throughput is its inverse.</summary>
+    public double BottleneckSeconds => Math.Max(EdgeSeconds, Math.Max(TransmissionSeconds, CloudSeconds));
+    public double ThroughputPerSecond => BottleneckSeconds > 0 ? 1.0 / BottleneckSeconds : double.PositiveInfinity;
+    /// <summary>B_c = |T_e − T_c| (eq. 5).</summary>
+    public double ComputeBubbleSeconds => Math.Abs(EdgeSeconds - CloudSeconds);
+    /// <summary>B_t = |T_t − max{T_e, T_t − T_t^p, T_c − T_c^p}| (eq. 5).</summary>
+    public double TransmissionBubbleSeconds => Math.Abs(TransmissionSeconds - Math.Max(EdgeSeconds,
+        Math.Max(TransmissionSeconds - TransmissionParallelSeconds, CloudSeconds - CloudParallelSeconds)));
+    public double BubbleSeconds => ComputeBubbleSeconds + TransmissionBubbleSeconds;
+    /// <summary>T_e + T_t + T_c, the latency without layer-parallel overlap (eq. 3's left side).</summary>
+    public double SerialLatencySeconds => EdgeSeconds + TransmissionSeconds + CloudSeconds;
+
+    public PipelineStage Bottleneck => EdgeSeconds >= TransmissionSeconds && EdgeSeconds >= CloudSeconds
+        ? PipelineStage.Edge
+        : TransmissionSeconds >= CloudSeconds ? PipelineStage.Transmission : PipelineStage.Cloud;
+
+    /// <summary>COACH's order: smaller bottleneck first, then fewer bubbles (eq. 5).</summary>
+    public static int CompareObjective(PartitionCost a, PartitionCost b)
+    {
+        int c = a.BottleneckSeconds.CompareTo(b.BottleneckSeconds);
+        return c != 0 ? c : a.BubbleSeconds.CompareTo(b.BubbleSeconds);
+    }
+}
+
+/// <summary>
+/// The cost model every planner shares. A partition is a downward-closed set of layers on the edge (V_e);
+/// the cut tensors (V_p) are the values produced on the edge (or fed as model inputs) that a cloud layer reads.
+/// </summary>
+public static class PipelineCostModel
+{
+    /// <summary>The cut tensors of a partition, in tensor order.</summary>
+    public static int[] CutTensors(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
+    {
+        var cut = new List<int>();
+        for (int k = 0; k < problem.Tensors.Count; k++)
+        {
+            if (IsCut(problem, k, onEdge))
+            {
+                cut.Add(k);
+            }
+        }
+        return [.. cut];
+    }
+
+    public static bool IsCut(PlanningProblem problem, int tensor, ReadOnlySpan<bool> onEdge)
+    {
+        var t = problem.Tensors[tensor];
+        if (t.Producer >= 0 && !onEdge[t.Producer])
+        {
+            return false;
+        }
+        foreach (var c in t.Consumers)
+        {
+            if (!onEdge[c])
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Bytes of one cut tensor at <paramref name="bits"/> (32 = unquantized; non-float values always raw).</summary>
+    public static double TensorBytes(PlanningProblem problem, int tensor, int bits)
+    {
+        var t = problem.Tensors[tensor];
+        if (bits >= 32 || !t.IsFloat)
+        {
+            return t.RawBytes;
+        }
+        return Math.Ceiling(t.ElementCount * (double)bits / 8.0) + problem.Settings.QuantizationHeaderBytes;
+    }
+
+    /// <summary>Seconds on the link to send one tensor.</summary>
+    public static double TensorSeconds(PlanningProblem problem, int tensor, int bits) =>
+        TensorBytes(problem, tensor, bits) * 8.0 / problem.Settings.BandwidthBitsPerSecond;
+
+    /// <summary>T_t = Σ bytes(k, b_k)/B + per-frame overhead (eq. 2); 0 when nothing crosses.</summary>
+    public static double TransmissionSeconds(PlanningProblem problem, ReadOnlySpan<int> cut, ReadOnlySpan<int> bits)
+    {
+        if (cut.Length == 0)
+        {
+            return 0;
+        }
+        double s = problem.Settings.FrameOverheadSeconds;
+        for (int i = 0; i < cut.Length; i++)
+        {
+            s += TensorSeconds(problem, cut[i], bits[i]);
+        }
+        return s;
+    }
+
+    public static double EdgeSeconds(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
+    {
+        double s = 0;
+        for (int i = 0; i < problem.NodeCount; i++)
+        {
+            if (onEdge[i])
+            {
+                s += problem.EdgeSeconds[i];
+            }
+        }
+        return s;
+    }
+
+    public static double CloudSeconds(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
+    {
+        double s = 0;
+        for (int i = 0; i < problem.NodeCount; i++)
+        {
+            if (!onEdge[i])
+            {
+                s += problem.CloudSeconds[i];
+            }
+        }
+        return s;
+    }
+
+    /// <summary>
+    /// Full evaluation of a partition with per-cut-tensor bits, including the single-task latency under
+    /// layer-parallel execution (eq. 4): the edge runs its layers back to back in topological order; each cut tensor
+    /// goes on the link (FIFO, in the order it becomes ready; the frame overhead before the first one) as soon as
+    /// its producer finishes, while the edge goes on with other layers; a cloud layer starts once the cloud is free
+    /// and all its inputs have arrived. T_t^p is the link time overlapped with edge compute, T_c^p the cloud time
+    /// overlapped with the link.
+    /// </summary>
+    public static PartitionCost Evaluate(PlanningProblem problem, ReadOnlySpan<bool> onEdge, ReadOnlySpan<int> cut, ReadOnlySpan<int> bits)
+    {
+        int n = problem.NodeCount;
+        var finish = new double[n];
+        double edgeTime = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (onEdge[i])
+            {
+                edgeTime += problem.EdgeSeconds[i];
+                finish[i] = edgeTime;
+            }
+        }
+        double te = EdgeSeconds(problem, onEdge);
+        double tc = CloudSeconds(problem, onEdge);
+        double tt = TransmissionSeconds(problem, cut, bits);
+        if (cut.Length == 0)
+        {
+            // Edge-only: nothing crosses, the whole task is edge compute (cloud layers cannot exist without inputs).
+            return new PartitionCost(te, 0, tc, te + tc, 0, 0);
+        }
+
+        // Link schedule.
+        var order = new int[cut.Length];
+        var ready = new double[cut.Length];
+        for (int i = 0; i < cut.Length; i++)
+        {
+            order[i] = i;
+            var p = problem.Tensors[cut[i]].Producer;
+            ready[i] = p < 0 ? 0 : finish[p];
+        }
+        Array.Sort(ready, order);
+        var arrival = new Dictionary<int, double>(cut.Length);
+        var linkStart = new double[cut.Length];
+        var linkEnd = new double[cut.Length];
+        double linkFree = 0;
+        for (int j = 0; j < cut.Length; j++)
+        {
+            int i = order[j];
+            double start = Math.Max(ready[j], linkFree);
+            double duration = TensorSeconds(problem, cut[i], bits[i]) + (j == 0 ? problem.Settings.FrameOverheadSeconds : 0);
+            linkStart[j] = start;
+            linkEnd[j] = start + duration;
+            linkFree = linkEnd[j];
+            arrival[cut[i]] = linkEnd[j];
+        }
+
+        // Cloud schedule.
+        var cloudStart = new List<double>();
+        var cloudEnd = new List<double>();
+        double cloudFree = 0;
+        double last = edgeTime;
+        for (int v = 0; v < n; v++)
+        {
+            if (onEdge[v])
+            {
+                continue;
+            }
+            double start = cloudFree;
+            foreach (var k in problem.NodeInputs[v])
+            {
+                var p = problem.Tensors[k].Producer;
+                double available = p >= 0 && !onEdge[p] ? finish[p] : arrival[k];
+                start = Math.Max(start, available);
+            }
+            finish[v] = start + problem.CloudSeconds[v];
+            cloudFree = finish[v];
+            cloudStart.Add(start);
+            cloudEnd.Add(finish[v]);
+            last = Math.Max(last, finish[v]);
+        }
+        last = Math.Max(last, linkFree);
+
+        double ttp = 0;
+        for (int j = 0; j < cut.Length; j++)
+        {
+            ttp += Overlap(linkStart[j], linkEnd[j], 0, edgeTime);
+        }
+        double tcp = 0;
+        int a = 0;
+        int b = 0;
+        while (a < cut.Length && b < cloudStart.Count)
+        {
+            tcp += Overlap(linkStart[a], linkEnd[a], cloudStart[b], cloudEnd[b]);
+            if (linkEnd[a] < cloudEnd[b])
+            {
+                a++;
+            }
+            else
+            {
+                b++;
+            }
+        }
+        return new PartitionCost(te, tt, tc, last, ttp, tcp);
+    }
+
+    private static double Overlap(double s1, double e1, double s2, double e2) => Math.Max(0, Math.Min(e1, e2) - Math.Max(s1, s2));
+
+    /// <summary>Evaluation with one bit width for every float cut tensor (non-float values go raw).</summary>
+    public static PartitionCost Evaluate(PlanningProblem problem, ReadOnlySpan<bool> onEdge, ReadOnlySpan<int> cut, int bits)
+    {
+        var perTensor = UniformBits(cut.Length, bits);
+        return Evaluate(problem, onEdge, cut, perTensor);
+    }
+
+    public static int[] UniformBits(int count, int bits)
+    {
+        var perTensor = new int[count];
+        Array.Fill(perTensor, bits);
+        return perTensor;
+    }
+
+    /// <summary>True when <paramref name="onEdge"/> is downward closed (every predecessor of an edge layer is on the edge).</summary>
+    public static bool IsDownwardClosed(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
+    {
+        for (int v = 0; v < problem.NodeCount; v++)
+        {
+            if (!onEdge[v])
+            {
+                continue;
+            }
+            foreach (var p in problem.Predecessors[v])
+            {
+                if (!onEdge[p])
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+}

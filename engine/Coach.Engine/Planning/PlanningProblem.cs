@@ -1,0 +1,137 @@
+using Coach.Engine.Graph;
+using Coach.Engine.Profiling;
+
+namespace Coach.Engine.Planning;
+
+/// <summary>A value that can cross the cut: a model input (Producer = -1) or a layer's output.</summary>
+public sealed record PlanTensor(string Name, int Producer, int[] Consumers, long ElementCount, int ElementType, long[] Shape)
+{
+    public bool IsFloat => ElementType == OnnxElementTypes.Float;
+    public long RawBytes => ElementCount * OnnxElementTypes.ByteSize(ElementType);
+}
+
+/// <summary>The link and the latency budget the plan is made for.</summary>
+public sealed record CostSettings
+{
+    /// <summary>Bandwidth B of the edge→cloud link in bit/s.</summary>
+    public required double BandwidthBitsPerSecond { get; init; }
+    /// <summary>Fixed cost of sending one frame (header, syscalls, first-byte latency), added to T_t once per frame.</summary>
+    public double FrameOverheadSeconds { get; init; } = 0.0005;
+    /// <summary>T_max of eq. 3 (latency of one task under the overlap model), or null for none.</summary>
+    public double? LatencyBudgetSeconds { get; init; }
+    /// <summary>Bytes of quantization parameters (scale, zero point, bits) sent with each quantized tensor.</summary>
+    public int QuantizationHeaderBytes { get; init; } = 12;
+}
+
+/// <summary>
+/// Everything the planners need, in index form: layers in topological order with their edge and cloud times
+/// (t_i^e, t_i^c of eq. 2), and the values that can cross a cut. Built from a <see cref="LayerGraph"/> and two
+/// profiles, or directly (tests, synthetic graphs).
+/// </summary>
+public sealed class PlanningProblem
+{
+    public PlanningProblem(IReadOnlyList<string> nodeNames, double[] edgeSeconds, double[] cloudSeconds,
+        IReadOnlyList<PlanTensor> tensors, CostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(nodeNames);
+        ArgumentNullException.ThrowIfNull(tensors);
+        int n = nodeNames.Count;
+        if (edgeSeconds.Length != n || cloudSeconds.Length != n)
+        {
+            throw new ArgumentException($"expected {n} edge and cloud layer times, got {edgeSeconds.Length} and {cloudSeconds.Length}");
+        }
+        if (!(settings.BandwidthBitsPerSecond > 0))
+        {
+            throw new ArgumentException($"bandwidth must be positive, got {settings.BandwidthBitsPerSecond} bit/s");
+        }
+        NodeNames = nodeNames;
+        EdgeSeconds = edgeSeconds;
+        CloudSeconds = cloudSeconds;
+        Tensors = tensors;
+        Settings = settings;
+        var preds = new List<int>[n];
+        var succs = new List<int>[n];
+        var inputsOf = new List<int>[n];
+        for (int i = 0; i < n; i++)
+        {
+            preds[i] = [];
+            succs[i] = [];
+            inputsOf[i] = [];
+        }
+        for (int k = 0; k < tensors.Count; k++)
+        {
+            var t = tensors[k];
+            foreach (var c in t.Consumers)
+            {
+                if (c <= t.Producer || c >= n)
+                {
+                    throw new ArgumentException($"tensor '{t.Name}' (producer {t.Producer}) is read by layer {c}: layers must be numbered in topological order");
+                }
+                inputsOf[c].Add(k);
+                if (t.Producer >= 0 && !preds[c].Contains(t.Producer))
+                {
+                    preds[c].Add(t.Producer);
+                    succs[t.Producer].Add(c);
+                }
+            }
+        }
+        Predecessors = [.. preds.Select(p => p.Order().ToArray())];
+        Successors = [.. succs.Select(s => s.Order().ToArray())];
+        NodeInputs = [.. inputsOf.Select(l => l.ToArray())];
+    }
+
+    public int NodeCount => NodeNames.Count;
+    public IReadOnlyList<string> NodeNames { get; }
+    public double[] EdgeSeconds { get; }
+    public double[] CloudSeconds { get; }
+    public IReadOnlyList<PlanTensor> Tensors { get; }
+    public CostSettings Settings { get; }
+    public int[][] Predecessors { get; }
+    public int[][] Successors { get; }
+    /// <summary>For each layer, the indices (into <see cref="Tensors"/>) of the values it reads.</summary>
+    public int[][] NodeInputs { get; }
+
+    public PlanningProblem WithSettings(CostSettings settings) =>
+        new(NodeNames, EdgeSeconds, CloudSeconds, Tensors, settings);
+
+    /// <summary>
+    /// The problem of a real model: layer times from the edge profile (scaled by <paramref name="edgeSlowdown"/>, so
+    /// a profile measured on a fast machine can stand in for a slower device) and the cloud profile.
+    /// </summary>
+    public static PlanningProblem FromGraph(LayerGraph graph, LayerProfile edge, LayerProfile cloud, CostSettings settings, double edgeSlowdown = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(edge);
+        ArgumentNullException.ThrowIfNull(cloud);
+        if (!(edgeSlowdown > 0))
+        {
+            throw new ArgumentException($"edge slowdown must be positive, got {edgeSlowdown}");
+        }
+        edge.EnsureMatches(graph);
+        cloud.EnsureMatches(graph);
+        if (!graph.HasCompleteShapes)
+        {
+            var unknown = graph.Tensors.First(t => t.Role != TensorRole.Parameter && !t.ShapeKnown);
+            throw new ModelGraphException($"the shape of value '{unknown.Name}' is unknown; run shape discovery (ShapeDiscovery.Complete) before planning");
+        }
+        int n = graph.Nodes.Count;
+        var names = graph.Nodes.Select(x => x.Name).ToArray();
+        var te = new double[n];
+        var tc = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            te[i] = edge.MedianMicroseconds(names[i]) * 1e-6 * edgeSlowdown;
+            tc[i] = cloud.MedianMicroseconds(names[i]) * 1e-6;
+        }
+        var tensors = new List<PlanTensor>();
+        foreach (var t in graph.Tensors)
+        {
+            if (t.Role == TensorRole.Parameter || t.Consumers.Count == 0)
+            {
+                continue; // never needed across the cut
+            }
+            tensors.Add(new PlanTensor(t.Name, t.Producer, [.. t.Consumers], t.ElementCount, t.ElementType, t.Shape!));
+        }
+        return new PlanningProblem(names, te, tc, tensors, settings);
+    }
+}

@@ -1,0 +1,143 @@
+using Xunit.Abstractions;
+using Coach.Engine.Planning;
+
+namespace Coach.Engine.Tests.Planning;
+
+public class CoachPlannerTests(ITestOutputHelper output)
+{
+    private const int Seeds = 240;
+
+    private static void AssertSameObjective(PartitionCost expected, PartitionCost actual, int seed)
+    {
+        Assert.True(Math.Abs(expected.BottleneckSeconds - actual.BottleneckSeconds) <= 1e-12 + 1e-9 * expected.BottleneckSeconds,
+            $"seed {seed}: bottleneck {actual.BottleneckSeconds} vs brute force {expected.BottleneckSeconds}");
+        Assert.True(Math.Abs(expected.BubbleSeconds - actual.BubbleSeconds) <= 1e-12 + 1e-9 * Math.Max(1e-3, expected.BubbleSeconds),
+            $"seed {seed}: bubbles {actual.BubbleSeconds} vs brute force {expected.BubbleSeconds}");
+    }
+
+    [Fact]
+    public void DecompositionCountsAndEnumeratesExactlyTheIdealsOfRandomDags()
+    {
+        var counts = new List<int>();
+        for (int seed = 0; seed < Seeds; seed++)
+        {
+            var problem = RandomDags.Create(seed);
+            var expected = BruteForcePlanner.AllIdeals(problem).Select(Key).ToHashSet();
+            var decomposition = IdealDecomposition.Build(problem);
+            var seen = new HashSet<string>();
+            var onEdge = new bool[problem.NodeCount];
+            decomposition.Enumerate(onEdge, () =>
+            {
+                Assert.True(PipelineCostModel.IsDownwardClosed(problem, onEdge), $"seed {seed}: not downward closed");
+                Assert.True(seen.Add(Key(onEdge)), $"seed {seed}: ideal enumerated twice");
+            });
+            Assert.Equal(expected.Count, (int)decomposition.CountIdeals());
+            counts.Add(expected.Count);
+            Assert.True(expected.SetEquals(seen), $"seed {seed}: enumerated ideals differ from brute force");
+        }
+        output.WriteLine($"ideals per random DAG: min {counts.Min()}, median {counts.Order().ElementAt(counts.Count / 2)}, max {counts.Max()}");
+        Assert.True(counts.Max() >= 5 * counts.Min(), "the random DAGs should vary in width");
+    }
+
+    [Fact]
+    public void CoachObjectiveEqualsBruteForceOverAllDownwardClosedSets()
+    {
+        int withBudget = 0;
+        for (int seed = 0; seed < Seeds; seed++)
+        {
+            var problem = RandomDags.Create(seed);
+            if (seed % 3 == 2)
+            {
+                // A T_max that rules out some partitions: the median single-task latency of the brute-force set.
+                var latencies = BruteForcePlanner.AllIdeals(problem)
+                    .Select(i => PartitionPlan.ForPartition("x", problem, i, 2).Cost.LatencySeconds).Order().ToArray();
+                problem = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = latencies[latencies.Length / 2] });
+                withBudget++;
+            }
+            var expected = new BruteForcePlanner().Plan(problem, new HashedBits(seed));
+            var actual = new CoachPlanner().Plan(problem, new HashedBits(seed));
+            AssertSameObjective(expected.Cost, actual.Cost, seed);
+            Assert.True(PipelineCostModel.IsDownwardClosed(problem, actual.OnEdge));
+            if (problem.Settings.LatencyBudgetSeconds is { } tmax)
+            {
+                Assert.True(actual.Cost.LatencySeconds <= tmax, $"seed {seed}: latency above T_max");
+            }
+        }
+        Assert.True(withBudget >= 50);
+    }
+
+    [Fact]
+    public void BranchAndBoundAsksCalibrationForFewPartitions()
+    {
+        var problem = RandomDags.Create(7, maxLayers: 20);
+        var bits = new HashedBits(7);
+        var plan = new CoachPlanner().Plan(problem, bits);
+        Assert.True(bits.Calls < plan.CandidatesExamined, $"{bits.Calls} calibrations for {plan.CandidatesExamined} partitions");
+    }
+
+    [Fact]
+    public void DadsLightLoadLatencyEqualsBruteForceLatencyOptimum()
+    {
+        for (int seed = 0; seed < Seeds; seed++)
+        {
+            var problem = RandomDags.Create(seed);
+            var dads = new DadsPlanner(DadsLoad.Light).Plan(problem, new FixedBits(32));
+            double best = BruteForcePlanner.MinimumSerialLatency(problem);
+            Assert.True(PipelineCostModel.IsDownwardClosed(problem, dads.OnEdge), $"seed {seed}: DADS cut not downward closed");
+            Assert.True(Math.Abs(dads.Cost.SerialLatencySeconds - best) <= 1e-9 * best + 1e-12,
+                $"seed {seed}: DADS {dads.Cost.SerialLatencySeconds * 1e3} ms vs optimum {best * 1e3} ms");
+        }
+    }
+
+    [Fact]
+    public void CoachThroughputIsAtLeastEveryUnquantizedBaselineOnRandomDags()
+    {
+        IPartitionPlanner[] baselines = [new EdgeOnlyPlanner(), new CloudOnlyPlanner(), new NeurosurgeonPlanner(), new DadsPlanner(DadsLoad.Light), new DadsPlanner(DadsLoad.Heavy), new JpsPlanner()];
+        for (int seed = 0; seed < 60; seed++)
+        {
+            var problem = RandomDags.Create(seed);
+            var coach = new CoachPlanner().Plan(problem, new HashedBits(seed));
+            foreach (var b in baselines)
+            {
+                var plan = b.Plan(problem, new FixedBits(32));
+                Assert.True(coach.Cost.ThroughputPerSecond >= plan.Cost.ThroughputPerSecond * (1 - 1e-12), $"seed {seed}: {b.Method} beats COACH");
+            }
+        }
+    }
+
+    [Fact]
+    public void ImpossibleLatencyBudgetNamesTheBestAchievableLatency()
+    {
+        var problem = RandomDags.Create(3);
+        problem = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = 1e-9 });
+        var e = Assert.Throws<PlanInfeasibleException>(() => new CoachPlanner().Plan(problem, new HashedBits(3)));
+        Assert.Contains("lowest latency any partition reaches", e.Message);
+        var bestLatency = BruteForcePlanner.AllIdeals(problem).Min(i =>
+        {
+            var chooser = new BitChooser(problem, new HashedBits(3));
+            chooser.Choose("x", i, out var latency);
+            return latency;
+        });
+        Assert.Equal(bestLatency, e.BestLatencySeconds, 12);
+    }
+
+    [Fact]
+    public void RaisedBitsNeverLengthenTheBottleneck()
+    {
+        for (int seed = 0; seed < 60; seed++)
+        {
+            var problem = RandomDags.Create(seed);
+            var plan = new CoachPlanner().Plan(problem, new HashedBits(seed));
+            if (plan.MinimumBits is null || plan.CutTensors.Length == 0)
+            {
+                continue;
+            }
+            var atMinimum = PipelineCostModel.Evaluate(problem, plan.OnEdge, plan.CutTensors, plan.MinimumBits);
+            Assert.Equal(atMinimum.BottleneckSeconds, plan.Cost.BottleneckSeconds, 12);
+            Assert.True(plan.Bits[0] >= plan.MinimumBits[0]);
+            Assert.True(plan.Cost.TransmissionBubbleSeconds <= atMinimum.TransmissionBubbleSeconds + 1e-12 || plan.Bits[0] == plan.MinimumBits[0]);
+        }
+    }
+
+    private static string Key(bool[] onEdge) => new([.. onEdge.Select(b => b ? '1' : '0')]);
+}
