@@ -109,7 +109,7 @@ public sealed class InferenceSessionTests
         OnnxTestData.AssertClose(expected, y.ToDense(), "bound conv");
 
         // New input values in the same buffer, same binding: the output follows.
-        x.AsSpan<float>().Fill(0f);
+        x.AsSpan<float>().Clear();
         binding.Run();
         Assert.All(y.AsSpan<float>().ToArray(), v => Assert.Equal(0f, v));
     }
@@ -148,9 +148,12 @@ public sealed class InferenceSessionTests
             TensorRt = new TensorRtSettings { EngineCachePath = Path.Combine(Path.GetTempPath(), "coach-trt-cache"), DlaCore = 0 },
         });
 
-        var available = OrtLibrary.AvailableProviders;
-        Assert.Contains("CPUExecutionProvider", available);
-        if (available.Contains("TensorrtExecutionProvider") || available.Contains("CUDAExecutionProvider"))
+        Assert.Contains("CPUExecutionProvider", OrtLibrary.AvailableProviders);
+        // ORT's GPU providers are separate libraries loaded through libonnxruntime_providers_shared.so
+        // beside libonnxruntime; the bundled CPU build lists them as available but ships none.
+        var gpuProvidersShipped = File.Exists(Path.Combine(
+            Path.GetDirectoryName(Path.GetFullPath(OrtLibrary.LoadedPath))!, "libonnxruntime_providers_shared.so"));
+        if (gpuProvidersShipped)
         {
             // A GPU build: whatever it chose, every provider before it must carry a reason.
             Assert.All(session.RefusedProviders, r => Assert.False(string.IsNullOrWhiteSpace(r.Reason)));
@@ -161,7 +164,7 @@ public sealed class InferenceSessionTests
             // This CPU build: TensorRT and CUDA are refused, in order, with ORT's messages; CPU runs.
             Assert.Equal(ExecutionProvider.Cpu, session.Provider);
             Assert.Equal([ExecutionProvider.TensorRt, ExecutionProvider.Cuda], session.RefusedProviders.Select(r => r.Provider));
-            Assert.All(session.RefusedProviders, r => Assert.False(string.IsNullOrWhiteSpace(r.Reason)));
+            Assert.All(session.RefusedProviders, r => Assert.Contains("libonnxruntime_providers_shared.so", r.Reason));
         }
         var inputs = OnnxTestData.Inputs(session, ConvCase);
         OnnxTestData.AssertClose(OnnxTestData.ReadTensors(ConvCase, "output")[0], session.Run(inputs)[0], "conv after fallback");
