@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Cloud;
+
+namespace Coach.Cloud.Commands;
+
+/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--max-batch N] [--max-wait-ms MS]</c>.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen") { Description = "address:port to listen on (port 0 picks a free one)", DefaultValueFactory = _ => "127.0.0.1:7400" };
+        var plans = new Option<DirectoryInfo>("--plans") { Description = "folder of plan directories (each with plan.json and tail.onnx), or one plan directory", Required = true };
+        var maxBatch = new Option<int>("--max-batch") { Description = "largest batch of requests that share a tail", DefaultValueFactory = _ => 8 };
+        var maxWait = new Option<double>("--max-wait-ms") { Description = "how long a request waits for batch company, ms", DefaultValueFactory = _ => 2.0 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads per tail (0 = ORT default)", DefaultValueFactory = _ => 0 };
+        var logInterval = new Option<double>("--log-interval-s") { Description = "period of the metrics log line, seconds (0 = off)", DefaultValueFactory = _ => 5.0 };
+        var preload = new Option<bool>("--preload") { Description = "load every tail at start instead of at its first handshake" };
+        var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
+        {
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            string address = result.GetValue(listen)!;
+            if (!IPEndPoint.TryParse(address, out IPEndPoint? endpoint))
+            {
+                Console.Error.WriteLine($"coach-cloud: --listen {address} is not an address:port such as 127.0.0.1:7400");
+                return 2;
+            }
+
+            var options = new CloudServerOptions
+            {
+                Listen = endpoint,
+                MaxBatch = result.GetValue(maxBatch),
+                MaxWait = TimeSpan.FromMilliseconds(result.GetValue(maxWait)),
+                LogInterval = TimeSpan.FromSeconds(result.GetValue(logInterval)),
+                TailSettings = new SessionSettings { IntraOpThreads = result.GetValue(threads), Providers = [ExecutionProvider.Cuda, ExecutionProvider.Cpu] },
+                Log = static line => Console.Error.WriteLine($"{DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {line}"),
+            };
+
+            CloudServer server;
+            try
+            {
+                server = CloudServer.FromPlansDirectory(result.GetValue(plans)!.FullName, options);
+                if (result.GetValue(preload))
+                {
+                    server.PreloadTails();
+                }
+
+                server.Start();
+            }
+            catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundException or InvalidOperationException or ArgumentException or OrtException)
+            {
+                Console.Error.WriteLine($"coach-cloud: {e.Message}");
+                return 1;
+            }
+
+            await using (server.ConfigureAwait(false))
+            {
+                // Scripts read the bound address from this line (it has the real port when --listen asked for 0).
+                Console.Out.WriteLine($"coach-cloud: listening on {server.LocalEndPoint}");
+                Console.Out.Flush();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                options.Log($"cloud: stopping ({server.Metrics.RequestsTotal} requests answered, {server.Metrics.ErrorsTotal} errors)");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Coach.Transport.Connections;
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Cloud;
+
+/// <summary>
+/// The cloud side of Coach (ARCHITECTURE §5): accepts many edge connections, loads each plan's
+/// tail once (keyed by plan hash) from the plan directories it was given, batches requests that
+/// share a tail, and answers every request with a Result or an Error.
+/// </summary>
+public sealed class CloudServer : IAsyncDisposable
+{
+    private readonly Dictionary<string, PlanDirectory> _plansByHash = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<TailModel>> _tails = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<uint, Task> _connections = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+    private Task _logLoop = Task.CompletedTask;
+    private int _nextConnectionId;
+
+    public CloudServer(CloudServerOptions options, IReadOnlyList<PlanDirectory> plans)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(plans);
+        options.Validate();
+        Options = options;
+        Plans = plans;
+        foreach (PlanDirectory plan in plans.Where(p => !p.IsEdgeOnly))
+        {
+            _plansByHash.TryAdd(plan.PlanHashHex, plan);
+        }
+    }
+
+    public CloudServerOptions Options { get; }
+
+    public IReadOnlyList<PlanDirectory> Plans { get; }
+
+    public CloudMetrics Metrics { get; } = new();
+
+    /// <summary>The bound address (with the real port when asked for port 0); set by <see cref="Start"/>.</summary>
+    public IPEndPoint LocalEndPoint { get; private set; } = new(IPAddress.None, 0);
+
+    /// <summary>Completes when the server has stopped.</summary>
+    public Task Completion => _acceptLoop;
+
+    /// <summary>A server for every plan directory under <paramref name="plansDirectory"/> (or that directory itself).</summary>
+    public static CloudServer FromPlansDirectory(string plansDirectory, CloudServerOptions options)
+    {
+        var plans = PlanDirectory.LoadAll(plansDirectory);
+        if (!plans.Any(p => !p.IsEdgeOnly))
+        {
+            throw new InvalidDataException($"{Path.GetFullPath(plansDirectory)} holds no plan with a {PlanDirectory.TailFileName}; give --plans a folder of plan directories written by `coach plan`");
+        }
+
+        return new CloudServer(options, plans);
+    }
+
+    /// <summary>Binds, listens and starts accepting.</summary>
+    public void Start()
+    {
+        var listener = new Socket(Options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(Options.Listen);
+            listener.Listen(512);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new InvalidOperationException($"cannot listen on {Options.Listen}: {e.Message} (is another coach-cloud running there?)", e);
+        }
+
+        _listener = listener;
+        LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
+        Log($"cloud: listening on {LocalEndPoint}, {_plansByHash.Count} plan(s): {string.Join(", ", _plansByHash.Values.Select(p => $"{p.Id} [{p.PlanHashHex[..12]}]"))}; max batch {Options.MaxBatch}, max wait {Options.MaxWait.TotalMilliseconds:0.###} ms");
+        _acceptLoop = AcceptLoopAsync(listener);
+        if (Options.LogInterval > TimeSpan.Zero)
+        {
+            _logLoop = LogLoopAsync();
+        }
+    }
+
+    /// <summary>Loads every plan's tail now instead of at its first handshake.</summary>
+    public void PreloadTails()
+    {
+        foreach (PlanDirectory plan in _plansByHash.Values)
+        {
+            GetTail(plan);
+        }
+    }
+
+    /// <summary>Stops accepting, closes connections (telling edges Goodbye), and waits for them.</summary>
+    public async Task StopAsync()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+
+        _listener?.Dispose();
+        try
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+
+        try
+        {
+            await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+
+        try
+        {
+            await _logLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        foreach (Lazy<TailModel> tail in _tails.Values)
+        {
+            if (tail.IsValueCreated)
+            {
+                tail.Value.Dispose();
+            }
+        }
+
+        Metrics.Dispose();
+        _stopping.Dispose();
+    }
+
+    internal void Log(string line) => Options.Log(line);
+
+    internal PlanDirectory? FindPlan(byte[] planHash, string planId, string tailName)
+    {
+        if (_plansByHash.TryGetValue(Convert.ToHexStringLower(planHash), out PlanDirectory? plan))
+        {
+            return plan;
+        }
+
+        // Only when the edge sent no hash: match by id or folder name (a human-chosen tail name).
+        if (planHash.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
+        {
+            return null;
+        }
+
+        return _plansByHash.Values.FirstOrDefault(p => p.Id == planId || (tailName.Length > 0 && (p.Id == tailName || Path.GetFileName(p.DirectoryPath) == tailName)));
+    }
+
+    internal TailModel GetTail(PlanDirectory plan)
+    {
+        Lazy<TailModel> lazy = _tails.GetOrAdd(plan.PlanHashHex, _ => new Lazy<TailModel>(() =>
+        {
+            long start = MonotonicClock.NowMicros;
+            TailModel tail = TailModel.Load(plan, Options, Metrics);
+            Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: inputs {string.Join(", ", tail.Inputs.Select(i => $"{i.Name}[{string.Join('x', i.FrameShape)}]"))}, {tail.ClassCount} classes, batch ≤ {tail.MaxBatch}, provider {tail.Session.Provider}");
+            return tail;
+        }, LazyThreadSafetyMode.ExecutionAndPublication));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _tails.TryRemove(new KeyValuePair<string, Lazy<TailModel>>(plan.PlanHashHex, lazy));
+            throw;
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        CancellationToken stopping = _stopping.Token;
+        var connectionOptions = ConnectionOptions.For(Options.Limits);
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(stopping).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException e)
+            {
+                Log($"cloud: accept failed: {e.Message}");
+                continue;
+            }
+
+            uint id = (uint)Interlocked.Increment(ref _nextConnectionId);
+            var transport = new SocketConnection(socket, connectionOptions);
+            transport.Start();
+            if (Metrics.ConnectionsOpen >= Options.MaxConnections)
+            {
+                Log($"cloud: connection #{id} from {transport.RemoteEndPoint} refused: {Options.MaxConnections} connections already open");
+                new RejectMessage(ReasonCode.ServerBusy, $"the server already serves {Options.MaxConnections} connections").Write(transport.Output);
+                _ = transport.Output.FlushAsync().AsTask().ContinueWith(_ => transport.CloseAsync(TimeSpan.FromSeconds(1)), TaskScheduler.Default);
+                continue;
+            }
+
+            Metrics.ConnectionOpened();
+            var connection = new CloudConnection(this, transport, id);
+            Task run = Task.Run(() => connection.RunAsync(stopping), CancellationToken.None);
+            _connections[id] = run;
+            _ = run.ContinueWith(_ => _connections.TryRemove(id, out Task? _), TaskScheduler.Default);
+        }
+    }
+
+    private async Task LogLoopAsync()
+    {
+        CloudMetricsSnapshot previous = Metrics.Snapshot();
+        long last = MonotonicClock.NowMicros;
+        using var timer = new PeriodicTimer(Options.LogInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                CloudMetricsSnapshot now = Metrics.Snapshot();
+                long t = MonotonicClock.NowMicros;
+                if (now.Requests != previous.Requests || now.Errors != previous.Errors || now.ConnectionsTotal != previous.ConnectionsTotal)
+                {
+                    Log(now.Describe(previous, TimeSpan.FromMicroseconds(t - last)));
+                }
+
+                previous = now;
+                last = t;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

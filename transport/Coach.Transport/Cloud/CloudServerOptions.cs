@@ -1,0 +1,57 @@
+using System.Net;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Cloud;
+
+/// <summary>Settings of a <see cref="CloudServer"/>.</summary>
+public sealed record CloudServerOptions
+{
+    /// <summary>Where to listen; port 0 picks a free port (see <see cref="CloudServer.LocalEndPoint"/>).</summary>
+    public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 7400);
+
+    /// <summary>Largest batch formed from requests that share a tail.</summary>
+    public int MaxBatch { get; init; } = 8;
+
+    /// <summary>How long the first request of a batch waits for company.</summary>
+    public TimeSpan MaxWait { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    public WireLimits Limits { get; init; } = WireLimits.Default;
+
+    /// <summary>A connection that has not completed its handshake by then is dropped.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Most connections served at once; more are rejected with <see cref="ReasonCode.ServerBusy"/>.</summary>
+    public int MaxConnections { get; init; } = 1024;
+
+    /// <summary>Period of the metrics log line; zero turns it off.</summary>
+    public TimeSpan LogInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>ORT settings of the tails (threads, providers).</summary>
+    public SessionSettings? TailSettings { get; init; }
+
+    /// <summary>Name the server gives in HelloAck and logs.</summary>
+    public string ServerId { get; init; } = $"coach-cloud@{Environment.MachineName}";
+
+    /// <summary>Where log lines go (one line per call); default: standard error.</summary>
+    public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
+
+    public void Validate()
+    {
+        Limits.Validate();
+        if (MaxBatch is < 1 or > 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBatch), MaxBatch, "max batch must be 1 … 1024");
+        }
+
+        if (MaxWait < TimeSpan.Zero || MaxWait > TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxWait), MaxWait, "max wait must be 0 … 1000 ms");
+        }
+
+        if (MaxConnections < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxConnections), MaxConnections, "max connections must be positive");
+        }
+    }
+}

@@ -1,0 +1,464 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Coach.Engine.DataPlane;
+using Coach.Native.Compression;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Cloud;
+
+/// <summary>One input of a tail: a cut tensor, by wire ordinal.</summary>
+public sealed record TailInput(int Ordinal, string Name, long[] FrameShape, int ElementsPerFrame);
+
+/// <summary>
+/// The tail of one plan, loaded once, with its dynamic batcher: requests from any connection that
+/// use this plan queue here; a loop takes the first, waits up to the max wait for more (up to the
+/// max batch), dequantizes each into its row of pinned input tensors, runs the tail once and answers
+/// each request. Pinned inputs and bindings are made once per batch size and reused.
+/// </summary>
+public sealed class TailModel : IDisposable
+{
+    private readonly CloudMetrics _metrics;
+    private readonly Action<string> _log;
+    private readonly Channel<TailJob> _queue;
+    private readonly Dictionary<int, BatchBuffers> _buffers = [];
+    private readonly TimeSpan _maxWait;
+    private readonly Task _loop;
+    private byte[] _decompressed = [];
+
+    private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, int classes, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
+    {
+        Plan = plan;
+        Session = session;
+        Inputs = inputs;
+        OutputName = outputName;
+        ClassCount = classes;
+        MaxBatch = maxBatch;
+        _maxWait = options.MaxWait;
+        _metrics = metrics;
+        _log = options.Log;
+        _queue = Channel.CreateUnbounded<TailJob>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        _loop = Task.Factory.StartNew(BatchLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    public PlanDirectory Plan { get; }
+
+    public InferenceSession Session { get; }
+
+    /// <summary>Inputs in wire-ordinal order.</summary>
+    public IReadOnlyList<TailInput> Inputs { get; }
+
+    public string OutputName { get; }
+
+    public int ClassCount { get; }
+
+    /// <summary>Largest batch this tail runs (1 when its batch dimension is fixed).</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>Opens the tail with ONNX Runtime and starts its batch loop.</summary>
+    public static TailModel Load(PlanDirectory plan, CloudServerOptions options, CloudMetrics metrics)
+    {
+        if (plan.TailPath is null)
+        {
+            throw new InvalidDataException($"{plan} has no {PlanDirectory.TailFileName}: an edge-only plan needs no cloud");
+        }
+
+        var session = InferenceSession.Open(plan.TailPath, options.TailSettings);
+        try
+        {
+            var inputs = new TailInput[session.Inputs.Count];
+            bool dynamicBatch = true;
+            for (int i = 0; i < session.Inputs.Count; i++)
+            {
+                TensorMetadata meta = session.Inputs[i];
+                int ordinal = i;
+                CutTensorSpec? cut = null;
+                for (int c = 0; c < plan.CutTensors.Count; c++)
+                {
+                    if (plan.CutTensors[c].Name == meta.Name)
+                    {
+                        ordinal = c;
+                        cut = plan.CutTensors[c];
+                    }
+                }
+
+                if (meta.ElementType != TensorElementType.Float)
+                {
+                    throw new InvalidDataException($"tail input {meta.Name} of {plan} is {meta.ElementType}; cut tensors must be float32");
+                }
+
+                if (meta.Shape.Length == 0)
+                {
+                    throw new InvalidDataException($"tail input {meta.Name} of {plan} is a scalar; cut tensors have a batch dimension");
+                }
+
+                dynamicBatch &= meta.Shape[0] < 0;
+                long[] frameShape = new long[meta.Shape.Length - 1];
+                for (int d = 1; d < meta.Shape.Length; d++)
+                {
+                    long dim = meta.Shape[d];
+                    if (dim < 0 && cut is not null && cut.Shape.Length == meta.Shape.Length)
+                    {
+                        dim = cut.Shape[d];
+                    }
+
+                    if (dim <= 0)
+                    {
+                        throw new InvalidDataException($"tail input {meta.Name} of {plan} has a dynamic dimension {d} and plan.json gives no shape for it");
+                    }
+
+                    frameShape[d - 1] = dim;
+                }
+
+                inputs[ordinal] = new TailInput(ordinal, meta.Name, frameShape, checked((int)TensorElementTypeExtensions.ElementCount(frameShape)));
+            }
+
+            if (inputs.Any(x => x is null))
+            {
+                throw new InvalidDataException($"the cut tensors of {plan} do not name the tail's inputs ({string.Join(", ", session.Inputs.Select(x => x.Name))})");
+            }
+
+            TensorMetadata output = session.Outputs[0];
+            if (output.ElementType != TensorElementType.Float)
+            {
+                throw new InvalidDataException($"tail output {output.Name} of {plan} is {output.ElementType}; expected float32 logits");
+            }
+
+            // One warm-up run at batch 1 gives the output size even when the graph leaves it dynamic.
+            var warm = inputs.Select(x => new NamedTensor(x.Name, DenseTensor.Create(TensorElementType.Float, [1, .. x.FrameShape]))).ToArray();
+            DenseTensor logits = session.Run(warm, [output.Name])[0];
+            int classes = checked((int)(logits.ElementCount));
+            int maxBatch = dynamicBatch ? options.MaxBatch : 1;
+            return new TailModel(plan, session, inputs, output.Name, classes, maxBatch, options, metrics);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Checks a request's tensors against this tail; on a mismatch returns the reason and says what was wrong.
+    /// </summary>
+    public ReasonCode Validate(ReadOnlySpan<WireTensor> tensors, out string message)
+    {
+        message = string.Empty;
+        if (tensors.Length != Inputs.Count)
+        {
+            message = $"the tail of plan {Plan.Id} takes {Inputs.Count} cut tensor(s), the request carries {tensors.Length}";
+            return ReasonCode.TensorMissing;
+        }
+
+        uint seen = 0;
+        foreach (ref readonly WireTensor t in tensors)
+        {
+            if (t.Ordinal >= Inputs.Count || (seen & (1u << t.Ordinal)) != 0)
+            {
+                message = $"cut tensor ordinal {t.Ordinal} is out of range or repeated (the tail has {Inputs.Count})";
+                return ReasonCode.TensorMissing;
+            }
+
+            seen |= 1u << t.Ordinal;
+            TailInput input = Inputs[t.Ordinal];
+            if (t.ElementType != WireElementType.Float32)
+            {
+                message = $"cut tensor {input.Name} arrives as {t.ElementType}; this tail takes float32 (quantized or raw)";
+                return ReasonCode.UnsupportedElementType;
+            }
+
+            if (t.Bits is not ((>= 1 and <= 8) or WireTensor.RawFloatBits))
+            {
+                message = $"cut tensor {input.Name} has {t.Bits} bits; supported are 1 … 8 (UAQ) and 32 (raw)";
+                return ReasonCode.UnsupportedBits;
+            }
+
+            if (t.Compression == TensorCompression.Lz4 ? !Lz4.IsAvailable : t.Compression != TensorCompression.None)
+            {
+                message = $"cut tensor {input.Name} uses compression {t.Compression}, which this server cannot decode";
+                return ReasonCode.UnsupportedCompression;
+            }
+
+            if (t.ElementCount != input.ElementsPerFrame || t.Dims[0] != 1 || t.Rank != input.FrameShape.Length + 1)
+            {
+                message = $"cut tensor {input.Name} has {t.Rank} dims / {t.ElementCount} elements; the tail expects [1,{string.Join(',', input.FrameShape)}]";
+                return ReasonCode.ShapeMismatch;
+            }
+        }
+
+        return ReasonCode.None;
+    }
+
+    internal void Enqueue(TailJob job)
+    {
+        _metrics.RequestQueued(job.DataLength);
+        if (!_queue.Writer.TryWrite(job))
+        {
+            _metrics.RequestDequeued(0);
+            job.Connection.Fail(job.RequestId, ReasonCode.ShuttingDown, "the server is shutting down");
+            job.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        try
+        {
+            _loop.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+
+        foreach (BatchBuffers buffers in _buffers.Values)
+        {
+            buffers.Dispose();
+        }
+
+        Session.Dispose();
+    }
+
+    private async Task BatchLoopAsync()
+    {
+        ChannelReader<TailJob> reader = _queue.Reader;
+        var batch = new List<TailJob>(MaxBatch);
+        using var waitCancellation = new CancellationTokenSource();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            long deadline = Stopwatch.GetTimestamp() + (long)(_maxWait.TotalSeconds * Stopwatch.Frequency);
+            while (batch.Count < MaxBatch)
+            {
+                if (reader.TryRead(out TailJob? job))
+                {
+                    batch.Add(job);
+                    continue;
+                }
+
+                long remaining = deadline - Stopwatch.GetTimestamp();
+                if (batch.Count == 0 || remaining <= 0)
+                {
+                    if (batch.Count == 0)
+                    {
+                        break;
+                    }
+
+                    break;
+                }
+
+                // Wait for company until the deadline (dynamic batching).
+                if (!waitCancellation.TryReset())
+                {
+                    break;
+                }
+
+                waitCancellation.CancelAfter(TimeSpan.FromTicks(Math.Max(1, remaining * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                try
+                {
+                    if (!await reader.WaitToReadAsync(waitCancellation.Token).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                RunBatch(batch);
+                batch.Clear();
+            }
+        }
+    }
+
+    private void RunBatch(List<TailJob> batch)
+    {
+        long start = MonotonicClock.NowMicros;
+        BatchBuffers buffers = BuffersFor(batch.Count);
+        var ready = 0;
+        for (int row = 0; row < batch.Count; row++)
+        {
+            TailJob job = batch[row];
+            _metrics.RequestDequeued(start - job.EnqueuedMicros);
+            try
+            {
+                Dequantize(job, buffers, row);
+                ready++;
+            }
+            catch (Exception e) when (e is InvalidDataException or ArgumentException)
+            {
+                job.Failed = true;
+                job.Connection.Fail(job.RequestId, ReasonCode.MalformedPayload, $"request {job.RequestId}: {e.Message}");
+                _metrics.Failed();
+            }
+        }
+
+        long computeStart = MonotonicClock.NowMicros;
+        try
+        {
+            if (ready > 0)
+            {
+                buffers.Binding.Run();
+            }
+        }
+        catch (OrtException e)
+        {
+            _log($"cloud: tail of plan {Plan.Id} failed on a batch of {batch.Count}: {e.Message}");
+            foreach (TailJob job in batch)
+            {
+                if (!job.Failed)
+                {
+                    job.Connection.Fail(job.RequestId, ReasonCode.TailFailed, $"the tail failed: {e.Message}");
+                    _metrics.Failed();
+                }
+
+                job.Release();
+            }
+
+            return;
+        }
+
+        long computeMicros = MonotonicClock.NowMicros - computeStart;
+        _metrics.BatchRun(batch.Count, computeMicros);
+        ReadOnlySpan<float> logits = buffers.Output.AsSpan<float>();
+        for (int row = 0; row < batch.Count; row++)
+        {
+            TailJob job = batch[row];
+            if (!job.Failed)
+            {
+                ReadOnlySpan<float> rowLogits = logits.Slice(row * ClassCount, ClassCount);
+                var result = new ResultMessage(
+                    job.RequestId,
+                    ArgMax(rowLogits),
+                    batch.Count,
+                    (int)Math.Min(int.MaxValue, computeMicros),
+                    (int)Math.Min(int.MaxValue, computeStart - job.EnqueuedMicros),
+                    job.FirstByteMicros,
+                    job.LastByteMicros,
+                    job.WantLogits ? ClassCount : 0);
+                job.Connection.Answer(result, job.WantLogits ? rowLogits : []);
+                _metrics.Answered();
+            }
+
+            job.Release();
+        }
+    }
+
+    private void Dequantize(TailJob job, BatchBuffers buffers, int row)
+    {
+        for (int i = 0; i < job.TensorCount; i++)
+        {
+            ref readonly WireTensor t = ref job.Tensors[i];
+            TailInput input = Inputs[t.Ordinal];
+            Span<float> destination = buffers.Inputs[t.Ordinal].AsSpan<float>().Slice(row * input.ElementsPerFrame, input.ElementsPerFrame);
+            ReadOnlySpan<byte> source = job.Data.AsSpan(t.DataOffset, t.DataLength);
+            if (t.Compression == TensorCompression.Lz4)
+            {
+                int expected = checked((int)WireTensor.EncodedByteCount(input.ElementsPerFrame, t.Bits));
+                if (_decompressed.Length < expected)
+                {
+                    _decompressed = new byte[expected];
+                }
+
+                if (!Lz4.TryDecompress(source, _decompressed.AsSpan(0, expected), out int written) || written != expected)
+                {
+                    throw new InvalidDataException($"LZ4 data of cut tensor {input.Name} does not decompress to {expected} bytes");
+                }
+
+                source = _decompressed.AsSpan(0, expected);
+            }
+
+            if (t.Bits == WireTensor.RawFloatBits)
+            {
+                MemoryMarshal.Cast<byte, float>(source).CopyTo(destination);
+            }
+            else
+            {
+                Uaq.UnpackDequantize(source, t.Quantization, destination);
+            }
+        }
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+        {
+            if (values[i] > values[best])
+            {
+                best = i;
+            }
+        }
+
+        return best;
+    }
+
+    private BatchBuffers BuffersFor(int batchSize)
+    {
+        if (!_buffers.TryGetValue(batchSize, out BatchBuffers? buffers))
+        {
+            var inputs = Inputs.Select(x => PinnedTensor.Create(TensorElementType.Float, [batchSize, .. x.FrameShape])).ToArray();
+            var output = PinnedTensor.Create(TensorElementType.Float, [batchSize, ClassCount]);
+            var binding = Session.Bind(
+                Inputs.Select((x, i) => (x.Name, inputs[i])).ToArray(),
+                [(OutputName, output)]);
+            buffers = new BatchBuffers(inputs, output, binding);
+            _buffers[batchSize] = buffers;
+        }
+
+        return buffers;
+    }
+
+    private sealed class BatchBuffers(PinnedTensor[] inputs, PinnedTensor output, SessionBinding binding) : IDisposable
+    {
+        public PinnedTensor[] Inputs { get; } = inputs;
+
+        public PinnedTensor Output { get; } = output;
+
+        public SessionBinding Binding { get; } = binding;
+
+        public void Dispose()
+        {
+            Binding.Dispose();
+            foreach (PinnedTensor input in Inputs)
+            {
+                input.Dispose();
+            }
+
+            Output.Dispose();
+        }
+    }
+}
+
+/// <summary>One validated request waiting for its tail: a copy of its payload (pooled) and descriptors.</summary>
+internal sealed class TailJob
+{
+    public required CloudConnection Connection { get; init; }
+
+    public required ulong RequestId { get; init; }
+
+    public required byte[] Data { get; init; }
+
+    public required int DataLength { get; init; }
+
+    public required WireTensor[] Tensors { get; init; }
+
+    public required int TensorCount { get; init; }
+
+    public required bool WantLogits { get; init; }
+
+    public long FirstByteMicros { get; init; }
+
+    public long LastByteMicros { get; init; }
+
+    public long EnqueuedMicros { get; init; }
+
+    public bool Failed { get; set; }
+
+    public void Release() => ArrayPool<byte>.Shared.Return(Data);
+}

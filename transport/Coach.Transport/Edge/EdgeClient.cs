@@ -1,0 +1,239 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using Coach.Transport.Connections;
+using Coach.Transport.Protocol;
+using ProtocolViolationException = Coach.Transport.Protocol.ProtocolViolationException;
+
+namespace Coach.Transport.Edge;
+
+/// <summary>Receives what the cloud answers on an <see cref="EdgeClient"/> (called on its receive loop).</summary>
+public interface IEdgeResultSink
+{
+    /// <summary>A Result; <paramref name="logits"/> is valid only during the call.</summary>
+    void OnResult(in ResultMessage result, ReadOnlySpan<float> logits);
+
+    /// <summary>An Error for one request (request id ≠ 0) or for the connection (0).</summary>
+    void OnError(ErrorMessage error);
+
+    /// <summary>The connection ended; <paramref name="error"/> says why when it was not orderly.</summary>
+    void OnClosed(Exception? error);
+}
+
+/// <summary>
+/// The edge end of a connection: connects, performs the handshake, then hands the caller
+/// <see cref="Output"/> to write Request frames into (see <see cref="RequestFrameWriter"/>) while a
+/// receive loop parses Results and Errors and passes them to an <see cref="IEdgeResultSink"/>.
+/// </summary>
+public sealed class EdgeClient : IAsyncDisposable
+{
+    private readonly SocketConnection _connection;
+    private readonly WireLimits _limits;
+    private readonly float[] _logits;
+    private byte[] _scratch = new byte[4096];
+    private Task _receiveLoop = Task.CompletedTask;
+
+    private EdgeClient(SocketConnection connection, WireLimits limits, HelloAckMessage ack)
+    {
+        _connection = connection;
+        _limits = limits;
+        Ack = ack;
+        _logits = new float[Math.Min(limits.MaxLogits, 4096)];
+    }
+
+    /// <summary>What the cloud granted in its HelloAck.</summary>
+    public HelloAckMessage Ack { get; }
+
+    /// <summary>Where Request frames are written; flush to send.</summary>
+    public PipeWriter Output => _connection.Output;
+
+    public SocketConnection Connection => _connection;
+
+    /// <summary>Completes when the receive loop has ended.</summary>
+    public Task Completion => _receiveLoop;
+
+    /// <summary>
+    /// Connects and shakes hands. Throws <see cref="HandshakeRejectedException"/> when the cloud refuses
+    /// (unknown plan, wrong model, …) and <see cref="ProtocolViolationException"/> when it answers nonsense.
+    /// </summary>
+    public static async Task<EdgeClient> ConnectAsync(EndPoint cloud, HelloMessage hello, ConnectionOptions? options = null, WireLimits? limits = null, TimeSpan? handshakeTimeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(hello);
+        limits ??= WireLimits.Default;
+        options ??= ConnectionOptions.For(limits);
+        SocketConnection connection = await SocketConnection.ConnectAsync(cloud, options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            hello.Write(connection.Output);
+            await connection.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(handshakeTimeout ?? TimeSpan.FromSeconds(30));
+            byte[] scratch = new byte[4096];
+            while (true)
+            {
+                ReadResult read = await connection.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                if (FrameReader.TryReadFrame(ref buffer, limits, out Frame frame))
+                {
+                    if (frame.PayloadLength > scratch.Length)
+                    {
+                        scratch = new byte[frame.PayloadLength];
+                    }
+
+                    switch (frame.Type)
+                    {
+                        case FrameType.HelloAck:
+                            HelloAckMessage ack = HelloAckMessage.Read(frame, limits, scratch);
+                            connection.Input.AdvanceTo(buffer.Start);
+                            return new EdgeClient(connection, limits, ack);
+                        case FrameType.Reject or FrameType.Goodbye:
+                            RejectMessage reject = RejectMessage.Read(frame, limits, scratch);
+                            throw new HandshakeRejectedException(reject.Reason, $"the cloud at {cloud} refused the handshake: {reject.Reason}: {reject.Message}");
+                        case FrameType.Error:
+                            ErrorMessage error = ErrorMessage.Read(frame, limits, scratch);
+                            throw new HandshakeRejectedException(error.Reason, $"the cloud at {cloud} closed the connection: {error.Reason}: {error.Message}");
+                        default:
+                            throw new ProtocolViolationException(ReasonCode.UnexpectedFrame, $"expected HelloAck from the cloud, got {frame.Type}");
+                    }
+                }
+
+                connection.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (read.IsCompleted)
+                {
+                    throw new IOException($"the cloud at {cloud} closed the connection during the handshake");
+                }
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Starts the receive loop that feeds <paramref name="sink"/>.</summary>
+    public void StartReceiving(IEdgeResultSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        _receiveLoop = Task.Run(() => ReceiveLoopAsync(sink));
+    }
+
+    /// <summary>Says Goodbye after the last request (the cloud answers what it has, then closes).</summary>
+    public async ValueTask SendGoodbyeAsync()
+    {
+        new RejectMessage(ReasonCode.None, "done").Write(Output, FrameType.Goodbye);
+        await Output.FlushAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _connection.CloseAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        await _connection.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await _receiveLoop.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    private async Task ReceiveLoopAsync(IEdgeResultSink sink)
+    {
+        PipeReader input = _connection.Input;
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult read = await input.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                try
+                {
+                    while (FrameReader.TryReadFrame(ref buffer, _limits, out Frame frame))
+                    {
+                        Dispatch(frame, sink);
+                    }
+                }
+                finally
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (read.IsCompleted || read.IsCanceled)
+                {
+                    FrameReader.ThrowIfIncompleteAtEnd(buffer);
+                    break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+        finally
+        {
+            await input.CompleteAsync().ConfigureAwait(false);
+            sink.OnClosed(failure);
+        }
+    }
+
+    private void Dispatch(in Frame frame, IEdgeResultSink sink)
+    {
+        switch (frame.Type)
+        {
+            case FrameType.Result:
+                ResultMessage result = ResultMessage.Read(frame.GetPayloadSpan(Scratch(frame.PayloadLength)), _limits, _logits);
+                sink.OnResult(result, _logits.AsSpan(0, Math.Min(result.LogitCount, _logits.Length)));
+                break;
+            case FrameType.Error:
+                sink.OnError(ErrorMessage.Read(frame, _limits, Scratch(frame.PayloadLength)));
+                break;
+            case FrameType.Goodbye:
+                RejectMessage bye = RejectMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
+                sink.OnError(new ErrorMessage(0, bye.Reason, $"the cloud said goodbye: {bye.Message}"));
+                break;
+            case FrameType.Ping or FrameType.Pong:
+                // The send path owns Output; liveness is judged by traffic, so pings need no answer here.
+                break;
+            default:
+                throw new ProtocolViolationException(ReasonCode.UnexpectedFrame, $"the cloud may not send a {frame.Type} frame after the handshake");
+        }
+    }
+
+    private Span<byte> Scratch(int length)
+    {
+        if (_scratch.Length < length)
+        {
+            _scratch = new byte[length];
+        }
+
+        return _scratch;
+    }
+}
+
+/// <summary>The cloud refused the handshake; <see cref="Reason"/> says why.</summary>
+public sealed class HandshakeRejectedException : Exception
+{
+    public HandshakeRejectedException()
+    {
+    }
+
+    public HandshakeRejectedException(string message)
+        : base(message)
+    {
+    }
+
+    public HandshakeRejectedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public HandshakeRejectedException(ReasonCode reason, string message)
+        : base(message)
+    {
+        Reason = reason;
+    }
+
+    public ReasonCode Reason { get; }
+}

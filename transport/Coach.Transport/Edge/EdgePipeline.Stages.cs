@@ -1,0 +1,240 @@
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Edge;
+
+public sealed partial class EdgePipeline
+{
+    /// <summary>Fixed UAQ parameters of an 8-bit frame in [0,1] (the cloud-only plan): q = 255·x exactly.</summary>
+    private static readonly Engine.DataPlane.QuantizationParameters EightBitFrame = new(1f / 255f, 0, 8);
+
+    private async Task HeadStageAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            for (int frame = 0; frame < _records.Length; frame++)
+            {
+                long waitStart = MonotonicClock.NowMicros;
+                HeadSlot slot = await _freeSlots.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                long start = MonotonicClock.NowMicros;
+                HeadClock.AddWait(start - waitStart);
+                ref FrameRecord record = ref _records[frame];
+                record.FrameId = frame;
+                record.TrueLabel = _source.Label(frame);
+                record.PredictedLabel = -1;
+                record.StartMicros = start;
+                _source.RenderFrame(frame, slot.Input.AsSpan<float>());
+                slot.Run();
+                slot.FrameId = frame;
+                long end = MonotonicClock.NowMicros;
+                record.HeadMicros = (int)(end - start);
+                HeadClock.AddBusy(end - start);
+                if (!_toSchedule.Writer.TryWrite(slot))
+                {
+                    await _toSchedule.Writer.WriteAsync(slot, cancellationToken).ConfigureAwait(false);
+                    HeadClock.AddWait(MonotonicClock.NowMicros - end);
+                }
+            }
+        }
+        finally
+        {
+            _toSchedule.Writer.TryComplete();
+        }
+    }
+
+    private async Task ScheduleStageAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                long waitStart = MonotonicClock.NowMicros;
+                if (!_toSchedule.Reader.TryRead(out HeadSlot? slot))
+                {
+                    if (!await _toSchedule.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                long start = MonotonicClock.NowMicros;
+                ScheduleClock.AddWait(start - waitStart);
+                ref FrameRecord record = ref _records[slot.FrameId];
+                DrainFeedback();
+                bool forward = false;
+                if (_plan.IsEdgeOnly)
+                {
+                    Complete(ref record, FrameDecision.EdgeOnly, ArgMax(slot.Outputs[0].AsSpan<float>()), MonotonicClock.NowMicros);
+                }
+                else
+                {
+                    SchedulingDecision decision = _scheduler.Decide(slot.FrameId, slot.Outputs, record.HeadMicros / 1e6);
+                    if (decision.EarlyExit)
+                    {
+                        Complete(ref record, FrameDecision.EarlyExit, decision.Label, MonotonicClock.NowMicros);
+                    }
+                    else
+                    {
+                        _slotDecisions[slot.Index] = decision;
+                        forward = true;
+                    }
+                }
+
+                long end = MonotonicClock.NowMicros;
+                record.ScheduleMicros = (int)(end - start);
+                ScheduleClock.AddBusy(end - start);
+                if (!forward)
+                {
+                    _freeSlots.Writer.TryWrite(slot);
+                }
+                else if (!_toSend.Writer.TryWrite(slot))
+                {
+                    await _toSend.Writer.WriteAsync(slot, cancellationToken).ConfigureAwait(false);
+                    ScheduleClock.AddWait(MonotonicClock.NowMicros - end);
+                }
+            }
+        }
+        finally
+        {
+            _toSend.Writer.TryComplete();
+        }
+    }
+
+    private async Task SendStageAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            long waitStart = MonotonicClock.NowMicros;
+            if (!_toSend.Reader.TryRead(out HeadSlot? slot))
+            {
+                if (!await _toSend.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            // Room at the cloud: at most the in-flight requests its HelloAck allows.
+            if (!_inFlight.Wait(0))
+            {
+                await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            long start = MonotonicClock.NowMicros;
+            SendClock.AddWait(start - waitStart);
+            int frame = slot.FrameId;
+            if (_connectionLost)
+            {
+                FailUnsent(frame);
+                _freeSlots.Writer.TryWrite(slot);
+                continue;
+            }
+
+            int bits = _slotDecisions[slot.Index].Bits;
+            _records[frame].Bits = bits != 0 ? bits : _head.OutputSpecs[0].Bits;
+            _records[frame].WireBytes = WriteRequest(_client!, slot, bits, _records[frame].StartMicros);
+            Interlocked.Increment(ref _requestsSent);
+            try
+            {
+                await _client!.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException)
+            {
+                ConnectionLost($"sending failed: {e.Message}");
+            }
+
+            if (_connectionLost)
+            {
+                FailUnsent(frame);
+            }
+
+            long end = MonotonicClock.NowMicros;
+            _records[frame].SendMicros = (int)(end - start);
+            SendClock.AddBusy(end - start);
+            _freeSlots.Writer.TryWrite(slot);
+        }
+    }
+
+    /// <summary>
+    /// Packs the slot's cut tensors into one Request frame written straight into the connection's
+    /// pipe (no allocation). Returns the frame's size on the wire.
+    /// </summary>
+    private int WriteRequest(EdgeClient client, HeadSlot slot, int bitsOverride, long captureMicros)
+    {
+        IReadOnlyList<PinnedTensor> outputs = slot.Outputs;
+        int capacity = 0;
+        for (int t = 0; t < outputs.Count; t++)
+        {
+            capacity += RequestFrameWriter.TensorCapacity(_frameShapes[t].Length, outputs[t].ElementCount, BitsFor(t, bitsOverride));
+        }
+
+        var header = new RequestHeader((ulong)slot.FrameId + 1, captureMicros, MonotonicClock.NowMicros, outputs.Count);
+        var writer = RequestFrameWriter.Begin(client.Output, header, capacity, _options.WantLogits ? FrameFlags.WantLogits : FrameFlags.None);
+        for (int t = 0; t < outputs.Count; t++)
+        {
+            ReadOnlySpan<float> values = outputs[t].AsSpan<float>();
+            int bits = BitsFor(t, bitsOverride);
+            if (bits == WireTensor.RawFloatBits)
+            {
+                writer.AddRaw(t, values, _frameShapes[t]);
+            }
+            else if (_plan.IsCloudOnly && bits == 8)
+            {
+                writer.AddQuantized(t, values, _frameShapes[t], EightBitFrame);
+            }
+            else
+            {
+                writer.AddQuantized(t, values, _frameShapes[t], bits);
+            }
+        }
+
+        writer.Complete();
+        return FrameHeader.Size + RequestHeader.Size + capacity;
+    }
+
+    private void FailUnsent(int frame)
+    {
+        if (Complete(ref _records[frame], FrameDecision.Failed, -1, MonotonicClock.NowMicros))
+        {
+            _inFlight.Release();
+        }
+    }
+
+    private int BitsFor(int tensor, int bitsOverride)
+    {
+        int planned = _head.OutputSpecs[tensor].Bits;
+        return bitsOverride != 0 && planned != WireTensor.RawFloatBits ? bitsOverride : planned;
+    }
+
+    private void DrainFeedback()
+    {
+        while (_feedback.TryDequeue(out Feedback item))
+        {
+            if (item.Kind == FeedbackKind.CloudLabel)
+            {
+                _scheduler.OnCloudLabel(item.FrameId, item.Label);
+            }
+            else
+            {
+                _scheduler.OnTransferSample(item.Bytes, item.Seconds);
+            }
+        }
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+        {
+            if (values[i] > values[best])
+            {
+                best = i;
+            }
+        }
+
+        return best;
+    }
+}

@@ -1,0 +1,229 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Coach.Transport.Edge;
+
+/// <summary>
+/// What one edge run measured. <see cref="FramesSent"/> counts tasks put into the pipeline (every
+/// frame of the source) and <see cref="FramesAnswered"/> those that ended with a label — from the
+/// cloud, an early exit or the edge-only model; <see cref="RequestsSent"/> counts Request frames.
+/// Utilisation is busy time over wall time; the bubble ratio is 1 − the mean utilisation of the
+/// pipeline stages the plan uses (edge compute, transmission, cloud compute), i.e. the average idle
+/// share of a stage (paper eq. 5 in measured form).
+/// </summary>
+public sealed record EdgeRunSummary
+{
+    public required string PlanId { get; init; }
+    public required string Method { get; init; }
+    public required string Scheduler { get; init; }
+    public required int FramesSent { get; init; }
+    public required int FramesAnswered { get; init; }
+    public required int FramesFailed { get; init; }
+    public required int RequestsSent { get; init; }
+    public required int RequestsAnswered { get; init; }
+    public required int Duplicates { get; init; }
+    public required int EarlyExits { get; init; }
+    public required double WallSeconds { get; init; }
+    public required double ThroughputFps { get; init; }
+    public required double LatencyMeanMs { get; init; }
+    public required double LatencyP50Ms { get; init; }
+    public required double LatencyP95Ms { get; init; }
+    public required double LatencyP99Ms { get; init; }
+    public required double Accuracy { get; init; }
+    public required double BytesPerFrame { get; init; }
+    public required double MeanBits { get; init; }
+    public required double EdgeUtilisation { get; init; }
+    public required double HeadUtilisation { get; init; }
+    public required double ScheduleUtilisation { get; init; }
+    public required double SendUtilisation { get; init; }
+    public required double CloudUtilisation { get; init; }
+    public required double BubbleRatio { get; init; }
+    public required double MeanCloudBatch { get; init; }
+    public string? ConnectionError { get; init; }
+
+    public double EarlyExitRatio => FramesSent == 0 ? 0 : EarlyExits / (double)FramesSent;
+
+    internal static EdgeRunSummary Create(EdgePipeline pipeline, PlanDirectory plan, string scheduler, long wallMicros, int requestsSent, int requestsAnswered, int duplicates, string? connectionError)
+    {
+        ReadOnlySpan<FrameRecord> records = pipeline.Records;
+        var latencies = new List<double>(records.Length);
+        int answered = 0, failed = 0, correct = 0, labelled = 0, exits = 0, cloudFrames = 0;
+        long bytes = 0, bitsSum = 0, cloudBusy = 0, batchSum = 0;
+        foreach (ref readonly FrameRecord r in records)
+        {
+            bytes += r.WireBytes;
+            if (r.WireBytes > 0)
+            {
+                bitsSum += r.Bits;
+            }
+
+            if (r.Decision == FrameDecision.EarlyExit)
+            {
+                exits++;
+            }
+
+            if (r.Decision == FrameDecision.Cloud)
+            {
+                cloudFrames++;
+                batchSum += Math.Max(1, r.CloudBatchSize);
+                cloudBusy += r.CloudComputeMicros / Math.Max(1, r.CloudBatchSize); // a batch's compute is shared by its requests
+            }
+
+            if (r.IsAnswered)
+            {
+                answered++;
+                latencies.Add(r.LatencyMilliseconds);
+                if (r.TrueLabel >= 0)
+                {
+                    labelled++;
+                    correct += r.PredictedLabel == r.TrueLabel ? 1 : 0;
+                }
+            }
+            else
+            {
+                failed++;
+            }
+        }
+
+        latencies.Sort();
+        double wall = Math.Max(1, wallMicros);
+        double head = pipeline.HeadClock.Utilisation(wallMicros);
+        double schedule = pipeline.ScheduleClock.Utilisation(wallMicros);
+        double edge = Math.Clamp((pipeline.HeadClock.BusyMicros + pipeline.ScheduleClock.BusyMicros) / wall, 0, 1);
+        double send = pipeline.SendClock.Utilisation(wallMicros);
+        double cloud = Math.Clamp(cloudBusy / wall, 0, 1);
+        double bubble = requestsSent > 0 ? 1 - ((edge + send + cloud) / 3) : 1 - edge;
+        return new EdgeRunSummary
+        {
+            PlanId = plan.Id,
+            Method = plan.Method,
+            Scheduler = scheduler,
+            FramesSent = records.Length,
+            FramesAnswered = answered,
+            FramesFailed = failed,
+            RequestsSent = requestsSent,
+            RequestsAnswered = requestsAnswered,
+            Duplicates = duplicates,
+            EarlyExits = exits,
+            WallSeconds = wallMicros / 1e6,
+            ThroughputFps = answered / (wall / 1e6),
+            LatencyMeanMs = latencies.Count == 0 ? 0 : latencies.Average(),
+            LatencyP50Ms = Percentile(latencies, 0.50),
+            LatencyP95Ms = Percentile(latencies, 0.95),
+            LatencyP99Ms = Percentile(latencies, 0.99),
+            Accuracy = labelled == 0 ? 0 : correct / (double)labelled,
+            BytesPerFrame = records.Length == 0 ? 0 : bytes / (double)records.Length,
+            MeanBits = requestsSent == 0 ? 0 : bitsSum / (double)requestsSent,
+            EdgeUtilisation = edge,
+            HeadUtilisation = head,
+            ScheduleUtilisation = schedule,
+            SendUtilisation = send,
+            CloudUtilisation = cloud,
+            BubbleRatio = Math.Clamp(bubble, 0, 1),
+            MeanCloudBatch = cloudFrames == 0 ? 0 : batchSum / (double)cloudFrames,
+            ConnectionError = connectionError,
+        };
+    }
+
+    /// <summary>Nearest-rank percentile of sorted values.</summary>
+    public static double Percentile(IReadOnlyList<double> sorted, double p)
+    {
+        if (sorted.Count == 0)
+        {
+            return 0;
+        }
+
+        int rank = (int)Math.Ceiling(p * sorted.Count) - 1;
+        return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
+    }
+
+    /// <summary>The summary as one JSON object (snake_case keys), on one line.</summary>
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("plan", PlanId);
+            json.WriteString("method", Method);
+            json.WriteString("scheduler", Scheduler);
+            json.WriteNumber("frames_sent", FramesSent);
+            json.WriteNumber("frames_answered", FramesAnswered);
+            json.WriteNumber("frames_failed", FramesFailed);
+            json.WriteNumber("requests_sent", RequestsSent);
+            json.WriteNumber("requests_answered", RequestsAnswered);
+            json.WriteNumber("duplicates", Duplicates);
+            json.WriteNumber("early_exits", EarlyExits);
+            json.WriteNumber("early_exit_ratio", Round(EarlyExitRatio));
+            json.WriteNumber("wall_s", Round(WallSeconds));
+            json.WriteNumber("throughput_fps", Round(ThroughputFps));
+            json.WriteNumber("latency_mean_ms", Round(LatencyMeanMs));
+            json.WriteNumber("latency_p50_ms", Round(LatencyP50Ms));
+            json.WriteNumber("latency_p95_ms", Round(LatencyP95Ms));
+            json.WriteNumber("latency_p99_ms", Round(LatencyP99Ms));
+            json.WriteNumber("accuracy", Round(Accuracy));
+            json.WriteNumber("bytes_per_frame", Round(BytesPerFrame));
+            json.WriteNumber("mean_bits", Round(MeanBits));
+            json.WriteNumber("edge_utilisation", Round(EdgeUtilisation));
+            json.WriteNumber("head_utilisation", Round(HeadUtilisation));
+            json.WriteNumber("schedule_utilisation", Round(ScheduleUtilisation));
+            json.WriteNumber("send_utilisation", Round(SendUtilisation));
+            json.WriteNumber("cloud_utilisation", Round(CloudUtilisation));
+            json.WriteNumber("bubble_ratio", Round(BubbleRatio));
+            json.WriteNumber("mean_cloud_batch", Round(MeanCloudBatch));
+            if (ConnectionError is not null)
+            {
+                json.WriteString("connection_error", ConnectionError);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>A human-readable block.</summary>
+    public string Format()
+    {
+        var b = new StringBuilder();
+        CultureInfo c = CultureInfo.InvariantCulture;
+        b.AppendLine(c, $"plan {PlanId} ({(Method.Length > 0 ? Method : "?")}), scheduler {Scheduler}");
+        b.AppendLine(c, $"  frames        {FramesAnswered}/{FramesSent} answered, {FramesFailed} failed, {RequestsSent} requests sent, {RequestsAnswered} answered by the cloud, {EarlyExits} early exits ({EarlyExitRatio:P1})");
+        b.AppendLine(c, $"  throughput    {ThroughputFps:0.0} frames/s over {WallSeconds:0.00} s");
+        b.AppendLine(c, $"  latency       p50 {LatencyP50Ms:0.00} ms, p95 {LatencyP95Ms:0.00} ms, p99 {LatencyP99Ms:0.00} ms, mean {LatencyMeanMs:0.00} ms");
+        b.AppendLine(c, $"  accuracy      {Accuracy:P2}");
+        b.AppendLine(c, $"  wire          {BytesPerFrame:0} bytes/frame, mean {MeanBits:0.00} bits, cloud batch {MeanCloudBatch:0.00}");
+        b.AppendLine(c, $"  utilisation   edge {EdgeUtilisation:P1} (head {HeadUtilisation:P1}, schedule {ScheduleUtilisation:P1}), send {SendUtilisation:P1}, cloud {CloudUtilisation:P1}");
+        b.Append(c, $"  bubble ratio  {BubbleRatio:0.000}");
+        if (ConnectionError is not null)
+        {
+            b.AppendLine().Append(c, $"  connection    {ConnectionError}");
+        }
+
+        return b.ToString();
+    }
+
+    /// <summary>Per-frame CSV: id, decision, bits, bytes, stage times, end-to-end latency, predicted and true label.</summary>
+    public static void WriteCsv(TextWriter writer, ReadOnlySpan<FrameRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteLine("frame_id,decision,bits,bytes,head_us,schedule_us,send_us,cloud_queue_us,cloud_compute_us,cloud_batch,arrival_spread_us,latency_ms,predicted,true_label");
+        foreach (ref readonly FrameRecord r in records)
+        {
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.FrameId},{Name(r.Decision)},{r.Bits},{r.WireBytes},{r.HeadMicros},{r.ScheduleMicros},{r.SendMicros},{r.CloudQueueMicros},{r.CloudComputeMicros},{r.CloudBatchSize},{r.ArrivalSpreadMicros},{(r.EndMicros > 0 ? r.LatencyMilliseconds : double.NaN):0.###},{r.PredictedLabel},{r.TrueLabel}"));
+        }
+    }
+
+    private static string Name(FrameDecision decision) => decision switch
+    {
+        FrameDecision.Cloud => "cloud",
+        FrameDecision.EarlyExit => "early_exit",
+        FrameDecision.EdgeOnly => "edge_only",
+        FrameDecision.Failed => "failed",
+        _ => "pending",
+    };
+
+    private static double Round(double value) => double.IsFinite(value) ? Math.Round(value, 4) : 0;
+}

@@ -1,0 +1,234 @@
+using System.Buffers;
+using Coach.Engine.DataPlane;
+
+namespace Coach.Transport.Protocol;
+
+/// <summary>The fixed part of a Request payload (docs/protocol.md §4.4).</summary>
+public readonly record struct RequestHeader(ulong RequestId, long EdgeCaptureMicros, long EdgeSendMicros, int TensorCount)
+{
+    public const int Size = 8 + 8 + 8 + 2 + 2;
+}
+
+/// <summary>
+/// Writes one Request frame straight into the connection's <see cref="IBufferWriter{T}"/>: the
+/// descriptors and the UAQ-packed tensor bytes are produced in place in the writer's span
+/// (<see cref="Uaq.QuantizePack(ReadOnlySpan{float}, int, Span{byte})"/> packs into it), so the steady-state
+/// send path allocates nothing.
+/// </summary>
+public ref struct RequestFrameWriter
+{
+    private FrameBuilder _frame;
+    private WireSpanWriter _payload;
+    private readonly int _declaredTensors;
+    private int _writtenTensors;
+
+    private RequestFrameWriter(FrameBuilder frame, int declaredTensors)
+    {
+        _frame = frame;
+        _payload = new WireSpanWriter(frame.Payload);
+        _declaredTensors = declaredTensors;
+        _writtenTensors = 0;
+    }
+
+    /// <summary>Room a tensor of this rank, size and bit width needs in a payload.</summary>
+    public static int TensorCapacity(int rank, long elementCount, int bits) =>
+        checked(WireTensor.DescriptorSize(rank) + (int)WireTensor.EncodedByteCount(elementCount, bits));
+
+    /// <summary>
+    /// Starts a Request frame for <paramref name="tensorCount"/> tensors whose
+    /// <see cref="TensorCapacity"/> sum to at most <paramref name="tensorBytesCapacity"/>.
+    /// </summary>
+    public static RequestFrameWriter Begin(IBufferWriter<byte> output, in RequestHeader header, int tensorBytesCapacity, FrameFlags flags = FrameFlags.None)
+    {
+        if (header.TensorCount is < 0 or > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(header), header.TensorCount, "tensor count must fit a u16");
+        }
+
+        var frame = FrameBuilder.Begin(output, FrameType.Request, flags, RequestHeader.Size + tensorBytesCapacity);
+        var writer = new RequestFrameWriter(frame, header.TensorCount);
+        writer._payload.WriteUInt64(header.RequestId);
+        writer._payload.WriteInt64(header.EdgeCaptureMicros);
+        writer._payload.WriteInt64(header.EdgeSendMicros);
+        writer._payload.WriteUInt16((ushort)header.TensorCount);
+        writer._payload.WriteUInt16(0);
+        return writer;
+    }
+
+    /// <summary>Fits UAQ parameters to <paramref name="values"/> (min/max) and packs them at <paramref name="bits"/> (1…8).</summary>
+    public QuantizationParameters AddQuantized(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape, int bits)
+    {
+        Span<byte> data = BeginTensor(ordinal, shape, values.Length, bits, out Span<byte> parameters);
+        QuantizationParameters p = Uaq.QuantizePack(values, bits, data);
+        WriteParameters(parameters, p.Scale, p.ZeroPoint);
+        return p;
+    }
+
+    /// <summary>Packs <paramref name="values"/> with fixed parameters (e.g. an 8-bit frame: scale 1/255, zero 0).</summary>
+    public void AddQuantized(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape, QuantizationParameters parameters)
+    {
+        Span<byte> data = BeginTensor(ordinal, shape, values.Length, parameters.Bits, out Span<byte> slot);
+        Uaq.QuantizePack(values, parameters, data);
+        WriteParameters(slot, parameters.Scale, parameters.ZeroPoint);
+    }
+
+    /// <summary>Sends <paramref name="values"/> unquantized (raw little-endian float32, bits = 32).</summary>
+    public void AddRaw(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
+    {
+        Span<byte> data = BeginTensor(ordinal, shape, values.Length, WireTensor.RawFloatBits, out Span<byte> slot);
+        if (BitConverter.IsLittleEndian)
+        {
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).CopyTo(data);
+        }
+        else
+        {
+            for (int i = 0; i < values.Length; i++)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(data[(i * 4)..], values[i]);
+            }
+        }
+
+        WriteParameters(slot, 1f, 0);
+    }
+
+    /// <summary>Seals the frame (CRCs) and commits it to the writer; the caller flushes.</summary>
+    public void Complete()
+    {
+        if (_writtenTensors != _declaredTensors)
+        {
+            throw new InvalidOperationException($"the request declared {_declaredTensors} tensors but {_writtenTensors} were added");
+        }
+
+        _frame.Complete(_payload.Position);
+    }
+
+    private Span<byte> BeginTensor(int ordinal, ReadOnlySpan<int> shape, int valueCount, int bits, out Span<byte> parameterSlot)
+    {
+        if (_writtenTensors == _declaredTensors)
+        {
+            throw new InvalidOperationException($"the request declared {_declaredTensors} tensors");
+        }
+
+        if (shape.Length is 0 or > WireLimits.RankCapacity)
+        {
+            throw new ArgumentException($"tensor rank {shape.Length} is outside 1 … {WireLimits.RankCapacity}", nameof(shape));
+        }
+
+        if (bits is not (>= 1 and <= 8) and not WireTensor.RawFloatBits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, "bits must be 1 … 8 (UAQ) or 32 (raw float)");
+        }
+
+        long elements = 1;
+        foreach (int d in shape)
+        {
+            elements *= d;
+        }
+
+        if (elements != valueCount)
+        {
+            throw new ArgumentException($"shape holds {elements} elements but {valueCount} values were given", nameof(shape));
+        }
+
+        int dataLength = checked((int)WireTensor.EncodedByteCount(valueCount, bits));
+        _payload.WriteUInt16(checked((ushort)ordinal));
+        _payload.WriteByte((byte)WireElementType.Float32);
+        _payload.WriteByte((byte)bits);
+        _payload.WriteByte((byte)TensorCompression.None);
+        _payload.WriteByte((byte)shape.Length);
+        _payload.WriteUInt16(0);
+        parameterSlot = _payload.Reserve(8);
+        foreach (int d in shape)
+        {
+            _payload.WriteInt32(d);
+        }
+
+        _payload.WriteInt32(dataLength);
+        _writtenTensors++;
+        return _payload.Reserve(dataLength);
+    }
+
+    private static void WriteParameters(Span<byte> slot, float scale, int zeroPoint)
+    {
+        System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(slot, scale);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(slot[4..], zeroPoint);
+    }
+}
+
+/// <summary>Parses a Request payload into its header and tensor descriptors, checking every length first.</summary>
+public static class RequestReader
+{
+    /// <summary>
+    /// Reads the header and fills <paramref name="tensors"/> (at least <see cref="WireLimits.MaxTensorsPerFrame"/>
+    /// long). Throws <see cref="ProtocolViolationException"/> for structural faults (counts, ranks,
+    /// sizes over the limits, lengths that do not add up); semantic checks against the tail (bits,
+    /// compression, shapes) are the server's and are answered with an Error frame instead.
+    /// </summary>
+    public static RequestHeader Read(ReadOnlySpan<byte> payload, WireLimits limits, Span<WireTensor> tensors)
+    {
+        var r = new WireSpanReader(payload, FrameType.Request);
+        ulong id = r.ReadUInt64();
+        long capture = r.ReadInt64();
+        long send = r.ReadInt64();
+        int count = r.ReadUInt16();
+        _ = r.ReadUInt16();
+        if (count > limits.MaxTensorsPerFrame || count > tensors.Length)
+        {
+            throw new ProtocolViolationException(ReasonCode.TooManyTensors, $"request {id} carries {count} tensors; the limit is {Math.Min(limits.MaxTensorsPerFrame, tensors.Length)}");
+        }
+
+        for (int t = 0; t < count; t++)
+        {
+            ref WireTensor tensor = ref tensors[t];
+            tensor.Ordinal = r.ReadUInt16();
+            tensor.ElementType = (WireElementType)r.ReadByte();
+            tensor.Bits = r.ReadByte();
+            tensor.Compression = (TensorCompression)r.ReadByte();
+            tensor.Rank = r.ReadByte();
+            _ = r.ReadUInt16();
+            tensor.Scale = r.ReadSingle();
+            tensor.ZeroPoint = r.ReadInt32();
+            if (tensor.Rank == 0 || tensor.Rank > limits.MaxRank)
+            {
+                throw new ProtocolViolationException(ReasonCode.RankTooLarge, $"tensor {t} of request {id} has rank {tensor.Rank}; allowed 1 … {limits.MaxRank}");
+            }
+
+            long elements = 1;
+            for (int d = 0; d < tensor.Rank; d++)
+            {
+                int dim = r.ReadInt32();
+                if (dim <= 0)
+                {
+                    throw new ProtocolViolationException(ReasonCode.MalformedPayload, $"tensor {t} of request {id} has dimension {d} = {dim}; dimensions must be positive");
+                }
+
+                elements *= dim; // cannot overflow: checked against the limit after every factor
+                if (elements > limits.MaxElementsPerTensor)
+                {
+                    throw new ProtocolViolationException(ReasonCode.TensorTooLarge, $"tensor {t} of request {id} has more than {limits.MaxElementsPerTensor} elements");
+                }
+
+                tensor.Dims[d] = dim;
+            }
+
+            int length = r.ReadInt32();
+            if (length < 0 || length > r.RemainingCount)
+            {
+                throw new ProtocolViolationException(ReasonCode.TruncatedPayload, $"tensor {t} of request {id} declares {length} bytes but only {r.RemainingCount} remain in the frame");
+            }
+
+            if (tensor.Compression == TensorCompression.None && tensor.Bits is (>= 1 and <= 8) or WireTensor.RawFloatBits
+                && length != WireTensor.EncodedByteCount(elements, tensor.Bits))
+            {
+                throw new ProtocolViolationException(ReasonCode.MalformedPayload, $"tensor {t} of request {id}: {elements} values at {tensor.Bits} bits take {WireTensor.EncodedByteCount(elements, tensor.Bits)} bytes, the frame says {length}");
+            }
+
+            tensor.DataOffset = r.Position;
+            tensor.DataLength = length;
+            _ = r.ReadBytes(length);
+        }
+
+        r.EnsureConsumed();
+        return new RequestHeader(id, capture, send, count);
+    }
+}
