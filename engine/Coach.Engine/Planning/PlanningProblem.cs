@@ -109,20 +109,27 @@ public sealed class PlanningProblem
         }
         edge.EnsureMatches(graph);
         cloud.EnsureMatches(graph);
+        int n = graph.Nodes.Count;
+        var te = new double[n];
+        var tc = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            te[i] = edge.MedianMicroseconds(graph.Nodes[i].Name) * 1e-6 * edgeSlowdown;
+            tc[i] = cloud.MedianMicroseconds(graph.Nodes[i].Name) * 1e-6;
+        }
+        return FromGraph(graph, te, tc, settings);
+    }
+
+    /// <summary>The problem of a real model with given layer times (seconds, by topological index).</summary>
+    public static PlanningProblem FromGraph(LayerGraph graph, double[] edgeSeconds, double[] cloudSeconds, CostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
         if (!graph.HasCompleteShapes)
         {
             var unknown = graph.Tensors.First(t => t.Role != TensorRole.Parameter && !t.ShapeKnown);
             throw new ModelGraphException($"the shape of value '{unknown.Name}' is unknown; run shape discovery (ShapeDiscovery.Complete) before planning");
         }
-        int n = graph.Nodes.Count;
         var names = graph.Nodes.Select(x => x.Name).ToArray();
-        var te = new double[n];
-        var tc = new double[n];
-        for (int i = 0; i < n; i++)
-        {
-            te[i] = edge.MedianMicroseconds(names[i]) * 1e-6 * edgeSlowdown;
-            tc[i] = cloud.MedianMicroseconds(names[i]) * 1e-6;
-        }
         var tensors = new List<PlanTensor>();
         foreach (var t in graph.Tensors)
         {
@@ -132,6 +139,6 @@ public sealed class PlanningProblem
             }
             tensors.Add(new PlanTensor(t.Name, t.Producer, [.. t.Consumers], t.ElementCount, t.ElementType, t.Shape!));
         }
-        return new PlanningProblem(names, te, tc, tensors, settings);
+        return new PlanningProblem(names, edgeSeconds, cloudSeconds, tensors, settings);
     }
 }

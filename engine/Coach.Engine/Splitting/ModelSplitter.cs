@@ -29,7 +29,12 @@ public static class ModelSplitter
     public static SplitModels Split(ModelProto model, IReadOnlyList<string> cutTensors) =>
         Split(LayerGraph.FromModel(model), cutTensors);
 
-    public static SplitModels Split(LayerGraph graph, IReadOnlyList<string> cutTensors)
+    /// <summary>
+    /// Splits at <paramref name="cutTensors"/>. With <paramref name="edgeLayers"/> (a plan's V_e, by topological
+    /// index) the head holds exactly those layers and also returns the model outputs they produce; without it the
+    /// head holds the layers the cut tensors need.
+    /// </summary>
+    public static SplitModels Split(LayerGraph graph, IReadOnlyList<string> cutTensors, IReadOnlyList<bool>? edgeLayers = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(cutTensors);
@@ -48,9 +53,30 @@ public static class ModelSplitter
         }
         var isCut = new HashSet<int>(cut.Select(t => t.Index));
 
-        // Head: every layer a cut tensor depends on.
+        // Head: the plan's edge layers, or every layer a cut tensor depends on.
         var head = new bool[graph.Nodes.Count];
         var stack = new Stack<int>(cut.Where(t => t.Producer >= 0).Select(t => t.Producer));
+        if (edgeLayers is not null)
+        {
+            if (edgeLayers.Count != head.Length)
+            {
+                throw new ArgumentException($"expected {head.Length} edge-layer flags, got {edgeLayers.Count}");
+            }
+            foreach (var node in graph.Nodes.Where(n => edgeLayers[n.Index]))
+            {
+                head[node.Index] = true;
+                var missing = node.Predecessors.FirstOrDefault(p => !edgeLayers[p], -1);
+                if (missing >= 0)
+                {
+                    throw new InvalidCutException($"edge layer '{node.Name}' reads from '{graph.Nodes[missing].Name}', which is not on the edge: the edge set must be downward closed");
+                }
+            }
+            foreach (var t in cut.Where(t => t.Producer >= 0 && !edgeLayers[t.Producer]))
+            {
+                throw new InvalidCutException($"cut tensor '{t.Name}' is produced by '{graph.Nodes[t.Producer].Name}', which is not on the edge");
+            }
+            stack.Clear();
+        }
         while (stack.Count > 0)
         {
             int v = stack.Pop();
