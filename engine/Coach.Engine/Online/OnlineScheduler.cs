@@ -1,0 +1,101 @@
+namespace Coach.Engine.Online;
+
+/// <summary>What the edge does with one frame.</summary>
+/// <param name="EarlyExit">True: answer <see cref="Label"/> on the edge and send nothing (eq. 10).</param>
+/// <param name="Label">argmax_j t_j, the label of the nearest semantic centre (the answer when <see cref="EarlyExit"/>).</param>
+/// <param name="Bits">Q_c, the bit width to send the cut tensors with (eq. 11); 0 when the frame exits early.</param>
+/// <param name="Separability">S of eq. 9.</param>
+/// <param name="MinimumBits">Q_r, the minimum safe bits that S allowed.</param>
+public readonly record struct SchedulerDecision(bool EarlyExit, int Label, int Bits, float Separability, int MinimumBits);
+
+/// <summary>
+/// The online component of COACH (paper §III-C, ARCHITECTURE §3): per frame, the task feature's similarities to the label
+/// semantic centres give the separability S; S above S_ext exits early, otherwise S picks the minimum safe bits Q_r and eq. 11
+/// the bits Q_c for the live bandwidth. Allocation-free per frame; one instance per edge pipeline (not thread-safe, except the
+/// <see cref="BandwidthEstimator"/> it reads).
+/// </summary>
+public sealed class OnlineScheduler
+{
+    private readonly float[] _feature;
+    private readonly float[] _similarities;
+
+    public OnlineScheduler(SemanticCache cache, SchedulerCalibration calibration, TransferCostModel costModel, BandwidthEstimator bandwidth)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(costModel);
+        ArgumentNullException.ThrowIfNull(bandwidth);
+        calibration.Validate();
+        Cache = cache;
+        Calibration = calibration;
+        CostModel = costModel;
+        Bandwidth = bandwidth;
+        _feature = new float[cache.FeatureLength];
+        _similarities = new float[cache.LabelCount];
+    }
+
+    public SemanticCache Cache { get; }
+
+    public SchedulerCalibration Calibration { get; }
+
+    public TransferCostModel CostModel { get; }
+
+    public BandwidthEstimator Bandwidth { get; }
+
+    /// <summary>The task feature of the last <see cref="DecideFromCutTensor"/> call (valid until the next call).</summary>
+    public ReadOnlySpan<float> LastFeature => _feature;
+
+    /// <summary>The similarities t_j of the last decision.</summary>
+    public ReadOnlySpan<float> LastSimilarities => _similarities;
+
+    /// <summary>GAP of a single [C, H, W] cut tensor, then <see cref="Decide"/>.</summary>
+    public SchedulerDecision DecideFromCutTensor(ReadOnlySpan<float> cutTensor, int channels)
+    {
+        TaskFeature.GlobalAveragePool(cutTensor, channels, _feature);
+        return Decide(_feature);
+    }
+
+    /// <summary>Decision for a task feature F (eqs. 8–11).</summary>
+    public SchedulerDecision Decide(ReadOnlySpan<float> feature)
+    {
+        Cache.Similarities(feature, _similarities); // eq. 8
+        float s = Separability.Compute(_similarities, out int label); // eqs. 9, 10
+        if (Calibration.ExitThreshold is double exit && s > exit)
+        {
+            return new SchedulerDecision(true, label, 0, s, 0);
+        }
+
+        int minimum = Calibration.MinimumBits(s);
+        int bits = ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond);
+        return new SchedulerDecision(false, label, bits, s, minimum);
+    }
+
+    /// <summary>Eq. 7 with the label the cloud returned for a frame whose feature the caller kept.</summary>
+    public void Learn(int label, ReadOnlySpan<float> feature) => Cache.Update(label, feature);
+
+    /// <summary>
+    /// Eq. 11: <c>Q_c = argmin_{Q ≥ Q_r} |T'_t(Q, B̂) − max{T_e, T'_t, T_c}|</c>.
+    /// </summary>
+    /// <remarks>
+    /// The bubble term is 0 for every Q whose transmission is itself the bottleneck, so read literally the argmin is not unique.
+    /// We break the tie by the pipeline period <c>max{T_e, T'_t, T_c}</c>, which the bits must not raise: the candidates are the
+    /// Q ≥ Q_r with <c>T'_t(Q) ≤ max{T_e, T_c}</c> (all have the same, smallest period), and among them the bubble
+    /// <c>max{T_e, T_c} − T'_t(Q)</c> is smallest for the largest Q. When even Q_r makes transmission the bottleneck, Q_r is
+    /// the answer (every larger Q lengthens the period). More bits than Q_r cost nothing in throughput and buy accuracy.
+    /// </remarks>
+    public static int ChooseBits(int minimumBits, int maximumBits, TransferCostModel costModel, double bytesPerSecond)
+    {
+        ArgumentNullException.ThrowIfNull(costModel);
+        double computeBottleneck = Math.Max(costModel.EdgeSeconds, costModel.CloudSeconds);
+        int chosen = minimumBits;
+        for (int q = minimumBits + 1; q <= maximumBits; q++)
+        {
+            if (costModel.TransmissionSeconds(q, bytesPerSecond) <= computeBottleneck)
+            {
+                chosen = q;
+            }
+        }
+
+        return chosen;
+    }
+}

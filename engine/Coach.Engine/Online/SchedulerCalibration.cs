@@ -1,0 +1,98 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Coach.Engine.Online;
+
+/// <summary>An S_adj threshold: a frame whose separability S is above <paramref name="MinSeparability"/> may be sent with <paramref name="Bits"/>.</summary>
+public sealed record BitThreshold(int Bits, double MinSeparability);
+
+/// <summary>
+/// The thresholds of the online component (paper §III-C), calibrated once on the calibration set so that early exits and
+/// reduced bits keep the accuracy loss against the full model ≤ ε; stored with the plan (JSON).
+/// </summary>
+public sealed class SchedulerCalibration
+{
+    /// <summary>S_ext: a frame with S above it exits early; null disables early exit.</summary>
+    public double? ExitThreshold { get; set; }
+
+    /// <summary>S_adj: lower bit widths need higher separability; sorted by bits, descending.</summary>
+    public IReadOnlyList<BitThreshold> BitThresholds { get; set; } = [];
+
+    /// <summary>Q_r when no S_adj threshold is passed: the offline plan's bits for the cut.</summary>
+    public int PlanBits { get; set; } = 8;
+
+    /// <summary>The most bits eq. 11 may choose.</summary>
+    public int MaxBits { get; set; } = 8;
+
+    /// <summary>ε, the accuracy-loss budget the thresholds were fitted to.</summary>
+    public double Epsilon { get; set; } = 0.005;
+
+    /// <summary>Calibration samples used.</summary>
+    public int SampleCount { get; set; }
+
+    /// <summary>Accuracy of the full (unsplit) model on the calibration set.</summary>
+    public double FullAccuracy { get; set; }
+
+    /// <summary>Accuracy on the calibration set with these thresholds (early exits, Q_r bits), separabilities measured leave-one-out.</summary>
+    public double PolicyAccuracy { get; set; }
+
+    /// <summary>Share of calibration samples that exit early.</summary>
+    public double ExitRatio { get; set; }
+
+    /// <summary>Mean Q_r over the calibration samples that do not exit.</summary>
+    public double MeanBits { get; set; }
+
+    /// <summary>Q_r for separability S: the fewest bits whose S_adj threshold S exceeds, else <see cref="PlanBits"/>.</summary>
+    public int MinimumBits(float separability)
+    {
+        int bits = PlanBits;
+        var thresholds = BitThresholds;
+        for (int i = 0; i < thresholds.Count; i++)
+        {
+            var t = thresholds[i];
+            if (separability > t.MinSeparability && t.Bits < bits)
+            {
+                bits = t.Bits;
+            }
+        }
+
+        return bits;
+    }
+
+    public void Validate()
+    {
+        if (PlanBits is < 1 or > 8 || MaxBits < PlanBits || MaxBits > 8)
+        {
+            throw new InvalidDataException($"Scheduler calibration needs 1 ≤ PlanBits ({PlanBits}) ≤ MaxBits ({MaxBits}) ≤ 8.");
+        }
+
+        foreach (var t in BitThresholds)
+        {
+            if (t.Bits < 1 || t.Bits >= PlanBits || double.IsNaN(t.MinSeparability))
+            {
+                throw new InvalidDataException($"S_adj threshold for {t.Bits} bits must be below the plan's {PlanBits} bits and have a separability; got {t.MinSeparability}.");
+            }
+        }
+
+        if (ExitThreshold is double e && double.IsNaN(e))
+        {
+            throw new InvalidDataException("S_ext must be a number or absent.");
+        }
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, OnlineJsonContext.Default.SchedulerCalibration);
+
+    public static SchedulerCalibration FromJson(string json)
+    {
+        var calibration = JsonSerializer.Deserialize(json, OnlineJsonContext.Default.SchedulerCalibration)
+            ?? throw new InvalidDataException("Scheduler calibration JSON is empty (null).");
+        calibration.Validate();
+        return calibration;
+    }
+}
+
+/// <summary>Source-generated JSON metadata of the online component (NativeAOT-safe).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(SchedulerCalibration))]
+public sealed partial class OnlineJsonContext : JsonSerializerContext;

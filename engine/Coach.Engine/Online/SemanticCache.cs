@@ -1,0 +1,119 @@
+namespace Coach.Engine.Online;
+
+/// <summary>
+/// Label semantic centres T_j^c (paper §III-C): one running mean of task features per label, warmed on the calibration
+/// set and updated with the labels the cloud returns (eq. 7), and the cosine similarities t_j of a feature to them (eq. 8).
+/// </summary>
+/// <remarks>
+/// With <c>countCap</c> unset, eq. 7 is applied exactly: <c>T_j ← (m_j T_j + F) / (m_j + 1)</c>, so a centre is the mean of
+/// every feature seen. For drifting streams (lighting, camera motion) set <c>countCap = W</c>: m_j stops growing at W − 1, so
+/// the update becomes an exponential moving average with weight 1/W and the centre follows the last ~W features.
+/// </remarks>
+public sealed class SemanticCache
+{
+    private readonly float[] _centres;
+    private readonly float[] _norms;
+    private readonly long[] _counts;
+    private readonly long _countCap;
+
+    public SemanticCache(int labelCount, int featureLength, int? countCap = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(labelCount, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(featureLength, 1);
+        if (countCap is < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(countCap), countCap, "The decay window must be at least 2 features.");
+        }
+
+        LabelCount = labelCount;
+        FeatureLength = featureLength;
+        _centres = new float[labelCount * featureLength];
+        _norms = new float[labelCount];
+        _counts = new long[labelCount];
+        _countCap = countCap is int cap ? cap - 1 : long.MaxValue;
+    }
+
+    public int LabelCount { get; }
+
+    public int FeatureLength { get; }
+
+    /// <summary>The decay window, or null for the exact running mean of eq. 7.</summary>
+    public int? CountCap => _countCap == long.MaxValue ? null : (int)(_countCap + 1);
+
+    public ReadOnlySpan<float> Centre(int label) => _centres.AsSpan(label * FeatureLength, FeatureLength);
+
+    /// <summary>m_j: how many features the centre of <paramref name="label"/> has absorbed.</summary>
+    public long Count(int label) => _counts[label];
+
+    /// <summary>Eq. 7: <c>T_j ← (m_j T_j + F) / (m_j + 1)</c>, m_j capped at the decay window when one is set.</summary>
+    public void Update(int label, ReadOnlySpan<float> feature)
+    {
+        if ((uint)label >= (uint)LabelCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(label), label, $"Labels run from 0 to {LabelCount - 1}.");
+        }
+
+        CheckFeature(feature);
+        long m = Math.Min(_counts[label], _countCap);
+        float keep = (float)m / (m + 1);
+        float add = 1f / (m + 1);
+        var centre = _centres.AsSpan(label * FeatureLength, FeatureLength);
+        float normSquared = 0f;
+        for (int i = 0; i < centre.Length; i++)
+        {
+            float value = (keep * centre[i]) + (add * feature[i]);
+            centre[i] = value;
+            normSquared += value * value;
+        }
+
+        _norms[label] = MathF.Sqrt(normSquared);
+        _counts[label]++;
+    }
+
+    /// <summary>Warms the centres with calibration features (row-major, one row per sample) and their labels.</summary>
+    public void Warm(ReadOnlySpan<float> features, ReadOnlySpan<int> labels)
+    {
+        if (features.Length != labels.Length * FeatureLength)
+        {
+            throw new ArgumentException($"{labels.Length} labels need {labels.Length * FeatureLength} feature values, got {features.Length}.", nameof(features));
+        }
+
+        for (int s = 0; s < labels.Length; s++)
+        {
+            Update(labels[s], features.Slice(s * FeatureLength, FeatureLength));
+        }
+    }
+
+    /// <summary>Eq. 8: <c>t_j = cos(F, T_j)</c> clamped to [0, 1]; a label with no centre yet (or a zero feature) scores 0.</summary>
+    public void Similarities(ReadOnlySpan<float> feature, Span<float> similarities)
+    {
+        CheckFeature(feature);
+        if (similarities.Length < LabelCount)
+        {
+            throw new ArgumentException($"similarities holds {similarities.Length} values but there are {LabelCount} labels.", nameof(similarities));
+        }
+
+        float featureNorm = MathF.Sqrt(TaskFeature.Dot(feature[..FeatureLength], feature));
+        for (int j = 0; j < LabelCount; j++)
+        {
+            float denominator = featureNorm * _norms[j];
+            float t = denominator > 0f ? TaskFeature.Dot(feature[..FeatureLength], Centre(j)) / denominator : 0f;
+            similarities[j] = Math.Clamp(t, 0f, 1f);
+        }
+    }
+
+    /// <summary>Copies the centres (row-major) and counts, e.g. to restore them in another process.</summary>
+    public void CopyTo(Span<float> centres, Span<long> counts)
+    {
+        _centres.CopyTo(centres);
+        _counts.CopyTo(counts);
+    }
+
+    private void CheckFeature(ReadOnlySpan<float> feature)
+    {
+        if (feature.Length < FeatureLength)
+        {
+            throw new ArgumentException($"A task feature has {FeatureLength} values; got {feature.Length}.", nameof(feature));
+        }
+    }
+}
