@@ -8,5 +8,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return DemoCommand.Create();
+        yield return EvalCommand.Create();
+        yield return ModelsCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
