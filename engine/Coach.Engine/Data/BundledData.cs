@@ -1,0 +1,102 @@
+namespace Coach.Engine.Data;
+
+/// <summary>
+/// The project's data: Fashion-MNIST from Debian's <c>dataset-fashion-mnist</c> when installed, else the
+/// committed slice under <c>models/data/</c> (same gzip IDX format, so one reader serves both).
+/// </summary>
+/// <remarks>
+/// Calibration samples are every 60th image of Fashion-MNIST's <em>training</em> file (indices 0, 60, …,
+/// 59,940: 1,000 samples); test samples come from the separate t10k file, so the two never overlap.
+/// The slice holds those 1,000 calibration samples and the first 2,000 test samples.
+/// </remarks>
+public static class BundledData
+{
+    public const string DebianDirectory = "/usr/share/datasets/fashion-mnist";
+    public const int CalibrationStride = 60;
+    public const int CalibrationCount = 1000;
+    public const int TestSliceCount = 2000;
+    public const int FullTestCount = 10000;
+
+    /// <summary>The Debian data set's folder; <c>COACH_FASHION_MNIST_DIR</c> overrides it.</summary>
+    public static string DatasetDirectory =>
+        Environment.GetEnvironmentVariable("COACH_FASHION_MNIST_DIR") is { Length: > 0 } dir ? dir : DebianDirectory;
+
+    /// <summary>The committed slice's folder.</summary>
+    public static string SliceDirectory => Path.Combine(ModelCatalog.RepositoryRoot, "models", "data");
+
+    /// <summary>Test: the full 10,000-sample t10k set when the data set is installed, else the 2,000-sample slice.
+    /// Calibration: always the same 1,000 training samples (from the slice, which equals the data set's).</summary>
+    public static FrameSet Load(DataSplit split) => Load(split, DatasetDirectory);
+
+    public static FrameSet Load(DataSplit split, string datasetDirectory)
+    {
+        if (split == DataSplit.Test)
+        {
+            string images = Path.Combine(datasetDirectory, "t10k-images-idx3-ubyte.gz");
+            string labels = Path.Combine(datasetDirectory, "t10k-labels-idx1-ubyte.gz");
+            if (File.Exists(images) && File.Exists(labels))
+            {
+                var set = Read(images, labels, split, $"Fashion-MNIST t10k ({images})", isFullTestSet: true);
+                if (set.Count != FullTestCount)
+                {
+                    throw new InvalidDataException($"{images}: expected the {FullTestCount}-sample test set, found {set.Count} samples");
+                }
+
+                return set;
+            }
+        }
+
+        return LoadSlice(split);
+    }
+
+    /// <summary>The committed slice only (what a machine without the Debian data set uses).</summary>
+    public static FrameSet LoadSlice(DataSplit split)
+    {
+        string prefix = split == DataSplit.Calibration ? "calib" : "test";
+        string images = Path.Combine(SliceDirectory, $"{prefix}-images-idx3-ubyte.gz");
+        string labels = Path.Combine(SliceDirectory, $"{prefix}-labels-idx1-ubyte.gz");
+        string what = split == DataSplit.Calibration
+            ? $"committed calibration slice ({images}: Fashion-MNIST train[0::{CalibrationStride}])"
+            : $"committed test slice ({images}: first {TestSliceCount} of Fashion-MNIST t10k; install dataset-fashion-mnist for all {FullTestCount})";
+        return Read(images, labels, split, what, isFullTestSet: false);
+    }
+
+    /// <summary>The calibration samples taken straight from the data set's training file (proves the slice equals it).</summary>
+    public static FrameSet LoadCalibrationFromDataset(string datasetDirectory)
+    {
+        string imagesPath = Path.Combine(datasetDirectory, "train-images-idx3-ubyte.gz");
+        string labelsPath = Path.Combine(datasetDirectory, "train-labels-idx1-ubyte.gz");
+        var images = IdxReader.ReadImages(imagesPath, FrameRenderer.SourceSize, FrameRenderer.SourceSize);
+        var labels = IdxReader.ReadLabels(labelsPath, FrameSet.FashionMnistClasses.Count);
+        var pickedImages = new byte[CalibrationCount * FrameRenderer.SourcePixels];
+        var pickedLabels = new byte[CalibrationCount];
+        for (int i = 0; i < CalibrationCount; i++)
+        {
+            int index = i * CalibrationStride;
+            images.Data.AsSpan(index * FrameRenderer.SourcePixels, FrameRenderer.SourcePixels)
+                .CopyTo(pickedImages.AsSpan(i * FrameRenderer.SourcePixels));
+            pickedLabels[i] = labels.Data[index];
+        }
+
+        return new FrameSet(pickedImages, pickedLabels, DataSplit.Calibration, $"Fashion-MNIST train[0::{CalibrationStride}] ({imagesPath})", false);
+    }
+
+    private static FrameSet Read(string imagesPath, string labelsPath, DataSplit split, string source, bool isFullTestSet)
+    {
+        if (!File.Exists(imagesPath) || !File.Exists(labelsPath))
+        {
+            throw new FileNotFoundException(
+                $"{imagesPath} or {labelsPath} is missing: the committed data slice should be in models/data/ " +
+                "(restore it with git), or install the data set: apt-get install dataset-fashion-mnist", imagesPath);
+        }
+
+        var images = IdxReader.ReadImages(imagesPath, FrameRenderer.SourceSize, FrameRenderer.SourceSize);
+        var labels = IdxReader.ReadLabels(labelsPath, FrameSet.FashionMnistClasses.Count);
+        if (images.Count != labels.Count)
+        {
+            throw new InvalidDataException($"{imagesPath} holds {images.Count} images but {labelsPath} holds {labels.Count} labels");
+        }
+
+        return new FrameSet(images.Data, labels.Data, split, source, isFullTestSet);
+    }
+}

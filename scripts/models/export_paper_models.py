@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Export the paper's architectures -- ResNet-101 and VGG-16 (torchvision definitions, seeded random
+initialisation) -- to ONNX at [N, 3, 224, 224], opset 17, for profiling and planning at paper scale.
+
+    /usr/bin/python3 scripts/models/export_paper_models.py [--out DIR]
+
+Default DIR: .cache/models/paper/ under the repository root (ignored by git: the files are 170 and 530 MB).
+Needs Debian's python3-torch, python3-torchvision and python3-onnx. Weights are random (no model hub
+is reachable): latency and tensor sizes are those of the real networks, the predictions are not.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SEED = 20261122
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=os.path.join(ROOT, ".cache", "models", "paper"))
+    parser.add_argument("--force", action="store_true", help="export again even if the files exist")
+    args = parser.parse_args()
+    try:
+        import onnx
+        import torch
+        import torchvision
+    except ImportError as e:
+        print(f"export_paper_models.py: {e}; install with: apt-get install python3-torch python3-torchvision python3-onnx",
+              file=sys.stderr)
+        return 3
+
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    os.makedirs(args.out, exist_ok=True)
+    exported = []
+    for name, factory in (("resnet101", torchvision.models.resnet101), ("vgg16", torchvision.models.vgg16)):
+        path = os.path.join(args.out, f"{name}-224.onnx")
+        if os.path.exists(path) and not args.force:
+            print(f"{path}: already exported", flush=True)
+        else:
+            start = time.time()
+            torch.manual_seed(SEED)
+            model = factory(weights=None).eval()
+            dummy = torch.zeros(1, 3, 224, 224)
+            tmp = path + ".tmp"
+            with torch.no_grad():
+                torch.onnx.export(model, dummy, tmp, opset_version=17, input_names=["frame"],
+                                  output_names=["logits"], dynamic_axes={"frame": {0: "N"}, "logits": {0: "N"}},
+                                  do_constant_folding=True)
+            # record every intermediate tensor's shape in graph.value_info
+            onnx.shape_inference.infer_shapes_path(tmp, tmp)
+            onnx.checker.check_model(tmp)
+            os.replace(tmp, path)
+            print(f"{path}: exported in {time.time() - start:.0f} s", flush=True)
+        with open(path, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        exported.append({"name": name, "file": path, "sha256": sha, "bytes": os.path.getsize(path),
+                         "input": {"name": "frame", "shape": ["N", 3, 224, 224]}, "output": "logits",
+                         "weights": f"random (torch.manual_seed({SEED}))"})
+    with open(os.path.join(args.out, "paper-models.json"), "w") as f:
+        json.dump({"models": exported}, f, indent=2)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
