@@ -11,5 +11,7 @@ internal static class CommandCatalog
         yield return EvalCommand.Create();
         yield return ModelsCommand.Create();
         yield return BenchCommand.Create();
+        yield return PlanCommand.Create();
+        yield return ProfileCommand.Create();
     }
 }

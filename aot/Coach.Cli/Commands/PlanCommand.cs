@@ -1,0 +1,186 @@
+using System.CommandLine;
+using System.Globalization;
+using Coach.Engine.Calibration;
+using Coach.Engine.Data;
+using Coach.Engine.Graph;
+using Coach.Engine.Planning;
+using Coach.Engine.Profiling;
+using Coach.Engine.Splitting;
+using Coach.Native.OnnxRuntime;
+
+namespace Coach.Cli.Commands;
+
+/// <summary>`coach plan`: the offline component (ARCHITECTURE §2) — partition, bits, split files and plan.json.</summary>
+internal static class PlanCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "ONNX model file (or a bundled model's name; synthetic:resnet101 / synthetic:vgg16 for paper-scale graphs without a file)", Required = true };
+        var edgeProfile = new Option<string?>("--edge-profile") { Description = "layer profile of the end device (coach profile / coach-edge profile)" };
+        var slowdown = new Option<double>("--edge-slowdown") { Description = "multiply the edge profile's times (a profile measured here standing in for a slower device)", DefaultValueFactory = _ => 1.0 };
+        var cloudProfile = new Option<string?>("--cloud-profile") { Description = "layer profile of the cloud server" };
+        var bandwidth = new Option<string>("--bandwidth") { Description = "uplink rate: 10mbit, 500kbit, 1gbit", DefaultValueFactory = _ => "10mbit" };
+        var tmax = new Option<double?>("--tmax") { Description = "latency budget T_max of one frame in ms (eq. 3)" };
+        var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed by quantization (eq. 1)", DefaultValueFactory = _ => 0.005 };
+        var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud", DefaultValueFactory = _ => "coach" };
+        var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
+        var calibFrames = new Option<int?>("--calib-frames") { Description = "use only the first N calibration frames" };
+        var overhead = new Option<double>("--frame-overhead-ms") { Description = "fixed link cost per frame, ms", DefaultValueFactory = _ => 0.5 };
+        var dadsLoad = new Option<string>("--dads-load") { Description = "DADS regime: light (latency) or heavy (bottleneck)", DefaultValueFactory = _ => "light" };
+        var exitRate = new Option<double>("--spinn-exit-rate") { Description = "share of frames SPINN answers at an early exit (expected-cost model)", DefaultValueFactory = _ => 0.0 };
+        var output = new Option<string?>("--out") { Description = "folder for head.onnx, tail.onnx and plan.json" };
+        var json = new Option<bool>("--json") { Description = "print the plan as one JSON object" };
+        var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
+        var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
+        {
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, tmax, epsilon, method, calib, calibFrames, overhead, dadsLoad, exitRate, output, json, explain,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                return Run(
+                    parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
+                    parse.GetValue(bandwidth)!, parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
+                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
+                    parse.GetValue(exitRate), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
+                or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"coach plan: {e.Message}");
+                return e is PlanInfeasibleException ? 4 : 1;
+            }
+        });
+        return command;
+    }
+
+    private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, double? tmaxMs,
+        double epsilon, string method, string calib, int? calibFrames, double overheadMs, string dadsLoadText, double exitRate,
+        string? outDir, bool json, bool explain)
+    {
+        var settings = new CostSettings
+        {
+            BandwidthBitsPerSecond = Bandwidth.ParseBitsPerSecond(bandwidthText),
+            FrameOverheadSeconds = overheadMs * 1e-3,
+            LatencyBudgetSeconds = tmaxMs * 1e-3,
+        };
+        var dadsLoad = dadsLoadText switch
+        {
+            "light" => DadsLoad.Light,
+            "heavy" => DadsLoad.Heavy,
+            _ => throw new ArgumentException($"--dads-load must be light or heavy, not '{dadsLoadText}'"),
+        };
+        var planner = Planners.Create(method, dadsLoad, exitRate);
+
+        LayerGraph? graph = null;
+        PlanningProblem problem;
+        PlanContext context;
+        if (modelArg.StartsWith("synthetic:", StringComparison.Ordinal))
+        {
+            problem = modelArg switch
+            {
+                "synthetic:resnet101" => SyntheticNetworks.ResNet(settings),
+                "synthetic:vgg16" => SyntheticNetworks.Vgg16(settings),
+                _ => throw new ArgumentException($"unknown synthetic graph '{modelArg}'; use synthetic:resnet101 or synthetic:vgg16"),
+            };
+            if (slowdown != 1)
+            {
+                problem = new PlanningProblem(problem.NodeNames, [.. problem.EdgeSeconds.Select(t => t * slowdown)], problem.CloudSeconds, problem.Tensors, settings);
+            }
+            context = new PlanContext(modelArg, null, null, null, slowdown, epsilon);
+        }
+        else
+        {
+            var modelPath = File.Exists(modelArg) ? modelArg
+                : ModelCatalog.TryGet(modelArg, out var entry) && entry is not null ? entry.Path
+                : throw new FileNotFoundException($"model '{modelArg}' is neither a file nor a bundled model name", modelArg);
+            if (edgePath is null || cloudPath is null)
+            {
+                throw new ArgumentException("--edge-profile and --cloud-profile are needed for a model file (measure them with `coach profile`)");
+            }
+            graph = LayerGraph.Load(modelPath);
+            ShapeDiscovery.Complete(graph);
+            var edge = LayerProfile.Load(edgePath);
+            var cloud = LayerProfile.Load(cloudPath);
+            problem = PlanningProblem.FromGraph(graph, edge, cloud, settings, slowdown);
+            context = new PlanContext(Path.GetFileNameWithoutExtension(modelPath), Path.GetFullPath(modelPath),
+                new PlanProfileSource(edge.Device, edge.Provider, Path.GetFullPath(edgePath)),
+                new PlanProfileSource(cloud.Device, cloud.Provider, Path.GetFullPath(cloudPath)), slowdown, epsilon);
+        }
+
+        var bits = new TimedBitsProvider(method == "coach" ? BitsSource(calib, graph, epsilon, calibFrames) : new FixedBits(32));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var plan = planner.Plan(problem, bits);
+        plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
+        context = context with { CalibrationMs = bits.Elapsed.TotalMilliseconds };
+
+        PlanDocument doc;
+        if (outDir is not null && graph is not null)
+        {
+            doc = PlanWriter.Write(graph, problem, plan, context, outDir);
+        }
+        else
+        {
+            if (outDir is not null)
+            {
+                throw new ArgumentException("a synthetic graph has no ONNX file to split; leave out --out");
+            }
+            doc = PlanWriter.Describe(graph, problem, plan, context);
+        }
+
+        if (explain)
+        {
+            Console.WriteLine(PlanExplanation.Describe(problem, plan));
+            var space = PlanExplanation.SearchSpace(problem);
+            Console.WriteLine($"Search space: {space.Layers} layers; {space.Ideals.ToString(CultureInfo.InvariantCulture)} valid partitions (downward-closed layer sets, counted on the divide-and-conquer decomposition without enumerating them) "
+                + $"out of 2^{space.Layers} = {Scientific(space.LayerSubsets)} layer subsets a brute force over subsets would test; "
+                + $"{space.SeriesBlocks} series blocks at the top level, the largest with {space.LargestBlockIdeals} partitions. "
+                + $"With b in {{2..8, 32}} per cut tensor, joint (partition, bits) choices: up to {Scientific(space.Ideals * System.Numerics.BigInteger.Pow(8, Math.Max(1, plan.CutTensors.Length)))}.");
+            Console.WriteLine($"Planner time {plan.PlannerMilliseconds:F3} ms ({plan.CandidatesExamined} candidates), calibration {bits.Elapsed.TotalMilliseconds:F0} ms ({bits.Calls} cuts asked).");
+        }
+        if (json)
+        {
+            Console.WriteLine(doc.ToJson(indented: false));
+        }
+        else if (!explain)
+        {
+            Console.WriteLine($"{doc.Method}: cut [{string.Join(", ", doc.CutTensors.Select(c => $"{c.Name}@{c.Bits}b"))}], T_e {doc.TEdgeMs:F3} ms, T_t {doc.TTransMs:F3} ms, T_c {doc.TCloudMs:F3} ms, "
+                + $"latency {doc.LatencyMs:F3} ms, throughput {doc.ThroughputFps:F1} fps, bubbles {doc.BubbleMs:F3} ms, planner {doc.PlannerMs:F3} ms{(outDir is null ? "" : $" -> {outDir}")}");
+        }
+        return 0;
+    }
+
+    private static ICutBitsProvider BitsSource(string calib, LayerGraph? graph, double epsilon, int? frames)
+    {
+        if (calib == "none")
+        {
+            return new FixedBits(8);
+        }
+        if (calib.StartsWith("fixed:", StringComparison.Ordinal))
+        {
+            return new FixedBits(int.Parse(calib["fixed:".Length..], CultureInfo.InvariantCulture));
+        }
+        if (calib == "calib")
+        {
+            if (graph is null)
+            {
+                throw new ArgumentException("a synthetic graph has no model to calibrate; use --calib fixed:N");
+            }
+            return new CutCalibrator(graph, BundledData.Load(DataSplit.Calibration), epsilon, maxFrames: frames);
+        }
+        var results = CalibrationResults.TryLoad(calib)
+            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N' or a calibration results file", calib);
+        if (graph is not null && results.ModelSha256 != graph.Sha256)
+        {
+            throw new ArgumentException($"calibration file '{calib}' is for model sha256 {results.ModelSha256}, not this model ({graph.Sha256})");
+        }
+        return new CalibrationFileBits(results, calib);
+    }
+
+    private static string Scientific(System.Numerics.BigInteger value)
+    {
+        var digits = value.ToString(CultureInfo.InvariantCulture);
+        return digits.Length <= 12 ? digits : $"{digits[0]}.{digits[1..4]}e{digits.Length - 1}";
+    }
+}

@@ -1,0 +1,316 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Coach.Engine.Data;
+using Coach.Engine.DataPlane;
+using Coach.Engine.Graph;
+using Coach.Engine.Planning;
+using Coach.Engine.Splitting;
+using Coach.Native.OnnxRuntime;
+using Google.Protobuf;
+
+namespace Coach.Engine.Calibration;
+
+/// <summary>One calibrated cut: the minimum safe bits and the accuracy measured at each width tried.</summary>
+public sealed record CutCalibration(string[] CutTensors, int Bits, Dictionary<string, double> AccuracyByBits);
+
+/// <summary>The calibration results of one model (the JSON file under .cache/calibration/, or a file given to `coach plan --calib`).</summary>
+public sealed class CalibrationResults
+{
+    public const string CurrentSchema = "coach.calibration/1";
+    public string Schema { get; init; } = CurrentSchema;
+    public required string ModelSha256 { get; init; }
+    public required double Epsilon { get; init; }
+    public required int Frames { get; init; }
+    public required double BaselineAccuracy { get; init; }
+    public Dictionary<string, CutCalibration> Cuts { get; init; } = new(StringComparer.Ordinal);
+
+    public static string Key(IEnumerable<string> cutTensors) => string.Join('|', cutTensors.Order(StringComparer.Ordinal));
+
+    public void Save(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(this, CalibrationJsonContext.Default.CalibrationResults));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public static CalibrationResults? TryLoad(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        try
+        {
+            var r = JsonSerializer.Deserialize(File.ReadAllText(path), CalibrationJsonContext.Default.CalibrationResults);
+            return r?.Schema == CurrentSchema ? r : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// Minimum bit width of a cut under the accuracy constraint of eq. 1, |Acc − Acc(Q)| ≤ ε, measured on the calibration
+/// set by running head → UAQ round trip (per tensor, per frame, as the data plane sends it) → tail through ONNX
+/// Runtime. Dichotomous search: 8 bits first (if even 8 loses more than ε the cut goes unquantized, 32), then
+/// binary search over 2…8. This assumes accuracy does not fall when bits rise (monotone in the bit width), which
+/// holds for uniform affine quantization in practice (a coarser grid nests in no finer one, but its error is larger);
+/// a non-monotone case can at worst make the search return more bits than needed, never fewer than a tried width
+/// that failed. Results are cached per (model sha256, ε, frames, cut) in a JSON file.
+/// </summary>
+public sealed class CutCalibrator : ICutBitsProvider
+{
+    private readonly LayerGraph _graph;
+    private readonly FrameSet _frames;
+    private readonly int _frameCount;
+    private readonly string _cachePath;
+    private readonly CalibrationResults _results;
+    private readonly SessionSettings _settings = new() { Providers = [ExecutionProvider.Cpu], Optimization = GraphOptimization.All };
+    private readonly string _inputName;
+    private readonly int _batchSize;
+
+    public CutCalibrator(LayerGraph graph, FrameSet frames, double epsilon = 0.005, string? cachePath = null, int? maxFrames = null, int batchSize = 50)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(frames);
+        if (epsilon is < 0 or >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "ε is an accuracy loss in [0, 1), e.g. 0.005 for 0.5 %");
+        }
+        _graph = graph;
+        _frames = frames;
+        _frameCount = Math.Min(frames.Count, maxFrames ?? frames.Count);
+        _batchSize = batchSize;
+        if (graph.InputTensors.Count != 1)
+        {
+            throw new ModelGraphException($"calibration feeds one frame input; the model has {graph.InputTensors.Count} inputs");
+        }
+        var input = graph.Tensors[graph.InputTensors[0]];
+        if (input.Shape is not { Length: 4 } s || s[1] != 3 || s[2] != FrameRenderer.Size || s[3] != FrameRenderer.Size)
+        {
+            throw new ModelGraphException($"calibration renders frames of [N,3,{FrameRenderer.Size},{FrameRenderer.Size}]; model input '{input.Name}' is {input}");
+        }
+        _inputName = input.Name;
+        Epsilon = epsilon;
+        _cachePath = cachePath ?? DefaultCachePath(graph.Sha256, epsilon, _frameCount);
+        var cached = CalibrationResults.TryLoad(_cachePath);
+        if (cached is not null && cached.ModelSha256 == graph.Sha256 && cached.Epsilon == epsilon && cached.Frames == _frameCount)
+        {
+            _results = cached;
+        }
+        else
+        {
+            _results = new CalibrationResults
+            {
+                ModelSha256 = graph.Sha256,
+                Epsilon = epsilon,
+                Frames = _frameCount,
+                BaselineAccuracy = MeasureBaseline(),
+            };
+            _results.Save(_cachePath);
+        }
+    }
+
+    public double Epsilon { get; }
+    public double BaselineAccuracy => _results.BaselineAccuracy;
+    public CalibrationResults Results => _results;
+    public string CachePath => _cachePath;
+    /// <summary>Cuts measured (not taken from the cache) by this instance.</summary>
+    public int CutsMeasured { get; private set; }
+
+    public static string DefaultCachePath(string modelSha256, double epsilon, int frames) =>
+        Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration", $"{modelSha256[..16]}-eps{epsilon.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)}-n{frames}.json");
+
+    public int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        return MinimumBits([.. cutTensors.Select(k => problem.Tensors[k].Name)]);
+    }
+
+    public int MinimumBits(IReadOnlyList<string> cutTensors)
+    {
+        var key = CalibrationResults.Key(cutTensors);
+        if (_results.Cuts.TryGetValue(key, out var known))
+        {
+            return known.Bits;
+        }
+        var accuracy = new Dictionary<string, double>(StringComparer.Ordinal);
+        using var evaluation = new CutEvaluation(this, cutTensors);
+        bool Safe(int bits)
+        {
+            double acc = evaluation.Accuracy(bits);
+            accuracy[bits.ToString(System.Globalization.CultureInfo.InvariantCulture)] = acc;
+            return Math.Abs(_results.BaselineAccuracy - acc) <= Epsilon; // eq. 1
+        }
+        int result;
+        if (!Safe(8))
+        {
+            result = 32;
+        }
+        else
+        {
+            int lo = 2;
+            int hi = 8;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (Safe(mid))
+                {
+                    hi = mid;
+                }
+                else
+                {
+                    lo = mid + 1;
+                }
+            }
+            result = hi;
+        }
+        _results.Cuts[key] = new CutCalibration([.. cutTensors], result, accuracy);
+        _results.Save(_cachePath);
+        CutsMeasured++;
+        return result;
+    }
+
+    private double MeasureBaseline()
+    {
+        using var session = InferenceSession.Open(_graph.Model.ToByteArray(), _settings, "calibration baseline");
+        var output = session.Outputs[0].Name;
+        int correct = 0;
+        foreach (var (start, count, frame) in Batches())
+        {
+            var logits = session.Run([new NamedTensor(_inputName, frame)], [output])[0];
+            correct += CountCorrect(logits, start, count);
+        }
+        return (double)correct / _frameCount;
+    }
+
+    private IEnumerable<(int Start, int Count, DenseTensor Frame)> Batches()
+    {
+        int frameSize = 3 * FrameRenderer.Size * FrameRenderer.Size;
+        for (int start = 0; start < _frameCount; start += _batchSize)
+        {
+            int count = Math.Min(_batchSize, _frameCount - start);
+            var tensor = DenseTensor.Create(TensorElementType.Float, [count, 3, FrameRenderer.Size, FrameRenderer.Size]);
+            var span = tensor.AsSpan<float>();
+            for (int i = 0; i < count; i++)
+            {
+                _frames.RenderFrame(start + i, span.Slice(i * frameSize, frameSize));
+            }
+            yield return (start, count, tensor);
+        }
+    }
+
+    private int CountCorrect(DenseTensor logits, int start, int count)
+    {
+        var values = logits.AsSpan<float>();
+        int classes = values.Length / count;
+        int correct = 0;
+        for (int i = 0; i < count; i++)
+        {
+            if (ModelEvaluator.ArgMax(values.Slice(i * classes, classes)) == _frames.Label(start + i))
+            {
+                correct++;
+            }
+        }
+        return correct;
+    }
+
+    /// <summary>Head and tail sessions of one cut; head outputs kept in memory when small enough.</summary>
+    private sealed class CutEvaluation : IDisposable
+    {
+        private const long MaxCachedBytes = 512L << 20;
+        private readonly CutCalibrator _owner;
+        private readonly InferenceSession? _head;
+        private readonly InferenceSession _tail;
+        private readonly SplitModels _split;
+        private readonly string _output;
+        private readonly List<(int Start, int Count, Dictionary<string, DenseTensor> Values)>? _cache;
+
+        public CutEvaluation(CutCalibrator owner, IReadOnlyList<string> cut)
+        {
+            _owner = owner;
+            _split = ModelSplitter.Split(owner._graph, cut);
+            _head = _split.Head is null ? null : InferenceSession.Open(_split.Head.ToByteArray(), owner._settings, "calibration head");
+            _tail = InferenceSession.Open(_split.Tail!.ToByteArray(), owner._settings, "calibration tail");
+            _output = owner._graph.Tensors[owner._graph.OutputTensors[0]].Name;
+            long perFrame = cut.Sum(name => owner._graph.Tensor(name).ByteCount);
+            if (perFrame * owner._frameCount <= MaxCachedBytes)
+            {
+                _cache = [.. owner.Batches().Select(b => (b.Start, b.Count, HeadValues(b.Frame)))];
+            }
+        }
+
+        private Dictionary<string, DenseTensor> HeadValues(DenseTensor frame)
+        {
+            var values = new Dictionary<string, DenseTensor>(StringComparer.Ordinal) { [_owner._inputName] = frame };
+            if (_head is not null)
+            {
+                var produced = _head.Run([new NamedTensor(_owner._inputName, frame)], _split.HeadOutputs);
+                for (int i = 0; i < produced.Length; i++)
+                {
+                    values[_split.HeadOutputs[i]] = produced[i];
+                }
+            }
+            return values;
+        }
+
+        public double Accuracy(int bits)
+        {
+            int correct = 0;
+            var batches = _cache ?? _owner.Batches().Select(b => (b.Start, b.Count, HeadValues(b.Frame)));
+            foreach (var (start, count, values) in batches)
+            {
+                var inputs = new List<NamedTensor>();
+                foreach (var name in _split.TailInputs)
+                {
+                    var original = values[name];
+                    if (original.ElementType != TensorElementType.Float)
+                    {
+                        inputs.Add(new NamedTensor(name, original));
+                        continue;
+                    }
+                    var restored = DenseTensor.Create(TensorElementType.Float, original.Shape);
+                    var source = original.AsSpan<float>();
+                    var target = restored.AsSpan<float>();
+                    int perFrame = source.Length / count;
+                    for (int i = 0; i < count; i++)
+                    {
+                        Uaq.RoundTrip(source.Slice(i * perFrame, perFrame), bits, target.Slice(i * perFrame, perFrame));
+                    }
+                    inputs.Add(new NamedTensor(name, restored));
+                }
+                var logits = _tail.Run(inputs, [_output])[0];
+                correct += _owner.CountCorrect(logits, start, count);
+            }
+            return (double)correct / _owner._frameCount;
+        }
+
+        public void Dispose()
+        {
+            _head?.Dispose();
+            _tail.Dispose();
+        }
+    }
+}
+
+/// <summary>Minimum bits read from a calibration results file (`coach plan --calib PATH`); a cut it lacks is an error.</summary>
+public sealed class CalibrationFileBits(CalibrationResults results, string path) : ICutBitsProvider
+{
+    public int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        var key = CalibrationResults.Key(cutTensors.Select(k => problem.Tensors[k].Name));
+        return results.Cuts.TryGetValue(key, out var c)
+            ? c.Bits
+            : throw new KeyNotFoundException($"calibration file '{path}' has no entry for the cut [{key.Replace("|", ", ", StringComparison.Ordinal)}]; use --calib calib to measure it");
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(CalibrationResults))]
+internal sealed partial class CalibrationJsonContext : JsonSerializerContext;

@@ -1,0 +1,216 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Coach.Engine.Graph;
+using Coach.Engine.Splitting;
+using Google.Protobuf;
+
+namespace Coach.Engine.Planning;
+
+/// <summary>One cut tensor in plan.json.</summary>
+public sealed record PlanCutTensor(
+    string Name,
+    long[] Shape,
+    string Dtype,
+    int ElementType,
+    int Bits,
+    int MinimumBits,
+    long Bytes,
+    string? Producer);
+
+/// <summary>head.onnx or tail.onnx in plan.json.</summary>
+public sealed record PlanModelPart(string File, string Sha256, string[] Inputs, string[] Outputs, int Layers);
+
+/// <summary>Where a profile came from.</summary>
+public sealed record PlanProfileSource(string Device, string Provider, string? Path);
+
+/// <summary>The full model a plan was cut from.</summary>
+public sealed record PlanModel(string Name, string? Path, string Sha256);
+
+/// <summary>
+/// plan.json (schema coach.plan/1): what the edge, the cloud and the demo load. Stage times in ms; the cut tensors
+/// in wire order with their shape (batch 1), dtype and bits; head/tail null for cloud-only/edge-only plans;
+/// <see cref="Scheduler"/> is a slot the online calibration fills (thresholds S_ext, S_adj), null as written here.
+/// </summary>
+public sealed class PlanDocument
+{
+    public const string CurrentSchema = "coach.plan/1";
+    public string Schema { get; init; } = CurrentSchema;
+    public required string Id { get; init; }
+    public required string Method { get; init; }
+    public required PlanModel Model { get; init; }
+    public required string ModelSha256 { get; init; }
+    public PlanProfileSource? EdgeProfile { get; init; }
+    public PlanProfileSource? CloudProfile { get; init; }
+    public double EdgeSlowdown { get; init; } = 1;
+    public double BandwidthBps { get; init; }
+    public double FrameOverheadMs { get; init; }
+    public double? TmaxMs { get; init; }
+    public double Epsilon { get; init; }
+    public required PlanCutTensor[] CutTensors { get; init; }
+    public required int[] Bits { get; init; }
+    public required string[] EdgeLayers { get; init; }
+    public int CloudLayerCount { get; init; }
+    public double TEdgeMs { get; init; }
+    public double TTransMs { get; init; }
+    public double TCloudMs { get; init; }
+    public double LatencyMs { get; init; }
+    public double SerialLatencyMs { get; init; }
+    public double ThroughputFps { get; init; }
+    public double BubbleMs { get; init; }
+    public double BubbleComputeMs { get; init; }
+    public double BubbleTransMs { get; init; }
+    public double TTransParallelMs { get; init; }
+    public double TCloudParallelMs { get; init; }
+    public required string Bottleneck { get; init; }
+    public double PlannerMs { get; init; }
+    /// <summary>Time spent calibrating bits (ORT runs), not counted in <see cref="PlannerMs"/>.</summary>
+    public double CalibrationMs { get; init; }
+    public long CandidatesExamined { get; init; }
+    public double EarlyExitRate { get; init; }
+    public string? Note { get; init; }
+    public PlanModelPart? Head { get; init; }
+    public PlanModelPart? Tail { get; init; }
+    public JsonElement? Scheduler { get; init; }
+
+    public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
+
+    public static PlanDocument Load(string path)
+    {
+        var file = Directory.Exists(path) ? System.IO.Path.Combine(path, "plan.json") : path;
+        if (!File.Exists(file))
+        {
+            throw new FileNotFoundException($"no plan at '{file}'; write one with `coach plan ... --out DIR`", file);
+        }
+        var doc = JsonSerializer.Deserialize(File.ReadAllText(file), PlanJsonContext.Default.PlanDocument)
+            ?? throw new InvalidDataException($"'{file}' holds no plan");
+        return doc.Schema == CurrentSchema ? doc : throw new InvalidDataException($"'{file}' has schema '{doc.Schema}', expected '{CurrentSchema}'");
+    }
+}
+
+/// <summary>What a plan run was made with (recorded in plan.json).</summary>
+public sealed record PlanContext(
+    string ModelName,
+    string? ModelPath,
+    PlanProfileSource? EdgeProfile,
+    PlanProfileSource? CloudProfile,
+    double EdgeSlowdown,
+    double Epsilon,
+    double CalibrationMs = 0);
+
+/// <summary>Writes head.onnx, tail.onnx and plan.json for a chosen partition.</summary>
+public static class PlanWriter
+{
+    /// <summary>plan.json content; <paramref name="graph"/> may be null for a synthetic graph without a model file.</summary>
+    public static PlanDocument Describe(LayerGraph? graph, PlanningProblem problem, PartitionPlan plan, PlanContext context, PlanModelPart? head = null, PlanModelPart? tail = null)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(context);
+        var c = plan.Cost;
+        var cut = plan.CutTensors.Select((k, i) =>
+        {
+            var t = problem.Tensors[k];
+            return new PlanCutTensor(t.Name, t.Shape, OnnxElementTypes.Name(t.ElementType), t.ElementType,
+                t.IsFloat ? plan.Bits[i] : 32, t.IsFloat ? (plan.MinimumBits?[i] ?? plan.Bits[i]) : 32,
+                (long)PipelineCostModel.TensorBytes(problem, k, plan.Bits[i]),
+                t.Producer >= 0 ? problem.NodeNames[t.Producer] : null);
+        }).ToArray();
+        var modelSha = graph?.Sha256 ?? new string('0', 64);
+        var idSource = tail?.Sha256 ?? head?.Sha256 ?? modelSha;
+        return new PlanDocument
+        {
+            Id = $"{plan.Method}-{idSource[..12]}",
+            Method = plan.Method,
+            Model = new PlanModel(context.ModelName, context.ModelPath, modelSha),
+            ModelSha256 = modelSha,
+            EdgeProfile = context.EdgeProfile,
+            CloudProfile = context.CloudProfile,
+            EdgeSlowdown = context.EdgeSlowdown,
+            BandwidthBps = problem.Settings.BandwidthBitsPerSecond,
+            FrameOverheadMs = problem.Settings.FrameOverheadSeconds * 1e3,
+            TmaxMs = problem.Settings.LatencyBudgetSeconds * 1e3,
+            Epsilon = context.Epsilon,
+            CutTensors = cut,
+            Bits = [.. cut.Select(x => x.Bits)],
+            EdgeLayers = [.. problem.NodeNames.Where((_, i) => plan.OnEdge[i])],
+            CloudLayerCount = plan.OnEdge.Count(x => !x),
+            TEdgeMs = c.EdgeSeconds * 1e3,
+            TTransMs = c.TransmissionSeconds * 1e3,
+            TCloudMs = c.CloudSeconds * 1e3,
+            LatencyMs = c.LatencySeconds * 1e3,
+            SerialLatencyMs = c.SerialLatencySeconds * 1e3,
+            ThroughputFps = c.ThroughputPerSecond,
+            BubbleMs = c.BubbleSeconds * 1e3,
+            BubbleComputeMs = c.ComputeBubbleSeconds * 1e3,
+            BubbleTransMs = c.TransmissionBubbleSeconds * 1e3,
+            TTransParallelMs = c.TransmissionParallelSeconds * 1e3,
+            TCloudParallelMs = c.CloudParallelSeconds * 1e3,
+            Bottleneck = c.Bottleneck.ToString().ToLowerInvariant(),
+            PlannerMs = plan.PlannerMilliseconds,
+            CalibrationMs = context.CalibrationMs,
+            CandidatesExamined = plan.CandidatesExamined,
+            EarlyExitRate = plan.EarlyExitRate,
+            Note = plan.Note,
+            Head = head,
+            Tail = tail,
+        };
+    }
+
+    /// <summary>Splits the model at the plan and writes DIR/head.onnx, DIR/tail.onnx (when present) and DIR/plan.json.</summary>
+    public static PlanDocument Write(LayerGraph graph, PlanningProblem problem, PartitionPlan plan, PlanContext context, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(plan);
+        Directory.CreateDirectory(directory);
+        PlanModelPart? headPart = null;
+        PlanModelPart? tailPart = null;
+        foreach (var stale in new[] { "head.onnx", "tail.onnx" })
+        {
+            File.Delete(System.IO.Path.Combine(directory, stale));
+        }
+        if (plan.CutTensors.Length == 0)
+        {
+            // Edge-only: head.onnx is the full model.
+            var bytes = OnnxNamed(graph);
+            headPart = WritePart(directory, "head.onnx", bytes, graph.InputTensors, graph.OutputTensors, graph, graph.Nodes.Count);
+        }
+        else
+        {
+            var names = plan.CutTensors.Select(k => problem.Tensors[k].Name).ToArray();
+            var split = ModelSplitter.Split(graph, names, plan.OnEdge);
+            if (split.Head is not null)
+            {
+                headPart = WritePart(directory, "head.onnx", split.Head.ToByteArray(),
+                    [.. split.Head.Graph.Input.Select(i => i.Name)], [.. split.HeadOutputs], split.Head.Graph.Node.Count(n => n.OpType != "Constant"));
+            }
+            if (split.Tail is not null)
+            {
+                tailPart = WritePart(directory, "tail.onnx", split.Tail.ToByteArray(),
+                    [.. split.TailInputs], [.. split.Tail.Graph.Output.Select(o => o.Name)], split.Tail.Graph.Node.Count(n => n.OpType != "Constant"));
+            }
+        }
+        var doc = Describe(graph, problem, plan, context, headPart, tailPart);
+        File.WriteAllText(System.IO.Path.Combine(directory, "plan.json"), doc.ToJson());
+        return doc;
+    }
+
+    private static byte[] OnnxNamed(LayerGraph graph) => OperatorSupport.WithCanonicalNodeNames(graph.Model).ToByteArray();
+
+    private static PlanModelPart WritePart(string directory, string file, byte[] bytes, IReadOnlyList<int> inputs, IReadOnlyList<int> outputs, LayerGraph graph, int layers) =>
+        WritePart(directory, file, bytes, [.. inputs.Select(i => graph.Tensors[i].Name)], [.. outputs.Select(i => graph.Tensors[i].Name)], layers);
+
+    private static PlanModelPart WritePart(string directory, string file, byte[] bytes, string[] inputs, string[] outputs, int layers)
+    {
+        File.WriteAllBytes(System.IO.Path.Combine(directory, file), bytes);
+        return new PlanModelPart(file, Convert.ToHexStringLower(SHA256.HashData(bytes)), inputs, outputs, layers);
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(PlanDocument))]
+internal sealed partial class PlanJsonContext : JsonSerializerContext;
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]
+[JsonSerializable(typeof(PlanDocument))]
+internal sealed partial class PlanJsonCompactContext : JsonSerializerContext;
