@@ -1,18 +1,196 @@
 using System.CommandLine;
+using System.Text.Json;
+using Coach.Engine.Data;
+using Coach.Engine.Online;
+using Coach.Engine.Onnx.Proto;
+using Coach.Engine.Splitting;
 
 namespace Coach.Cli.Commands;
 
-/// <summary><c>coach bench online</c>: the online scheduler on low/medium/high correlated streams.</summary>
+/// <summary>
+/// <c>coach bench online</c>: the online component (semantic centres, separability, early exit, adaptive bits) on the bundled
+/// model split at a cut, over low/medium/high correlated streams: EER, accuracy against the full model, bytes per frame.
+/// </summary>
 internal static class BenchOnlineCommand
 {
     public static Command Create()
     {
-        var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on correlated streams");
-        command.SetAction(_ =>
+        var plan = new Option<string?>("--plan") { Description = "folder written by `coach plan --out` (head.onnx, tail.onnx, plan.json)" };
+        var model = new Option<string>("--model") { Description = "bundled model to split when no --plan is given", DefaultValueFactory = _ => "resnet-fm112" };
+        var cut = new Option<string?>("--cut") { Description = "comma-separated cut tensor names (with --model)" };
+        var frames = new Option<int>("--frames") { Description = "tasks per correlation level", DefaultValueFactory = _ => 1000 };
+        var runLength = new Option<int>("--run-length") { Description = "tasks per run of one class (medium) or one sample (high)", DefaultValueFactory = _ => 30 };
+        var calibrationCount = new Option<int>("--calibration") { Description = "calibration samples to use (0 = all)", DefaultValueFactory = _ => 0 };
+        var bandwidth = new Option<double?>("--bandwidth-mbps") { Description = "uplink bandwidth B̂ (default: the plan's, else 10)" };
+        var planBits = new Option<int?>("--plan-bits") { Description = "the offline bits of the cut (default: the plan's, else 8)" };
+        var window = new Option<int>("--centre-window") { Description = "decay window of the semantic centres (0 = exact eq. 7 mean)", DefaultValueFactory = _ => 16 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 7 };
+        var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
+        var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            Console.Error.WriteLine("coach bench online: not wired yet.");
-            return 3;
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, seed, json,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(seed), parse.GetValue(json));
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
+            {
+                Console.Error.WriteLine($"coach bench online: {e.Message}");
+                return 2;
+            }
         });
         return command;
+    }
+
+    private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
+        double? bandwidthMbps, int? planBits, int window, int seed, bool json)
+    {
+        byte[] head, tail;
+        string source;
+        double? planBandwidthBps = null;
+        int? bitsFromPlan = null;
+        if (planDirectory is not null)
+        {
+            head = File.ReadAllBytes(Path.Combine(planDirectory, "head.onnx"));
+            tail = File.ReadAllBytes(Path.Combine(planDirectory, "tail.onnx"));
+            var planJson = Path.Combine(planDirectory, "plan.json");
+            if (File.Exists(planJson))
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(planJson));
+                if (doc.RootElement.TryGetProperty("bandwidthBps", out var b) && b.TryGetDouble(out double bps) && bps > 0)
+                {
+                    planBandwidthBps = bps;
+                }
+
+                if (doc.RootElement.TryGetProperty("bits", out var bitsArray) && bitsArray.ValueKind == JsonValueKind.Array)
+                {
+                    bitsFromPlan = bitsArray.EnumerateArray().Select(e => e.GetInt32()).Where(x => x is >= 1 and <= 8).DefaultIfEmpty(8).Max();
+                }
+            }
+
+            source = planDirectory;
+        }
+        else
+        {
+            if (string.IsNullOrWhiteSpace(cut))
+            {
+                Console.Error.WriteLine("coach bench online: give --plan DIR (from `coach plan --out DIR`) or --cut TENSOR[,TENSOR] to split the bundled model.");
+                return 2;
+            }
+
+            var entry = ModelCatalog.Get(modelName);
+            var modelProto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(entry.Path));
+            var split = ModelSplitter.Split(modelProto, cut.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            if (split.Head is null || split.Tail is null)
+            {
+                Console.Error.WriteLine("coach bench online: the cut leaves nothing on one side; pick a tensor inside the model.");
+                return 2;
+            }
+
+            head = Google.Protobuf.MessageExtensions.ToByteArray(split.Head);
+            tail = Google.Protobuf.MessageExtensions.ToByteArray(split.Tail);
+            source = $"{modelName} cut at {cut}";
+        }
+
+        double bandwidthBytes = bandwidthMbps is double mbps ? mbps * 1e6 / 8 : (planBandwidthBps ?? 10e6) / 8;
+        var options = new OnlineEvaluationOptions
+        {
+            PlanBits = planBits ?? bitsFromPlan ?? 8,
+            BandwidthBytesPerSecond = bandwidthBytes,
+            CentreWindow = window > 1 ? window : null,
+        };
+        using var inference = new OnnxSplitInference(head, tail);
+        var evaluation = new OnlineEvaluation(inference, options);
+        var calibrationFrames = BundledData.Load(DataSplit.Calibration);
+        if (calibrationCount > 0 && calibrationCount < calibrationFrames.Count)
+        {
+            calibrationFrames = Subset(calibrationFrames, calibrationCount);
+        }
+
+        var testFrames = BundledData.Load(DataSplit.Test);
+        Console.Error.WriteLine($"coach bench online: {source}; cut {string.Join(", ", inference.CutTensors.Select(t => $"{t.Name} [{t.Channels} ch, {t.Length} values]"))}; calibrating on {calibrationFrames.Count} frames ({calibrationFrames.Source})");
+        var calibration = evaluation.Calibrate(calibrationFrames);
+        Console.Error.WriteLine($"coach bench online: S_ext {calibration.ExitThreshold?.ToString("0.###") ?? "off"}, S_adj {string.Join(" ", calibration.BitThresholds.Select(t => $"{t.Bits}b>{t.MinSeparability:0.###}"))}, plan bits {calibration.PlanBits}; calibration accuracy full {calibration.FullAccuracy:P2} → policy {calibration.PolicyAccuracy:P2}; T_e {evaluation.EdgeSeconds * 1e3:0.00} ms, T_c {evaluation.CloudSeconds * 1e3:0.00} ms, B̂ {bandwidthBytes * 8 / 1e6:0.##} Mbit/s");
+
+        var results = new List<StreamEvaluation>();
+        foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
+        {
+            var stream = TaskStream.Create(testFrames, level, frameCount, runLength, seed);
+            results.Add(evaluation.Run(stream));
+        }
+
+        if (json)
+        {
+            WriteJson(source, calibration, evaluation, bandwidthBytes, results);
+        }
+        else
+        {
+            Console.WriteLine($"{"level",-7} {"frames",7} {"EER",7} {"accuracy",9} {"full model",10} {"loss",7} {"agree",7} {"bytes/frame",12} {"mean bits",9}");
+            foreach (var r in results)
+            {
+                Console.WriteLine($"{r.Correlation,-7} {r.Frames,7} {r.EarlyExitRatio,7:P1} {r.Accuracy,9:P2} {r.FullModelAccuracy,10:P2} {r.AccuracyLoss * 100,6:0.00}% {r.AgreementWithFullModel,7:P1} {r.MeanBytesPerFrame,12:N0} {r.MeanBitsSent,9:0.00}");
+            }
+
+            bool rises = results[0].EarlyExitRatio < results[1].EarlyExitRatio && results[1].EarlyExitRatio < results[2].EarlyExitRatio;
+            bool falls = results[0].MeanBytesPerFrame > results[1].MeanBytesPerFrame && results[1].MeanBytesPerFrame > results[2].MeanBytesPerFrame;
+            bool withinLoss = results.All(r => r.AccuracyLoss <= 0.005);
+            Console.WriteLine($"EER rises low→medium→high: {(rises ? "yes" : "NO")}; bytes/frame fall: {(falls ? "yes" : "NO")}; loss ≤ 0.5 % at every level: {(withinLoss ? "yes" : "NO")}");
+        }
+
+        return 0;
+    }
+
+    private static FrameSet Subset(FrameSet frames, int count)
+    {
+        // An evenly spaced subset keeps the class balance of the calibration split.
+        var sources = new byte[count * FrameRenderer.SourcePixels];
+        var labels = new byte[count];
+        for (int i = 0; i < count; i++)
+        {
+            int index = (int)((long)i * frames.Count / count);
+            frames.SourceImage(index).CopyTo(sources.AsSpan(i * FrameRenderer.SourcePixels));
+            labels[i] = (byte)frames.Label(index);
+        }
+
+        return new FrameSet(sources, labels, frames.Split, frames.Source + $" (every {frames.Count / count}th)", false, frames.ClassNames);
+    }
+
+    private static void WriteJson(string source, SchedulerCalibration calibration, OnlineEvaluation evaluation, double bandwidthBytes, List<StreamEvaluation> results)
+    {
+        using var stream = Console.OpenStandardOutput();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("source", source);
+            w.WriteNumber("edge_ms", evaluation.EdgeSeconds * 1e3);
+            w.WriteNumber("cloud_ms", evaluation.CloudSeconds * 1e3);
+            w.WriteNumber("bandwidth_mbps", bandwidthBytes * 8 / 1e6);
+            w.WritePropertyName("calibration");
+            w.WriteRawValue(calibration.ToJson());
+            w.WriteStartArray("levels");
+            foreach (var r in results)
+            {
+                w.WriteStartObject();
+                w.WriteString("correlation", r.Correlation.ToString().ToLowerInvariant());
+                w.WriteNumber("frames", r.Frames);
+                w.WriteNumber("eer", r.EarlyExitRatio);
+                w.WriteNumber("accuracy", r.Accuracy);
+                w.WriteNumber("full_accuracy", r.FullModelAccuracy);
+                w.WriteNumber("accuracy_loss", r.AccuracyLoss);
+                w.WriteNumber("agreement", r.AgreementWithFullModel);
+                w.WriteNumber("bytes_per_frame", r.MeanBytesPerFrame);
+                w.WriteNumber("mean_bits", r.MeanBitsSent);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        stream.WriteByte((byte)'\n');
     }
 }

@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using Coach.Engine.Data;
+using Coach.Engine.DataPlane;
+
+namespace Coach.Engine.Online;
+
+/// <summary>Settings of <see cref="OnlineEvaluation"/>.</summary>
+public sealed class OnlineEvaluationOptions
+{
+    public double Epsilon { get; init; } = 0.005;
+
+    /// <summary>Share of ε the calibration may spend (the rest is a margin for the streams).</summary>
+    public double BudgetShare { get; init; } = 0.6;
+
+    /// <summary>The offline plan's bits for the cut.</summary>
+    public int PlanBits { get; init; } = 8;
+
+    public int MinBits { get; init; } = 2;
+
+    public int MaxBits { get; init; } = 8;
+
+    /// <summary>Decay window of the semantic centres during the stream (null: the exact running mean of eq. 7).</summary>
+    public int? CentreWindow { get; init; } = 16;
+
+    /// <summary>Frames between sending a frame and learning its label from the cloud (pipeline depth).</summary>
+    public int FeedbackDelayFrames { get; init; } = 2;
+
+    /// <summary>Uplink bandwidth B̂ in bytes per second (fed to the estimator as the prior and as every sample).</summary>
+    public double BandwidthBytesPerSecond { get; init; } = 10e6 / 8;
+
+    /// <summary>Frame header bytes on the wire besides the packed tensors.</summary>
+    public int HeaderBytesPerFrame { get; init; } = 64;
+
+    /// <summary>T_e and T_c; measured from the head and tail runs of the calibration when null.</summary>
+    public double? EdgeSeconds { get; init; }
+
+    public double? CloudSeconds { get; init; }
+}
+
+/// <summary>One stream's outcome.</summary>
+/// <param name="EarlyExitRatio">EER: share of frames answered on the edge.</param>
+/// <param name="Accuracy">Share of frames whose answer (edge or cloud) equals the ground-truth label.</param>
+/// <param name="FullModelAccuracy">The same for the full model, unsplit and unquantized, on the same frames.</param>
+/// <param name="AgreementWithFullModel">Share of frames answered exactly as the full model answers them.</param>
+/// <param name="MeanBytesPerFrame">Bytes sent per frame (0 for an early exit), header included.</param>
+/// <param name="MeanBitsSent">Mean Q_c over the frames that were sent.</param>
+public sealed record StreamEvaluation(StreamCorrelation Correlation, int Frames, double EarlyExitRatio, double Accuracy,
+    double FullModelAccuracy, double AgreementWithFullModel, double MeanBytesPerFrame, double MeanBitsSent)
+{
+    /// <summary>Accuracy lost against the full model (negative: gained).</summary>
+    public double AccuracyLoss => FullModelAccuracy - Accuracy;
+}
+
+/// <summary>
+/// Runs the online component end to end on a split model: calibration on the calibration set (features, full-model and
+/// per-bit-width correctness → S_ext, S_adj), then each correlated stream frame by frame: head → task feature → decision →
+/// (early exit) or (UAQ pack at Q_c → unpack → tail), with the semantic centres learning the cloud's labels.
+/// </summary>
+public sealed class OnlineEvaluation
+{
+    private readonly ISplitInference _model;
+    private readonly OnlineEvaluationOptions _options;
+    private readonly int[] _channels;
+    private readonly int[] _lengths;
+    private readonly int _cutLength;
+    private readonly int _featureLength;
+
+    public OnlineEvaluation(ISplitInference model, OnlineEvaluationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _model = model;
+        _options = options ?? new OnlineEvaluationOptions();
+        _channels = [.. model.CutTensors.Select(t => t.Channels)];
+        _lengths = [.. model.CutTensors.Select(t => t.Length)];
+        _cutLength = _lengths.Sum();
+        _featureLength = _channels.Sum();
+    }
+
+    public SchedulerCalibration? Calibration { get; private set; }
+
+    /// <summary>Calibration features (row-major) and ground-truth labels, kept to warm the centres of every stream.</summary>
+    public float[] CalibrationFeatures { get; private set; } = [];
+
+    public int[] CalibrationLabels { get; private set; } = [];
+
+    public int LabelCount { get; private set; }
+
+    public double EdgeSeconds { get; private set; }
+
+    public double CloudSeconds { get; private set; }
+
+    /// <summary>Step 1: per calibration sample, the task feature, the full model's correctness and correctness at every bit width.</summary>
+    public SchedulerCalibration Calibrate(FrameSet calibrationFrames, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(calibrationFrames);
+        int n = calibrationFrames.Count;
+        LabelCount = calibrationFrames.ClassNames.Count;
+        var frame = new float[_model.FrameLength];
+        var cut = new float[_cutLength];
+        var restored = new float[_cutLength];
+        var features = new float[n * _featureLength];
+        var labels = new int[n];
+        var full = new bool[n];
+        var correct = new Dictionary<int, bool[]>();
+        for (int b = _options.MinBits; b <= _options.PlanBits; b++)
+        {
+            correct[b] = new bool[n];
+        }
+
+        long headTicks = 0;
+        long tailTicks = 0;
+        for (int i = 0; i < n; i++)
+        {
+            calibrationFrames.RenderFrame(i, frame);
+            labels[i] = calibrationFrames.Label(i);
+            long t0 = Stopwatch.GetTimestamp();
+            _model.RunHead(frame, cut);
+            long t1 = Stopwatch.GetTimestamp();
+            TaskFeature.GlobalAveragePool(cut, _lengths, _channels, features.AsSpan(i * _featureLength, _featureLength));
+            full[i] = _model.RunTail(cut) == labels[i];
+            tailTicks += Stopwatch.GetTimestamp() - t1;
+            headTicks += t1 - t0;
+            for (int b = _options.MinBits; b <= _options.PlanBits; b++)
+            {
+                RoundTripCut(cut, b, restored);
+                correct[b][i] = _model.RunTail(restored) == labels[i];
+            }
+
+            progress?.Invoke(i + 1, n);
+        }
+
+        EdgeSeconds = _options.EdgeSeconds ?? (double)headTicks / Stopwatch.Frequency / Math.Max(1, n);
+        CloudSeconds = _options.CloudSeconds ?? (double)tailTicks / Stopwatch.Frequency / Math.Max(1, n);
+        CalibrationFeatures = features;
+        CalibrationLabels = labels;
+        Calibration = SchedulerCalibrator.Calibrate(
+            new CalibrationSamples(features, labels, LabelCount, full, correct),
+            new SchedulerCalibrationOptions
+            {
+                Epsilon = _options.Epsilon,
+                BudgetShare = _options.BudgetShare,
+                PlanBits = _options.PlanBits,
+                MinBits = _options.MinBits,
+                MaxBits = _options.MaxBits,
+            });
+        return Calibration;
+    }
+
+    /// <summary>Step 2: one stream, frame by frame, with centres warmed from the calibration features.</summary>
+    public StreamEvaluation Run(TaskStream stream, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before running a stream.");
+        var cache = new SemanticCache(LabelCount, _featureLength, _options.CentreWindow);
+        cache.Warm(CalibrationFeatures, CalibrationLabels);
+        var bandwidth = new BandwidthEstimator(16, _options.BandwidthBytesPerSecond);
+        var cost = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _options.HeaderBytesPerFrame);
+        var scheduler = new OnlineScheduler(cache, calibration, cost, bandwidth);
+
+        var frame = new float[_model.FrameLength];
+        var cut = new float[_cutLength];
+        var restored = new float[_cutLength];
+        var feature = new float[_featureLength];
+        var packed = new byte[Uaq.PackedByteCount(_cutLength, 8) + _lengths.Length];
+        var parameters = new QuantizationParameters[_lengths.Length];
+        int delay = Math.Max(0, _options.FeedbackDelayFrames);
+        var pendingFeatures = new float[delay + 1][];
+        var pendingLabels = new int[delay + 1];
+        var pendingFrame = new int[delay + 1];
+        for (int k = 0; k <= delay; k++)
+        {
+            pendingFeatures[k] = new float[_featureLength];
+            pendingFrame[k] = -1;
+        }
+
+        int exits = 0, correct = 0, fullCorrect = 0, agree = 0, sent = 0;
+        long bytes = 0, bitSum = 0;
+        for (int i = 0; i < stream.Count; i++)
+        {
+            // Cloud answers arrive `delay` frames after they were sent (eq. 7 update with the returned label).
+            int slot = i % (delay + 1);
+            if (pendingFrame[slot] >= 0)
+            {
+                scheduler.Learn(pendingLabels[slot], pendingFeatures[slot]);
+                pendingFrame[slot] = -1;
+            }
+
+            stream.RenderFrame(i, frame);
+            int truth = stream.Label(i);
+            _model.RunHead(frame, cut);
+            TaskFeature.GlobalAveragePool(cut, _lengths, _channels, feature);
+            var decision = scheduler.Decide(feature);
+            int fullLabel = _model.RunTail(cut);
+            int answer;
+            if (decision.EarlyExit)
+            {
+                answer = decision.Label; // eq. 10
+                exits++;
+            }
+            else
+            {
+                int frameBytes = PackUnpack(cut, decision.Bits, packed, parameters, restored);
+                answer = _model.RunTail(restored);
+                bytes += frameBytes + _options.HeaderBytesPerFrame;
+                bitSum += decision.Bits;
+                sent++;
+                bandwidth.AddSample(frameBytes + _options.HeaderBytesPerFrame, (frameBytes + _options.HeaderBytesPerFrame) / _options.BandwidthBytesPerSecond);
+                feature.CopyTo(pendingFeatures[slot]);
+                pendingLabels[slot] = answer;
+                pendingFrame[slot] = i;
+            }
+
+            correct += answer == truth ? 1 : 0;
+            fullCorrect += fullLabel == truth ? 1 : 0;
+            agree += answer == fullLabel ? 1 : 0;
+            progress?.Invoke(i + 1, stream.Count);
+        }
+
+        double frames = Math.Max(1, stream.Count);
+        return new StreamEvaluation(stream.Correlation, stream.Count, exits / frames, correct / frames, fullCorrect / frames,
+            agree / frames, bytes / frames, sent == 0 ? 0 : (double)bitSum / sent);
+    }
+
+    /// <summary>Per cut tensor: fit, quantize and pack at <paramref name="bits"/>, then unpack and dequantize, as edge and cloud do.</summary>
+    private int PackUnpack(ReadOnlySpan<float> cut, int bits, Span<byte> packed, Span<QuantizationParameters> parameters, Span<float> restored)
+    {
+        int offset = 0;
+        int written = 0;
+        for (int k = 0; k < _lengths.Length; k++)
+        {
+            var tensor = cut.Slice(offset, _lengths[k]);
+            int size = Uaq.PackedByteCount(tensor.Length, bits);
+            parameters[k] = Uaq.QuantizePack(tensor, bits, packed.Slice(written, size));
+            Uaq.UnpackDequantize(packed.Slice(written, size), parameters[k], restored.Slice(offset, _lengths[k]));
+            written += size;
+            offset += _lengths[k];
+        }
+
+        return written;
+    }
+
+    private void RoundTripCut(ReadOnlySpan<float> cut, int bits, Span<float> restored)
+    {
+        int offset = 0;
+        foreach (int length in _lengths)
+        {
+            Uaq.RoundTrip(cut.Slice(offset, length), bits, restored.Slice(offset, length));
+            offset += length;
+        }
+    }
+}
