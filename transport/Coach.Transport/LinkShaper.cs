@@ -13,23 +13,26 @@ public sealed class LinkShaper
 {
     private readonly Lock _gate = new();
     private double _bytesPerSecond;
-    private double _tokens;
-    private long _lastRefill;
+
+    // GCRA form of the token bucket: the instant the link will have sent everything passed so far.
+    // Keeping an absolute schedule (not a token count capped at the burst) means a timer that wakes
+    // late does not lose the time it overslept, so the long-run rate stays exact on a busy machine.
+    private long _theoreticalDoneTicks;
+    private long _waitTargetTicks;
 
     /// <param name="bitsPerSecond">Link rate in bit/s.</param>
-    /// <param name="burstBytes">Bucket depth; 0 picks 5 ms of traffic, at least 4 KiB.</param>
+    /// <param name="burstBytes">Bucket depth; 0 picks 10 ms of traffic, at least 16 KiB.</param>
     public LinkShaper(double bitsPerSecond, int burstBytes = 0)
     {
         SetRate(bitsPerSecond);
-        BurstBytes = burstBytes > 0 ? burstBytes : (int)Math.Clamp(_bytesPerSecond * 0.005, 4096, 1 << 20);
-        _tokens = BurstBytes;
-        _lastRefill = Stopwatch.GetTimestamp();
+        BurstBytes = burstBytes > 0 ? burstBytes : (int)Math.Clamp(_bytesPerSecond * 0.010, 16 << 10, 1 << 20);
+        _theoreticalDoneTicks = Stopwatch.GetTimestamp();
     }
 
     public int BurstBytes { get; }
 
     /// <summary>Largest piece a sender should pass at once, so pacing is smooth within a frame.</summary>
-    public int ChunkBytes => Math.Max(1024, BurstBytes);
+    public int ChunkBytes => Math.Max(1024, BurstBytes / 2);
 
     /// <summary>Current rate in bit/s; setting it takes effect for the next bytes sent.</summary>
     public double BitsPerSecond
@@ -41,16 +44,31 @@ public sealed class LinkShaper
     /// <summary>Bytes passed so far.</summary>
     public long BytesPassed { get; private set; }
 
-    /// <summary>Takes <paramref name="bytes"/> tokens, waiting while the bucket is in debt.</summary>
+    /// <summary>Takes <paramref name="bytes"/> of link time, waiting while the sender is ahead of the rate by more than the burst.</summary>
     public ValueTask AcquireAsync(int bytes, CancellationToken cancellationToken = default)
     {
         double waitSeconds;
         lock (_gate)
         {
-            Refill();
-            _tokens -= bytes;
+            long now = Stopwatch.GetTimestamp();
+            long burstTicks = (long)(BurstBytes / _bytesPerSecond * Stopwatch.Frequency);
+
+            // An idle link does not bank more than one burst of credit — but a sender coming back from
+            // a wait this shaper imposed was not idle, however late its timer fired (busy machines
+            // oversleep by tens of ms), so it keeps the schedule and catches up.
+            bool returningFromWait = _waitTargetTicks != 0 && now - _waitTargetTicks < Stopwatch.Frequency / 4;
+            if (!returningFromWait)
+            {
+                _theoreticalDoneTicks = Math.Max(_theoreticalDoneTicks, now - burstTicks);
+            }
+
+            _theoreticalDoneTicks += (long)(bytes / _bytesPerSecond * Stopwatch.Frequency);
             BytesPassed += bytes;
-            waitSeconds = _tokens >= 0 ? 0 : -_tokens / _bytesPerSecond;
+            waitSeconds = (_theoreticalDoneTicks - now - burstTicks) / (double)Stopwatch.Frequency;
+            if (waitSeconds > 0)
+            {
+                _waitTargetTicks = _theoreticalDoneTicks - burstTicks;
+            }
         }
 
         return waitSeconds <= 0 ? ValueTask.CompletedTask : new ValueTask(Task.Delay(TimeSpan.FromSeconds(waitSeconds), cancellationToken));
@@ -94,20 +112,7 @@ public sealed class LinkShaper
 
         lock (_gate)
         {
-            if (_bytesPerSecond > 0)
-            {
-                Refill(); // tokens earned at the old rate stay earned
-            }
-
             _bytesPerSecond = bitsPerSecond / 8;
         }
-    }
-
-    private void Refill()
-    {
-        long now = Stopwatch.GetTimestamp();
-        double elapsed = (now - _lastRefill) / (double)Stopwatch.Frequency;
-        _lastRefill = now;
-        _tokens = Math.Min(BurstBytes, _tokens + (elapsed * _bytesPerSecond));
     }
 }
