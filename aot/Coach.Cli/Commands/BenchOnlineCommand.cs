@@ -16,7 +16,7 @@ internal static class BenchOnlineCommand
     public static Command Create()
     {
         var plan = new Option<string?>("--plan") { Description = "folder written by `coach plan --out` (head.onnx, tail.onnx, plan.json)" };
-        var model = new Option<string>("--model") { Description = "bundled model to split when no --plan is given", DefaultValueFactory = _ => "resnet-fm112" };
+        var model = new Option<string>("--model") { Description = "bundled model (or an .onnx path) to split when no --plan is given", DefaultValueFactory = _ => "resnet-fm112" };
         var cut = new Option<string?>("--cut") { Description = "comma-separated cut tensor names (with --model)" };
         var frames = new Option<int>("--frames") { Description = "tasks per correlation level", DefaultValueFactory = _ => 1000 };
         var runLength = new Option<int>("--run-length") { Description = "tasks per run of one class (medium) or one sample (high)", DefaultValueFactory = _ => 30 };
@@ -82,8 +82,9 @@ internal static class BenchOnlineCommand
                 return 2;
             }
 
-            var entry = ModelCatalog.Get(modelName);
-            var modelProto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(entry.Path));
+            // A bundled model by name, or any ONNX file by path.
+            string modelPath = modelName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? modelName : ModelCatalog.Get(modelName).Path;
+            var modelProto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
             var split = ModelSplitter.Split(modelProto, cut.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             if (split.Head is null || split.Tail is null)
             {
