@@ -23,19 +23,22 @@ public sealed class CoachPlanner : IPartitionPlanner
         var decomposition = IdealDecomposition.Build(problem);
         var candidates = new List<(bool[] OnEdge, double LowerBound)>();
         var onEdge = new bool[problem.NodeCount];
-        var lowerBits = new int[problem.Tensors.Count];
-        Array.Fill(lowerBits, 2);
+        var twoBitSeconds = new double[problem.Tensors.Count];
+        for (int k = 0; k < twoBitSeconds.Length; k++)
+        {
+            twoBitSeconds[k] = PipelineCostModel.TensorSeconds(problem, k, 2);
+        }
         decomposition.Enumerate(onEdge, () =>
         {
             double te = PipelineCostModel.EdgeSeconds(problem, onEdge);
             double tc = PipelineCostModel.CloudSeconds(problem, onEdge);
             double tt = 0;
             bool any = false;
-            for (int k = 0; k < problem.Tensors.Count; k++)
+            for (int k = 0; k < twoBitSeconds.Length; k++)
             {
                 if (PipelineCostModel.IsCut(problem, k, onEdge))
                 {
-                    tt += PipelineCostModel.TensorSeconds(problem, k, 2);
+                    tt += twoBitSeconds[k];
                     any = true;
                 }
             }
@@ -59,8 +62,11 @@ public sealed class CoachPlanner : IPartitionPlanner
                 break;
             }
             examined++;
-            var plan = chooser.Choose(Method, edgeSet, out var latencyAtMinimumBits);
-            bestLatency = Math.Min(bestLatency, latencyAtMinimumBits);
+            var plan = chooser.Choose(Method, edgeSet, out var latencyAtMinimumBits, best?.Cost.BottleneckSeconds ?? double.PositiveInfinity);
+            if (!double.IsNaN(latencyAtMinimumBits))
+            {
+                bestLatency = Math.Min(bestLatency, latencyAtMinimumBits);
+            }
             if (plan is not null && (best is null || PartitionCost.CompareObjective(plan.Cost, best.Cost) < 0))
             {
                 best = plan;
@@ -68,12 +74,7 @@ public sealed class CoachPlanner : IPartitionPlanner
         }
         if (best is null)
         {
-            // Every partition breaks T_max: report the best latency any of them reaches.
-            foreach (var (edgeSet, _) in candidates.Skip((int)examined))
-            {
-                chooser.Choose(Method, edgeSet, out var latency);
-                bestLatency = Math.Min(bestLatency, latency);
-            }
+            // Every partition breaks T_max (none was pruned, as there was no best to prune against).
             throw new PlanInfeasibleException(
                 $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that",
                 bestLatency);
@@ -122,12 +123,24 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
         return b;
     }
 
-    /// <summary>The plan of one partition, or null when it breaks T_max; also the latency at minimum bits.</summary>
-    public PartitionPlan? Choose(string method, bool[] onEdge, out double latencyAtMinimumBits)
+    /// <summary>
+    /// The plan of one partition, or null when it breaks T_max or its bottleneck exceeds <paramref name="pruneAbove"/>
+    /// (then <paramref name="latencyAtMinimumBits"/> is NaN); else also the latency at minimum bits.
+    /// </summary>
+    public PartitionPlan? Choose(string method, bool[] onEdge, out double latencyAtMinimumBits, double pruneAbove = double.PositiveInfinity)
     {
+        ArgumentNullException.ThrowIfNull(onEdge);
         var cut = PipelineCostModel.CutTensors(problem, onEdge);
         int minimum = MinimumBits(cut);
         var minimumBits = PipelineCostModel.UniformBits(cut.Length, minimum);
+        double te = PipelineCostModel.EdgeSeconds(problem, onEdge);
+        double tc = PipelineCostModel.CloudSeconds(problem, onEdge);
+        double bottleneck = Math.Max(Math.Max(te, tc), PipelineCostModel.TransmissionSeconds(problem, cut, minimumBits));
+        if (bottleneck > pruneAbove)
+        {
+            latencyAtMinimumBits = double.NaN;
+            return null;
+        }
         var atMinimum = PipelineCostModel.Evaluate(problem, onEdge, cut, minimumBits);
         latencyAtMinimumBits = atMinimum.LatencySeconds;
         double? budget = problem.Settings.LatencyBudgetSeconds;
@@ -137,26 +150,29 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
         }
         var chosen = atMinimum;
         var chosenBits = minimumBits;
-        if (minimum < 32 && atMinimum.TransmissionSeconds < atMinimum.BottleneckSeconds)
+        if (minimum < 32 && atMinimum.TransmissionSeconds < bottleneck)
         {
-            double bottleneck = atMinimum.BottleneckSeconds;
-            double bestGap = Gap(atMinimum);
-            for (int b = minimum + 1; b <= 9; b++)
+            // eq. 11 offline: while T_t(Q) stays under the bottleneck, the gap |T_t − max{T_e, T_t, T_c}| is
+            // bottleneck − T_t(Q), smallest for the widest such Q (T_t grows with Q); T_max may cap it.
+            foreach (int width in (int[])[32, 8, 7, 6, 5, 4, 3])
             {
-                int width = b == 9 ? 32 : b;
+                if (width <= minimum)
+                {
+                    break;
+                }
                 var bitsHere = PipelineCostModel.UniformBits(cut.Length, width);
+                if (PipelineCostModel.TransmissionSeconds(problem, cut, bitsHere) > bottleneck)
+                {
+                    continue;
+                }
                 var cost = PipelineCostModel.Evaluate(problem, onEdge, cut, bitsHere);
-                if (cost.BottleneckSeconds > bottleneck || (budget is { } t && cost.LatencySeconds > t))
+                if (budget is { } t && cost.LatencySeconds > t)
                 {
-                    break; // T_t and the latency only grow with bits
+                    continue;
                 }
-                double gap = Gap(cost);
-                if (gap <= bestGap)
-                {
-                    bestGap = gap;
-                    chosen = cost;
-                    chosenBits = bitsHere;
-                }
+                chosen = cost;
+                chosenBits = bitsHere;
+                break;
             }
         }
         return new PartitionPlan
@@ -170,6 +186,4 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
         };
     }
 
-    // eq. 11: |T'_t − max{T_e, T'_t, T_c}|
-    private static double Gap(PartitionCost c) => Math.Abs(c.TransmissionSeconds - c.BottleneckSeconds);
 }

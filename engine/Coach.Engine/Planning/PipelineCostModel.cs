@@ -46,7 +46,8 @@ public static class PipelineCostModel
     public static int[] CutTensors(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
     {
         var cut = new List<int>();
-        for (int k = 0; k < problem.Tensors.Count; k++)
+        int count = problem.TensorProducers.Length;
+        for (int k = 0; k < count; k++)
         {
             if (IsCut(problem, k, onEdge))
             {
@@ -58,12 +59,13 @@ public static class PipelineCostModel
 
     public static bool IsCut(PlanningProblem problem, int tensor, ReadOnlySpan<bool> onEdge)
     {
-        var t = problem.Tensors[tensor];
-        if (t.Producer >= 0 && !onEdge[t.Producer])
+        ArgumentNullException.ThrowIfNull(problem);
+        int producer = problem.TensorProducers[tensor];
+        if (producer >= 0 && !onEdge[producer])
         {
             return false;
         }
-        foreach (var c in t.Consumers)
+        foreach (var c in problem.TensorConsumers[tensor])
         {
             if (!onEdge[c])
             {
@@ -76,12 +78,12 @@ public static class PipelineCostModel
     /// <summary>Bytes of one cut tensor at <paramref name="bits"/> (32 = unquantized; non-float values always raw).</summary>
     public static double TensorBytes(PlanningProblem problem, int tensor, int bits)
     {
-        var t = problem.Tensors[tensor];
-        if (bits >= 32 || !t.IsFloat)
+        ArgumentNullException.ThrowIfNull(problem);
+        if (bits >= 32 || !problem.TensorIsFloat[tensor])
         {
-            return t.RawBytes;
+            return problem.TensorRawBytes[tensor];
         }
-        return Math.Ceiling(t.ElementCount * (double)bits / 8.0) + problem.Settings.QuantizationHeaderBytes;
+        return Math.Ceiling(problem.TensorElements[tensor] * (double)bits / 8.0) + problem.Settings.QuantizationHeaderBytes;
     }
 
     /// <summary>Seconds on the link to send one tensor.</summary>
@@ -169,7 +171,7 @@ public static class PipelineCostModel
             ready[i] = p < 0 ? 0 : finish[p];
         }
         Array.Sort(ready, order);
-        var arrival = new Dictionary<int, double>(cut.Length);
+        var arrival = new double[problem.Tensors.Count];
         var linkStart = new double[cut.Length];
         var linkEnd = new double[cut.Length];
         double linkFree = 0;

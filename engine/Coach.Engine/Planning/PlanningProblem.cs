@@ -75,6 +75,11 @@ public sealed class PlanningProblem
                 }
             }
         }
+        TensorProducers = [.. tensors.Select(t => t.Producer)];
+        TensorConsumers = [.. tensors.Select(t => t.Consumers)];
+        TensorIsFloat = [.. tensors.Select(t => t.IsFloat)];
+        TensorElements = [.. tensors.Select(t => t.ElementCount)];
+        TensorRawBytes = [.. tensors.Select(t => t.RawBytes)];
         Predecessors = [.. preds.Select(p => p.Order().ToArray())];
         Successors = [.. succs.Select(s => s.Order().ToArray())];
         NodeInputs = [.. inputsOf.Select(l => l.ToArray())];
@@ -90,6 +95,13 @@ public sealed class PlanningProblem
     public int[][] Successors { get; }
     /// <summary>For each layer, the indices (into <see cref="Tensors"/>) of the values it reads.</summary>
     public int[][] NodeInputs { get; }
+
+    // Flat copies of the tensor table for the planner's inner loops.
+    internal int[] TensorProducers { get; }
+    internal int[][] TensorConsumers { get; }
+    internal bool[] TensorIsFloat { get; }
+    internal long[] TensorElements { get; }
+    internal long[] TensorRawBytes { get; }
 
     public PlanningProblem WithSettings(CostSettings settings) =>
         new(NodeNames, EdgeSeconds, CloudSeconds, Tensors, settings);
