@@ -9,5 +9,6 @@ internal static class EdgeCommandCatalog
     {
         yield return VersionCommand.Create();
         yield return SelftestCommand.Create();
+        yield return RunCommand.Create();
     }
 }

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Net;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport;
+using Coach.Transport.Edge;
+using Coach.Transport.Protocol;
+
+namespace Coach.Edge.Commands;
+
+/// <summary>
+/// <c>coach-edge run --plan DIR --cloud ADDR:PORT --source stream:medium [--frames N] [--shape 20mbit] [--csv FILE] [--json]</c>:
+/// the pipelined edge (head → online scheduler → pack and send) on one plan; the logic lives in
+/// <see cref="EdgeRun"/> in Coach.Transport.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var plan = new Option<DirectoryInfo>("--plan") { Description = "plan directory (plan.json + head.onnx and/or tail.onnx)", Required = true };
+        var cloud = new Option<string?>("--cloud") { Description = "the coach-cloud address, e.g. 127.0.0.1:7400 (not needed for an edge-only plan)" };
+        var source = new Option<string>("--source") { Description = "frame source: stream:low|medium|high over the bundled test split", DefaultValueFactory = _ => "stream:medium" };
+        var frames = new Option<int>("--frames") { Description = "number of frames", DefaultValueFactory = _ => 1000 };
+        var runLength = new Option<int>("--run-length") { Description = "frames per run of one class/sample in the stream", DefaultValueFactory = _ => 10 };
+        var seed = new Option<int>("--seed") { Description = "stream seed", DefaultValueFactory = _ => 1 };
+        var shape = new Option<string?>("--shape") { Description = "in-process link shaper on the send path, e.g. 20mbit (tc syntax)" };
+        var csv = new Option<FileInfo?>("--csv") { Description = "write the per-frame CSV here" };
+        var json = new Option<bool>("--json") { Description = "print the summary as one JSON object on the last line" };
+        var slots = new Option<int>("--slots") { Description = "frames in the pipeline at once", DefaultValueFactory = _ => 4 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads of the head (0 = ORT default)", DefaultValueFactory = _ => 0 };
+        var noProgress = new Option<bool>("--no-progress") { Description = "no progress bar on stderr" };
+        var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
+        {
+            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, threads, noProgress,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            try
+            {
+                PlanDirectory planDirectory = PlanDirectory.Load(result.GetValue(plan)!.FullName);
+                EndPoint? cloudEndPoint = null;
+                if (result.GetValue(cloud) is { } address)
+                {
+                    cloudEndPoint = IPEndPoint.TryParse(address, out IPEndPoint? ip) ? ip
+                        : address.Split(':') is [var host, var port] && int.TryParse(port, out int p) ? new DnsEndPoint(host, p)
+                        : throw new FormatException($"--cloud {address} is not ADDR:PORT");
+                }
+
+                LinkShaper? shaper = result.GetValue(shape) is { } rate ? new LinkShaper(LinkShaper.ParseRate(rate)) : null;
+                IFrameSource frameSource = TaskStreamSource.Parse(result.GetValue(source)!, result.GetValue(frames), result.GetValue(runLength), result.GetValue(seed));
+                var options = new EdgeRunOptions
+                {
+                    Cloud = cloudEndPoint,
+                    Shaper = shaper,
+                    Slots = result.GetValue(slots),
+                    HeadSettings = new SessionSettings { IntraOpThreads = result.GetValue(threads) },
+                    ShowProgress = !result.GetValue(noProgress),
+                };
+                Console.Error.WriteLine($"coach-edge: {planDirectory}, source {frameSource.Description}{(shaper is null ? string.Empty : $", link shaped in-process to {shaper}")}");
+                var (summary, pipeline) = await EdgeRun.RunAsync(planDirectory, frameSource, new FixedBitsScheduler(), options, cancellationToken).ConfigureAwait(false);
+                if (result.GetValue(csv) is { } csvFile)
+                {
+                    using var writer = new StreamWriter(csvFile.FullName);
+                    pipeline.WriteCsv(writer);
+                }
+
+                Console.Out.WriteLine(summary.Format());
+                if (result.GetValue(json))
+                {
+                    Console.Out.WriteLine(summary.ToJson());
+                }
+
+                return summary.FramesAnswered == summary.FramesSent ? 0 : 4;
+            }
+            catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or IOException
+                or System.Net.Sockets.SocketException or HandshakeRejectedException or Coach.Transport.Protocol.ProtocolViolationException or OrtException)
+            {
+                Console.Error.WriteLine($"coach-edge run: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}

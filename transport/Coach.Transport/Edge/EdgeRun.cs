@@ -1,0 +1,51 @@
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Edge;
+
+/// <summary>
+/// One whole edge run on a plan directory: opens the head, connects and shakes hands with the
+/// cloud (unless the plan is edge-only), runs the pipeline, and returns the summary with the
+/// pipeline (for its per-frame records). What <c>coach-edge run</c> does, as a library call.
+/// </summary>
+public static class EdgeRun
+{
+    public static async Task<(EdgeRunSummary Summary, EdgePipeline Pipeline)> RunAsync(
+        PlanDirectory plan, IFrameSource source, IFrameScheduler scheduler, EdgeRunOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(options);
+        using EdgeHead head = EdgeHead.Open(plan, Math.Max(1, options.Slots), options.HeadSettings, options.FullModelPath);
+        EdgeClient? client = null;
+        if (!plan.IsEdgeOnly)
+        {
+            if (options.Cloud is null)
+            {
+                throw new ArgumentException($"{plan} sends cut tensors to a cloud; give the cloud's address (--cloud ADDR:PORT)", nameof(options));
+            }
+
+            var hello = new HelloMessage
+            {
+                ClientId = options.ClientId,
+                ModelSha256 = plan.ModelSha256,
+                PlanId = plan.Id,
+                PlanHash = plan.PlanHash,
+                TailName = Path.GetFileName(plan.DirectoryPath),
+            };
+            client = await EdgeClient.ConnectAsync(options.Cloud, hello, Connections.ConnectionOptions.For(WireLimits.Default, options.Shaper), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var pipeline = new EdgePipeline(plan, head, source, scheduler, client, options);
+            EdgeRunSummary summary = await pipeline.RunAsync(cancellationToken).ConfigureAwait(false);
+            return (summary, pipeline);
+        }
+        finally
+        {
+            if (client is not null)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}
