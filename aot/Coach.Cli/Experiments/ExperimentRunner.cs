@@ -1,0 +1,210 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Coach.Cli.Commands;
+using Coach.Engine.Data;
+
+namespace Coach.Cli.Experiments;
+
+/// <summary>
+/// Runs methods end to end as a user would: measures a layer profile of the model on this machine
+/// (cached), plans every method with <c>coach plan</c> (the edge profile scaled by the slowdown), starts
+/// the published <c>coach-cloud</c>, and runs the published NativeAOT <c>coach-edge</c> once per method
+/// inside a CPU cgroup that makes it <see cref="ExperimentSettings.EdgeSlowdown"/> times slower, on a
+/// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its JSON summary.
+/// </summary>
+internal sealed class ExperimentRunner : IAsyncDisposable
+{
+    private readonly ExperimentSettings _settings;
+    private readonly TextWriter _log;
+    private readonly string _edgeBinary;
+    private readonly string _cloudBinary;
+    private readonly string _plansRoot;
+    private ChildProcess? _cloud;
+    private CpuQuotaGroup? _edgeGroup;
+    private int _cloudPort;
+
+    public ExperimentRunner(ExperimentSettings settings, TextWriter log)
+    {
+        _settings = settings;
+        _log = log;
+        _edgeBinary = Path.Combine(settings.BinaryDirectory, "coach-edge");
+        _cloudBinary = Path.Combine(settings.BinaryDirectory, "coach-cloud");
+        foreach (var binary in new[] { _edgeBinary, _cloudBinary })
+        {
+            if (!File.Exists(binary))
+            {
+                throw new FileNotFoundException($"'{binary}' is missing; build the binaries with `./coach publish`", binary);
+            }
+        }
+
+        _plansRoot = Path.Combine(settings.WorkDirectory, "plans", SettingsKey());
+        Directory.CreateDirectory(_plansRoot);
+        EdgeSlowdownNote = CpuQuotaGroup.Unavailability();
+    }
+
+    /// <summary>Why the edge could not be slowed (then it runs at this machine's speed and plans use slowdown 1), or null.</summary>
+    public string? EdgeSlowdownNote { get; }
+
+    public double EffectiveSlowdown => EdgeSlowdownNote is null ? _settings.EdgeSlowdown : 1;
+
+    public string ModelPath => ModelCatalog.TryGet(_settings.Model, out var entry) && entry is not null ? entry.Path
+        : File.Exists(_settings.Model) ? Path.GetFullPath(_settings.Model)
+        : throw new FileNotFoundException($"model '{_settings.Model}' is neither a bundled model (models/manifest.json) nor a file");
+
+    public string PlanDirectory(MethodSpec method) => Path.Combine(_plansRoot, method.Key);
+
+    /// <summary>The profile of the model on this machine with one intra-op thread (measured once, then cached).</summary>
+    public string EnsureProfile()
+    {
+        var model = ModelPath;
+        var sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(model)))[..16];
+        var path = Path.Combine(_settings.WorkDirectory, "profiles", $"{Path.GetFileNameWithoutExtension(model)}-{sha}-cpu1.json");
+        if (File.Exists(path))
+        {
+            return path;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        _log.WriteLine($"profiling {Path.GetFileName(model)} on this machine (one thread, once; cached in {path})");
+        RunInProcess("profile", ProfileCommand.Create(), ["--model", model, "--device", "this-machine", "--out", path, "--runs", "30", "--threads", "1"]);
+        return path;
+    }
+
+    /// <summary>Plans <paramref name="method"/> into its plan directory unless a plan for the same settings is there.</summary>
+    public string EnsurePlan(MethodSpec method, string profile)
+    {
+        var dir = PlanDirectory(method);
+        if (File.Exists(Path.Combine(dir, "plan.json")))
+        {
+            return dir;
+        }
+
+        _log.WriteLine($"planning {method.Title} ({_settings.Bandwidth}, edge {EffectiveSlowdown:0.#}x slower)");
+        RunInProcess("plan", PlanCommand.Create(),
+        [
+            "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
+            "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
+            "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
+            "--method", method.PlannerMethod, "--out", dir,
+        ]);
+        return dir;
+    }
+
+    /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it accepts connections.</summary>
+    public async Task StartCloudAsync(CancellationToken cancellationToken)
+    {
+        _cloudPort = FreeLoopbackPort();
+        _cloud = ChildProcess.Start("coach-cloud", _cloudBinary,
+        [
+            "serve", "--listen", $"127.0.0.1:{_cloudPort}", "--plans", _plansRoot, "--threads", "1", "--preload", "--log-interval-s", "0",
+        ]);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_cloud.HasExited)
+            {
+                throw new InvalidOperationException($"coach-cloud exited with code {_cloud.ExitCode}:\n{_cloud.StderrTail()}");
+            }
+
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, _cloudPort, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        throw new TimeoutException($"coach-cloud did not listen on 127.0.0.1:{_cloudPort} within 60 s:\n{_cloud.StderrTail()}");
+    }
+
+    /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
+    public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null)
+    {
+        if (_edgeGroup is null && EdgeSlowdownNote is null)
+        {
+            _edgeGroup = CpuQuotaGroup.Create($"coach-edge-{Environment.ProcessId}", 1.0 / _settings.EdgeSlowdown);
+        }
+
+        var csv = Path.Combine(_settings.WorkDirectory, "runs", $"{method.Key}.csv");
+        Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
+        var args = new List<string>
+        {
+            "run", "--plan", PlanDirectory(method), "--cloud", $"127.0.0.1:{_cloudPort}",
+            "--source", _settings.SourceArgument, "--frames", _settings.Frames.ToString(CultureInfo.InvariantCulture),
+            "--run-length", _settings.RunLength.ToString(CultureInfo.InvariantCulture), "--seed", _settings.Seed.ToString(CultureInfo.InvariantCulture),
+            "--shape", _settings.Bandwidth, "--threads", "1", "--csv", csv, "--json", "--no-progress",
+        };
+        if (extraArguments is not null)
+        {
+            args.AddRange(extraArguments);
+        }
+
+        await using var edge = ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, _edgeGroup);
+        var code = await edge.WaitAsync(timeout ?? TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+        var last = edge.LastStdoutLine;
+        if (code != 0 || last is null || !last.StartsWith('{'))
+        {
+            throw new InvalidOperationException($"{edge.Name} exited with code {code}; command: {edge.CommandLine}\n{edge.StderrTail()}");
+        }
+
+        using var doc = JsonDocument.Parse(last);
+        return doc.RootElement.Clone();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cloud is not null)
+        {
+            await _cloud.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await _cloud.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _edgeGroup?.Dispose();
+    }
+
+    private string SettingsKey()
+    {
+        var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture));
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
+    }
+
+    private string EffectiveSlowdownText() => (CpuQuotaGroup.Unavailability() is null ? _settings.EdgeSlowdown : 1).ToString(CultureInfo.InvariantCulture);
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Runs a coach subcommand in this process, its standard output kept out of the experiment's report.</summary>
+    private void RunInProcess(string name, System.CommandLine.Command command, string[] args)
+    {
+        var root = new System.CommandLine.RootCommand { command };
+        var output = new StringWriter();
+        var stdout = Console.Out;
+        Console.SetOut(output);
+        int code;
+        try
+        {
+            code = root.Parse([name, .. args]).Invoke();
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+        }
+
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"coach {name} failed (exit {code}): coach {name} {string.Join(' ', args)}\n{output}");
+        }
+    }
+}
