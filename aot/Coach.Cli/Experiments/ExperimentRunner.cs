@@ -25,6 +25,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     private readonly string _plansRoot;
     private ChildProcess? _cloud;
     private CpuQuotaGroup? _edgeGroup;
+    private readonly Testbed? _testbed;
     private int _cloudPort;
 
     public ExperimentRunner(ExperimentSettings settings, TextWriter log)
@@ -44,6 +45,12 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         _plansRoot = Path.Combine(settings.WorkDirectory, "plans", SettingsKey());
         Directory.CreateDirectory(_plansRoot);
         EdgeSlowdownNote = CpuQuotaGroup.Unavailability();
+        if (settings.KernelTestbed)
+        {
+            var root = ModelCatalog.RepositoryRoot;
+            TestbedNote = Testbed.Unavailability(root);
+            _testbed = TestbedNote is null ? new Testbed(root) : null;
+        }
     }
 
     /// <summary>Why the edge could not be slowed (then it runs at this machine's speed and plans use slowdown 1), or null.</summary>
@@ -94,41 +101,67 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         return dir;
     }
 
-    /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it accepts connections.</summary>
+    /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it listens.</summary>
     public async Task StartCloudAsync(CancellationToken cancellationToken)
     {
         _cloudPort = FreeLoopbackPort();
-        _cloud = ChildProcess.Start("coach-cloud", _cloudBinary,
-        [
-            "serve", "--listen", $"127.0.0.1:{_cloudPort}", "--plans", _plansRoot, "--threads", "1", "--preload", "--log-interval-s", "0",
-        ]);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        string[] serve = ["serve", "--listen", $"{CloudHost}:{_cloudPort}", "--plans", _plansRoot, "--threads", "1", "--preload", "--log-interval-s", "0"];
+        if (_testbed is not null)
+        {
+            _testbed.Up(_settings.Bandwidth, 1.0 / EffectiveSlowdown);
+            _cloud = ChildProcess.Start("coach-cloud", _testbed.Script, ["cloud", "--", _cloudBinary, .. serve]);
+        }
+        else
+        {
+            _cloud = ChildProcess.Start("coach-cloud", _cloudBinary, serve);
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
+            if (_cloud.Stdout.Contains("listening on", StringComparison.Ordinal))
+            {
+                return;
+            }
+
             if (_cloud.HasExited)
             {
                 throw new InvalidOperationException($"coach-cloud exited with code {_cloud.ExitCode}:\n{_cloud.StderrTail()}");
             }
 
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, _cloudPort, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-            }
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
 
-        throw new TimeoutException($"coach-cloud did not listen on 127.0.0.1:{_cloudPort} within 60 s:\n{_cloud.StderrTail()}");
+        throw new TimeoutException($"coach-cloud did not listen on {CloudHost}:{_cloudPort} within 90 s:\n{_cloud.StderrTail()}");
     }
+
+    /// <summary>Changes the link rate during a run (kernel testbed only: tc qdisc change).</summary>
+    public void SetRate(string rate)
+    {
+        if (_testbed is null)
+        {
+            throw new InvalidOperationException("a live rate change needs the kernel testbed (root)");
+        }
+
+        _testbed.SetRate(rate);
+    }
+
+    public bool CanChangeRateLive => _testbed is not null;
+
+    /// <summary>How the link is shaped in this run, in words.</summary>
+    public string LinkDescription => _testbed is not null
+        ? $"kernel tc tbf on a veth pair between network namespaces, {_settings.Bandwidth}"
+        : $"in-process token bucket on loopback, {_settings.Bandwidth}" + (TestbedNote is null ? "" : $" ({TestbedNote})");
+
+    /// <summary>Why the kernel testbed was asked for but not used, or null.</summary>
+    public string? TestbedNote { get; }
+
+    private string CloudHost => _testbed is not null ? Testbed.CloudAddress : "127.0.0.1";
 
     /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
     public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null)
     {
-        if (_edgeGroup is null && EdgeSlowdownNote is null)
+        if (_edgeGroup is null && EdgeSlowdownNote is null && _testbed is null)
         {
             _edgeGroup = CpuQuotaGroup.Create($"coach-edge-{Environment.ProcessId}", 1.0 / _settings.EdgeSlowdown);
         }
@@ -137,17 +170,24 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
         var args = new List<string>
         {
-            "run", "--plan", PlanDirectory(method), "--cloud", $"127.0.0.1:{_cloudPort}",
+            "run", "--plan", PlanDirectory(method), "--cloud", $"{CloudHost}:{_cloudPort}",
             "--source", _settings.SourceArgument, "--frames", _settings.Frames.ToString(CultureInfo.InvariantCulture),
             "--run-length", _settings.RunLength.ToString(CultureInfo.InvariantCulture), "--seed", _settings.Seed.ToString(CultureInfo.InvariantCulture),
-            "--shape", _settings.Bandwidth, "--threads", "1", "--csv", csv, "--json", "--no-progress",
+            "--threads", "1", "--csv", csv, "--json", "--no-progress",
         };
+        if (_testbed is null)
+        {
+            args.AddRange(["--shape", _settings.Bandwidth]);
+        }
+
         if (extraArguments is not null)
         {
             args.AddRange(extraArguments);
         }
 
-        await using var edge = ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, _edgeGroup);
+        await using var edge = _testbed is not null
+            ? ChildProcess.Start($"coach-edge ({method.Title})", _testbed.Script, ["edge", "--", _edgeBinary, .. args])
+            : ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, _edgeGroup);
         var code = await edge.WaitAsync(timeout ?? TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
         var last = edge.LastStdoutLine;
         if (code != 0 || last is null || !last.StartsWith('{'))
@@ -168,6 +208,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         }
 
         _edgeGroup?.Dispose();
+        _testbed?.Dispose();
     }
 
     private string SettingsKey()

@@ -29,5 +29,8 @@ internal sealed record ExperimentSettings
     /// <summary>Folder holding the published coach-edge and coach-cloud binaries.</summary>
     public required string BinaryDirectory { get; init; }
 
+    /// <summary>Shape the link with the kernel testbed (network namespaces + tc, scripts/testbed/testbed.sh) instead of the in-process shaper.</summary>
+    public bool KernelTestbed { get; init; }
+
     public string SourceArgument => "stream:" + Correlation.ToString().ToLowerInvariant();
 }
