@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return BenchCommand.Create();
         yield return PlanCommand.Create();
         yield return ProfileCommand.Create();
+        yield return CalibrateOnlineCommand.Create();
     }
 }

@@ -151,8 +151,13 @@ public sealed class OnlineEvaluation
     {
         ArgumentNullException.ThrowIfNull(stream);
         var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before running a stream.");
+        // Warm centres are the exact calibration means (what scheduler.json stores); the window applies from the first stream update.
         var cache = new SemanticCache(LabelCount, _featureLength, _options.CentreWindow);
-        cache.Warm(CalibrationFeatures, CalibrationLabels);
+        var warm = WarmCentres();
+        var centres = new float[LabelCount * _featureLength];
+        var counts = new long[LabelCount];
+        warm.CopyTo(centres, counts);
+        cache.Restore(centres, counts);
         var bandwidth = new BandwidthEstimator(16, _options.BandwidthBytesPerSecond);
         var cost = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _options.HeaderBytesPerFrame);
         var scheduler = new OnlineScheduler(cache, calibration, cost, bandwidth);
@@ -219,6 +224,30 @@ public sealed class OnlineEvaluation
         double frames = Math.Max(1, stream.Count);
         return new StreamEvaluation(stream.Correlation, stream.Count, exits / frames, correct / frames, fullCorrect / frames,
             agree / frames, bytes / frames, sent == 0 ? 0 : (double)bitSum / sent);
+    }
+
+    /// <summary>The label semantic centres warmed on the calibration features: the exact mean per label (eq. 7 without decay).</summary>
+    public SemanticCache WarmCentres()
+    {
+        if (Calibration is null)
+        {
+            throw new InvalidOperationException("Calibrate before warming the centres.");
+        }
+
+        var cache = new SemanticCache(LabelCount, _featureLength);
+        cache.Warm(CalibrationFeatures, CalibrationLabels);
+        return cache;
+    }
+
+    /// <summary>The calibration and warm centres as the edge loads them (<c>scheduler.json</c>).</summary>
+    public SchedulerState CreateState(string calibrationSource)
+    {
+        var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before creating the scheduler state.");
+        var state = SchedulerState.Create(calibration, WarmCentres(), [.. _model.CutTensors.Select(t => new SchedulerCutTensor(t.Name, t.Channels))], _options.CentreWindow);
+        state.CalibrationEdgeMs = EdgeSeconds * 1e3;
+        state.CalibrationCloudMs = CloudSeconds * 1e3;
+        state.CalibrationSource = calibrationSource;
+        return state;
     }
 
     /// <summary>Per cut tensor: fit, quantize and pack at <paramref name="bits"/>, then unpack and dequantize, as edge and cloud do.</summary>

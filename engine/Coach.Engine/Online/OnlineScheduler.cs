@@ -42,6 +42,12 @@ public sealed class OnlineScheduler
 
     public BandwidthEstimator Bandwidth { get; }
 
+    /// <summary>
+    /// T_e as measured on this edge (e.g. a running mean of the head's times); when set, eq. 11 uses it instead of the plan's
+    /// <see cref="TransferCostModel.EdgeSeconds"/>, so the bits follow the device the head really runs on.
+    /// </summary>
+    public double? LiveEdgeSeconds { get; set; }
+
     /// <summary>The task feature of the last <see cref="DecideFromCutTensor"/> call (valid until the next call).</summary>
     public ReadOnlySpan<float> LastFeature => _feature;
 
@@ -66,7 +72,8 @@ public sealed class OnlineScheduler
         }
 
         int minimum = Calibration.MinimumBits(s);
-        int bits = ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond);
+        double computeBottleneck = Math.Max(LiveEdgeSeconds ?? CostModel.EdgeSeconds, CostModel.CloudSeconds);
+        int bits = ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond, computeBottleneck);
         return new SchedulerDecision(false, label, bits, s, minimum);
     }
 
@@ -86,7 +93,13 @@ public sealed class OnlineScheduler
     public static int ChooseBits(int minimumBits, int maximumBits, TransferCostModel costModel, double bytesPerSecond)
     {
         ArgumentNullException.ThrowIfNull(costModel);
-        double computeBottleneck = Math.Max(costModel.EdgeSeconds, costModel.CloudSeconds);
+        return ChooseBits(minimumBits, maximumBits, costModel, bytesPerSecond, Math.Max(costModel.EdgeSeconds, costModel.CloudSeconds));
+    }
+
+    /// <summary>Eq. 11 with the compute bottleneck <c>max{T_e, T_c}</c> given explicitly (e.g. a live T_e).</summary>
+    public static int ChooseBits(int minimumBits, int maximumBits, TransferCostModel costModel, double bytesPerSecond, double computeBottleneck)
+    {
+        ArgumentNullException.ThrowIfNull(costModel);
         int chosen = minimumBits;
         for (int q = minimumBits + 1; q <= maximumBits; q++)
         {

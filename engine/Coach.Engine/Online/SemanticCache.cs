@@ -109,6 +109,44 @@ public sealed class SemanticCache
         _counts.CopyTo(counts);
     }
 
+    /// <summary>
+    /// Replaces the centres (row-major, <see cref="LabelCount"/> × <see cref="FeatureLength"/>) and their counts m_j, e.g. with
+    /// centres warmed on the calibration set in another process; the norms are recomputed. With a decay window the counts
+    /// are kept as given: the next eq. 7 update caps m_j at the window, so a warm centre first moves with weight 1/W.
+    /// </summary>
+    public void Restore(ReadOnlySpan<float> centres, ReadOnlySpan<long> counts)
+    {
+        if (centres.Length != _centres.Length || counts.Length != LabelCount)
+        {
+            throw new ArgumentException($"Restoring needs {LabelCount}×{FeatureLength} centre values and {LabelCount} counts; got {centres.Length} values and {counts.Length} counts.", nameof(centres));
+        }
+
+        for (int j = 0; j < LabelCount; j++)
+        {
+            if (counts[j] < 0)
+            {
+                throw new ArgumentException($"The count of label {j} is negative ({counts[j]}).", nameof(counts));
+            }
+
+            var centre = centres.Slice(j * FeatureLength, FeatureLength);
+            foreach (float v in centre)
+            {
+                if (!float.IsFinite(v))
+                {
+                    throw new ArgumentException($"The centre of label {j} holds a non-finite value ({v}).", nameof(centres));
+                }
+            }
+        }
+
+        centres.CopyTo(_centres);
+        counts.CopyTo(_counts);
+        for (int j = 0; j < LabelCount; j++)
+        {
+            var centre = Centre(j);
+            _norms[j] = MathF.Sqrt(TaskFeature.Dot(centre, centre));
+        }
+    }
+
     private void CheckFeature(ReadOnlySpan<float> feature)
     {
         if (feature.Length < FeatureLength)

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Coach.Engine.Data;
+using Coach.Engine.Online;
+
+namespace Coach.Cli.Commands;
+
+/// <summary>
+/// <c>coach calibrate-online --plan DIR [--frames 1000] [--epsilon 0.005] [--json]</c>: the one-time calibration of the online
+/// scheduler for a plan (paper §III-C): S_ext and S_adj on the calibration split so that early exits and reduced bits keep the
+/// accuracy loss ≤ ε, and the label semantic centres warmed on the same frames; written to <c>DIR/scheduler.json</c>, which
+/// <c>coach-edge run</c> loads (plan.json is left untouched).
+/// </summary>
+internal static class CalibrateOnlineCommand
+{
+    public static Command Create()
+    {
+        var plan = new Option<DirectoryInfo>("--plan") { Description = "plan directory written by `coach plan --out DIR` (plan.json, head.onnx, tail.onnx)", Required = true };
+        var frames = new Option<int>("--frames") { Description = "calibration frames to use, evenly spaced over the calibration split (0 = all)", DefaultValueFactory = _ => 1000 };
+        var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss against the full model the early exits and reduced bits may cost", DefaultValueFactory = _ => 0.005 };
+        var budgetShare = new Option<double>("--budget-share") { Description = "share of ε spent on the calibration set (the rest is a margin for the stream)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
+        var window = new Option<int>("--centre-window") { Description = "decay window of the semantic centres on the stream (0 = exact eq. 7 mean)", DefaultValueFactory = _ => new OnlineEvaluationOptions().CentreWindow ?? 0 };
+        var minBits = new Option<int>("--min-bits") { Description = "fewest bits the scheduler may send", DefaultValueFactory = _ => new OnlineEvaluationOptions().MinBits };
+        var json = new Option<bool>("--json") { Description = "print the stored scheduler state's calibration as one JSON object on the last line" };
+        var command = new Command("calibrate-online", "calibrate the online scheduler (S_ext, S_adj, warm semantic centres) of a plan into DIR/scheduler.json")
+        {
+            plan, frames, epsilon, budgetShare, window, minBits, json,
+        };
+        command.SetAction(parse => Run(parse.GetValue(plan)!, parse.GetValue(frames), parse.GetValue(epsilon), parse.GetValue(budgetShare),
+            parse.GetValue(window), parse.GetValue(minBits), parse.GetValue(json)));
+        return command;
+    }
+
+    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int minBits, bool json)
+    {
+        if (!(epsilon is > 0 and < 1) || !(budgetShare is > 0 and <= 1) || frameCount < 0 || minBits is < 1 or > 8 || window is 1 or < 0)
+        {
+            Console.Error.WriteLine($"coach calibrate-online: need 0 < --epsilon < 1 (got {epsilon}), 0 < --budget-share ≤ 1 (got {budgetShare}), --frames ≥ 0 (got {frameCount}), 1 ≤ --min-bits ≤ 8 (got {minBits}), --centre-window 0 or ≥ 2 (got {window})");
+            return 2;
+        }
+
+        try
+        {
+            var calibrationFrames = PlanOnlineCalibration.EvenSubset(BundledData.Load(DataSplit.Calibration), frameCount);
+            Console.Error.WriteLine($"coach calibrate-online: {plan.FullName}; {calibrationFrames.Count} calibration frames from {calibrationFrames.Source}");
+            var clock = Stopwatch.StartNew();
+            var lastDraw = TimeSpan.Zero;
+            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits };
+            var state = PlanOnlineCalibration.Run(plan.FullName, calibrationFrames, options, (done, total) =>
+            {
+                if (done == total || clock.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250))
+                {
+                    lastDraw = clock.Elapsed;
+                    Console.Error.Write($"\r  head → UAQ({options.MinBits}…plan bits) → tail: {done}/{total}");
+                }
+            });
+            Console.Error.WriteLine();
+            string path = state.Save(plan.FullName);
+            var c = state.Calibration;
+            Console.WriteLine($"plan {state.PlanId}: feature {state.FeatureLength} values from {string.Join(", ", state.CutTensors.Select(t => $"{t.Name} ({t.Channels} ch)"))}");
+            Console.WriteLine($"  S_ext {c.ExitThreshold?.ToString("0.####") ?? "off (no safe early exit)"}; S_adj {(c.BitThresholds.Count == 0 ? "none (plan bits only)" : string.Join("  ", c.BitThresholds.Select(t => $"{t.Bits} bits if S > {t.MinSeparability:0.####}")))}; plan bits {c.PlanBits}");
+            Console.WriteLine($"  calibration: full model {c.FullAccuracy:P2}, with the policy {c.PolicyAccuracy:P2} (loss {(c.FullAccuracy - c.PolicyAccuracy) * 100:0.00} points, ε {c.Epsilon * 100:0.##} %); early exits {c.ExitRatio:P1}; mean Q_r of sent frames {c.MeanBits:0.00}");
+            Console.WriteLine($"  centres warm from {c.SampleCount} frames, window {(state.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none (exact mean)")}; head {state.CalibrationEdgeMs:0.00} ms, tail {state.CalibrationCloudMs:0.00} ms here; {clock.Elapsed.TotalSeconds:0.0} s");
+            Console.WriteLine($"  wrote {path}");
+            if (json)
+            {
+                using var stream = Console.OpenStandardOutput();
+                using (var w = new Utf8JsonWriter(stream))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("plan", state.PlanId);
+                    w.WriteString("path", path);
+                    w.WriteNumber("feature_length", state.FeatureLength);
+                    w.WriteNumber("centre_window", state.CentreWindow ?? 0);
+                    w.WritePropertyName("calibration");
+                    w.WriteRawValue(c.ToJson());
+                    w.WriteEndObject();
+                }
+
+                stream.WriteByte((byte)'\n');
+            }
+
+            return 0;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or IOException
+                                      or ArgumentException or Coach.Native.OnnxRuntime.OrtException)
+        {
+            Console.Error.WriteLine($"coach calibrate-online: {e.Message}");
+            return 1;
+        }
+    }
+}

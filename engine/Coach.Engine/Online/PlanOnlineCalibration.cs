@@ -1,0 +1,85 @@
+using System.Security.Cryptography;
+using Coach.Engine.Data;
+using Coach.Engine.Planning;
+
+namespace Coach.Engine.Online;
+
+/// <summary>
+/// The one-time online calibration of a plan directory (paper §III-C, "initially established using the calibration dataset D
+/// … which only execute one-time prior to running"): runs the plan's head.onnx and tail.onnx over calibration frames, fits
+/// S_ext and S_adj so the accuracy loss against the full model stays ≤ ε, warms the label semantic centres, and returns what
+/// <c>scheduler.json</c> stores.
+/// </summary>
+public static class PlanOnlineCalibration
+{
+    /// <param name="planDirectory">A folder written by <c>coach plan --out</c>.</param>
+    /// <param name="calibrationFrames">Calibration frames (normally <c>BundledData.Load(DataSplit.Calibration)</c>).</param>
+    /// <param name="options">ε, budget share, bit range, centre window; <see cref="OnlineEvaluationOptions.PlanBits"/> is taken from the plan.</param>
+    public static SchedulerState Run(string planDirectory, FrameSet calibrationFrames, OnlineEvaluationOptions? options = null, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(planDirectory);
+        ArgumentNullException.ThrowIfNull(calibrationFrames);
+        options ??= new OnlineEvaluationOptions();
+        var plan = PlanDocument.Load(planDirectory);
+        string headPath = Path.Combine(planDirectory, plan.Head?.File ?? "head.onnx");
+        string tailPath = Path.Combine(planDirectory, plan.Tail?.File ?? "tail.onnx");
+        if (plan.Head is null || plan.Tail is null || !File.Exists(headPath) || !File.Exists(tailPath))
+        {
+            throw new InvalidDataException($"plan {plan.Id} in {planDirectory} is {(plan.Head is null ? "cloud-only" : "edge-only")}: the online scheduler needs a head and a tail (a cut inside the model).");
+        }
+
+        int planBits = PlanBits(plan);
+        var effective = new OnlineEvaluationOptions
+        {
+            Epsilon = options.Epsilon,
+            BudgetShare = options.BudgetShare,
+            PlanBits = planBits,
+            MinBits = Math.Min(options.MinBits, planBits),
+            MaxBits = Math.Max(options.MaxBits, planBits),
+            CentreWindow = options.CentreWindow,
+            FeedbackDelayFrames = options.FeedbackDelayFrames,
+            BandwidthBytesPerSecond = plan.BandwidthBps > 0 ? plan.BandwidthBps / 8 : options.BandwidthBytesPerSecond,
+            HeaderBytesPerFrame = options.HeaderBytesPerFrame,
+            EdgeSeconds = options.EdgeSeconds,
+            CloudSeconds = options.CloudSeconds,
+        };
+
+        byte[] tail = File.ReadAllBytes(tailPath);
+        using var inference = new OnnxSplitInference(File.ReadAllBytes(headPath), tail);
+        var evaluation = new OnlineEvaluation(inference, effective);
+        evaluation.Calibrate(calibrationFrames, progress);
+        var state = evaluation.CreateState(calibrationFrames.Source);
+        state.PlanId = plan.Id;
+        state.TailSha256 = Convert.ToHexStringLower(SHA256.HashData(tail));
+        return state;
+    }
+
+    /// <summary>The offline bits of the cut: the widest quantized width of the plan's cut tensors (8 when they are sent raw).</summary>
+    public static int PlanBits(PlanDocument plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        int bits = plan.Bits.Where(b => b is >= 1 and <= 8).DefaultIfEmpty(8).Max();
+        return bits;
+    }
+
+    /// <summary><paramref name="count"/> evenly spaced frames of <paramref name="frames"/> (keeps the class balance of a shuffled split).</summary>
+    public static FrameSet EvenSubset(FrameSet frames, int count)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        if (count <= 0 || count >= frames.Count)
+        {
+            return frames;
+        }
+
+        var sources = new byte[count * FrameRenderer.SourcePixels];
+        var labels = new byte[count];
+        for (int i = 0; i < count; i++)
+        {
+            int index = (int)((long)i * frames.Count / count);
+            frames.SourceImage(index).CopyTo(sources.AsSpan(i * FrameRenderer.SourcePixels));
+            labels[i] = (byte)frames.Label(index);
+        }
+
+        return new FrameSet(sources, labels, frames.Split, $"{frames.Source} ({count} of {frames.Count}, evenly spaced)", false, frames.ClassNames);
+    }
+}

@@ -1,0 +1,191 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Coach.Engine.Online;
+
+/// <summary>One cut tensor the task feature is pooled from: its name and channel count C (the feature gets C values).</summary>
+public sealed record SchedulerCutTensor(string Name, int Channels);
+
+/// <summary>
+/// What the edge's online scheduler starts from, stored beside a plan as <c>scheduler.json</c> by
+/// <c>coach calibrate-online</c>: the calibrated thresholds S_ext / S_adj (paper §III-C) and the label semantic centres warmed
+/// on the calibration set (eq. 7), so the first frame of a stream is already judged against warm centres.
+/// </summary>
+/// <remarks>
+/// A separate file rather than plan.json's <c>scheduler</c> slot: plan.json stays byte-for-byte what the planner wrote (its
+/// hash and the tail's hash are what edge and cloud agree on), and the online calibration can be redone without re-planning.
+/// <see cref="TailSha256"/> ties the file to the tail it was calibrated with; loading it for another plan is refused.
+/// </remarks>
+public sealed class SchedulerState
+{
+    public const string FileName = "scheduler.json";
+    public const string CurrentSchema = "coach.scheduler/1";
+
+    public string Schema { get; set; } = CurrentSchema;
+
+    /// <summary>The plan's id (plan.json <c>id</c>).</summary>
+    public string PlanId { get; set; } = string.Empty;
+
+    /// <summary>SHA-256 (hex) of the plan's tail.onnx the thresholds were measured with.</summary>
+    public string TailSha256 { get; set; } = string.Empty;
+
+    public SchedulerCalibration Calibration { get; set; } = new();
+
+    /// <summary>Decay window W of the centres on the stream (eq. 7 with m_j capped at W − 1); null: the exact running mean.</summary>
+    public int? CentreWindow { get; set; }
+
+    /// <summary>The cut tensors, in plan order; the task feature concatenates their GAP vectors.</summary>
+    public IReadOnlyList<SchedulerCutTensor> CutTensors { get; set; } = [];
+
+    public int LabelCount { get; set; }
+
+    public int FeatureLength { get; set; }
+
+    /// <summary>T_j^c per label (<see cref="LabelCount"/> rows of <see cref="FeatureLength"/> values).</summary>
+    public IReadOnlyList<float[]> Centres { get; set; } = [];
+
+    /// <summary>m_j per label: the calibration features each centre is the mean of.</summary>
+    public IReadOnlyList<long> Counts { get; set; } = [];
+
+    /// <summary>Head time per frame measured during calibration on the calibrating machine (informative; the edge uses the plan's and its own).</summary>
+    public double CalibrationEdgeMs { get; set; }
+
+    public double CalibrationCloudMs { get; set; }
+
+    /// <summary>Where the calibration frames came from.</summary>
+    public string CalibrationSource { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedUtc { get; set; }
+
+    /// <summary>Centres warmed as an exact mean (no decay window), captured from <paramref name="warmed"/>.</summary>
+    public static SchedulerState Create(SchedulerCalibration calibration, SemanticCache warmed, IReadOnlyList<SchedulerCutTensor> cutTensors, int? centreWindow)
+    {
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(warmed);
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        var centres = new float[warmed.LabelCount][];
+        var counts = new long[warmed.LabelCount];
+        for (int j = 0; j < warmed.LabelCount; j++)
+        {
+            centres[j] = warmed.Centre(j).ToArray();
+            counts[j] = warmed.Count(j);
+        }
+
+        var state = new SchedulerState
+        {
+            Calibration = calibration,
+            CentreWindow = centreWindow,
+            CutTensors = [.. cutTensors],
+            LabelCount = warmed.LabelCount,
+            FeatureLength = warmed.FeatureLength,
+            Centres = centres,
+            Counts = counts,
+            CreatedUtc = DateTimeOffset.UtcNow,
+        };
+        state.Validate();
+        return state;
+    }
+
+    /// <summary>A semantic cache holding the warm centres, with the stored decay window (or <paramref name="centreWindow"/>).</summary>
+    public SemanticCache CreateCache(int? centreWindow = null)
+    {
+        Validate();
+        var cache = new SemanticCache(LabelCount, FeatureLength, centreWindow ?? CentreWindow);
+        var flat = new float[LabelCount * FeatureLength];
+        for (int j = 0; j < LabelCount; j++)
+        {
+            Centres[j].CopyTo(flat.AsSpan(j * FeatureLength, FeatureLength));
+        }
+
+        cache.Restore(flat, [.. Counts]);
+        return cache;
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> naming the first inconsistency.</summary>
+    public void Validate()
+    {
+        if (Schema != CurrentSchema)
+        {
+            throw new InvalidDataException($"scheduler state has schema '{Schema}', expected '{CurrentSchema}'; rerun `coach calibrate-online`.");
+        }
+
+        Calibration.Validate();
+        if (LabelCount < 2 || FeatureLength < 1)
+        {
+            throw new InvalidDataException($"scheduler state needs ≥ 2 labels and a feature length ≥ 1; got {LabelCount} labels of {FeatureLength} values.");
+        }
+
+        if (CutTensors.Count == 0 || CutTensors.Sum(t => t.Channels) != FeatureLength || CutTensors.Any(t => t.Channels < 1 || string.IsNullOrEmpty(t.Name)))
+        {
+            throw new InvalidDataException($"scheduler state's cut tensors ({string.Join(", ", CutTensors.Select(t => $"{t.Name}:{t.Channels}"))}) must be named and their channels must add up to the feature length {FeatureLength}.");
+        }
+
+        if (Centres.Count != LabelCount || Counts.Count != LabelCount || Centres.Any(c => c is null || c.Length != FeatureLength))
+        {
+            throw new InvalidDataException($"scheduler state needs {LabelCount} centres of {FeatureLength} values and {LabelCount} counts.");
+        }
+
+        if (CentreWindow is < 2)
+        {
+            throw new InvalidDataException($"scheduler state's centre window must be at least 2 (or absent); got {CentreWindow}.");
+        }
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, SchedulerStateJsonContext.Default.SchedulerState);
+
+    public static SchedulerState FromJson(string json)
+    {
+        SchedulerState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize(json, SchedulerStateJsonContext.Default.SchedulerState);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"scheduler state is not valid JSON: {e.Message}", e);
+        }
+
+        if (state is null)
+        {
+            throw new InvalidDataException("scheduler state JSON is empty (null).");
+        }
+
+        state.Validate();
+        return state;
+    }
+
+    /// <summary>Writes <c>DIR/scheduler.json</c>; returns its path.</summary>
+    public string Save(string planDirectory)
+    {
+        string path = Path.Combine(planDirectory, FileName);
+        string temporary = path + ".tmp";
+        File.WriteAllText(temporary, ToJson());
+        File.Move(temporary, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>Reads <c>DIR/scheduler.json</c>, or returns null when the plan has none.</summary>
+    public static SchedulerState? TryLoad(string planDirectory)
+    {
+        string path = Path.Combine(planDirectory, FileName);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return FromJson(File.ReadAllText(path));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+}
+
+/// <summary>Source-generated JSON metadata of <see cref="SchedulerState"/> (NativeAOT-safe).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(SchedulerState))]
+public sealed partial class SchedulerStateJsonContext : JsonSerializerContext;
