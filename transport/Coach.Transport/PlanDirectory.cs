@@ -78,6 +78,9 @@ public sealed class PlanDirectory
 
     public string? HeadPath { get; private init; }
 
+    /// <summary>The full model the plan was cut from (plan.json <c>model.path</c>), when it exists: the edge's fallback while the cloud is away.</summary>
+    public string? ModelPath { get; private init; }
+
     public string? TailPath { get; private init; }
 
     /// <summary>Cut tensors in wire order (ordinal = index).</summary>
@@ -135,7 +138,20 @@ public sealed class PlanDirectory
             TailPath = tail,
             PlanHash = tail is null ? new byte[32] : SHA256.HashData(File.ReadAllBytes(tail)),
             CutTensors = cuts,
+            ModelPath = ResolveModelPath(path, StringField(root, "model_path", "modelPath") ?? StringField(model, "path")),
         };
+    }
+
+    private static string? ResolveModelPath(string planDirectory, string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return null;
+        }
+
+        // Relative paths: to the plan directory, else to the working directory (plans name models/… of the repository).
+        string[] candidates = Path.IsPathRooted(path) ? [path] : [Path.GetFullPath(Path.Combine(planDirectory, path)), Path.GetFullPath(path)];
+        return candidates.FirstOrDefault(File.Exists);
     }
 
     /// <summary>Plan directories under <paramref name="directory"/>: itself if it is one, else each subfolder that is.</summary>

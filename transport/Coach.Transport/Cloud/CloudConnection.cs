@@ -20,7 +20,10 @@ internal sealed class CloudConnection
     private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly WireTensor[] _tensors;
     private byte[] _scratch = [];
+    private const int MaxPendingPongs = 16;
+    private readonly HashSet<ulong> _requestsInFlight = [];
     private int _inFlight;
+    private int _pendingPongs;
     private TailModel? _tail;
 
     public CloudConnection(CloudServer server, SocketConnection transport, uint id)
@@ -63,6 +66,7 @@ internal sealed class CloudConnection
         catch (Exception e)
         {
             violation = true;
+            _server.CountInternalError();
             _server.Log($"cloud: {Describe} failed: {e.GetType().Name}: {e.Message}");
         }
         finally
@@ -109,34 +113,96 @@ internal sealed class CloudConnection
 
     private async Task<bool> HandshakeAsync(CancellationToken stopping)
     {
+        // One deadline for the whole handshake (Hello, and Proof when authenticating): a client that
+        // drips a byte at a time cannot hold the connection past it.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(_server.Options.HandshakeTimeout);
+        Frame? first = await ReadHandshakeFrameAsync(timeout.Token, stopping).ConfigureAwait(false);
+        if (first is not { } frame)
+        {
+            return false;
+        }
+
+        if (frame.Type != FrameType.Hello)
+        {
+            Reject(ReasonCode.HandshakeRequired, $"the first frame must be a Hello, got {frame.Type}");
+            return false;
+        }
+
+        HelloMessage hello = HelloMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
+        ClientId = hello.ClientId;
+        byte[]? serverProof = null;
+        if (_server.Options.Keys is { } keys)
+        {
+            if (hello.Authentication.Length == 0)
+            {
+                AuthenticationFailed(ReasonCode.AuthenticationRequired, "this server requires authentication: start the edge with --key FILE (its pre-shared key)");
+                return false;
+            }
+
+            if (!HandshakeAuthentication.TryReadClientField(hello.Authentication, out ReadOnlySpan<byte> nonce))
+            {
+                AuthenticationFailed(ReasonCode.AuthenticationFailed, $"the Hello's authentication field ({hello.Authentication.Length} bytes) is not scheme {HandshakeAuthentication.SchemeHmacSha256} with a {HandshakeAuthentication.NonceLength}-byte nonce");
+                return false;
+            }
+
+            byte[] clientNonce = nonce.ToArray();
+            if (!keys.TryGet(hello.ClientId, out var key))
+            {
+                AuthenticationFailed(ReasonCode.AuthenticationFailed, "unknown client id or wrong key");
+                return false;
+            }
+
+            // Fresh per connection: a proof recorded on another connection does not answer this nonce.
+            byte[] serverNonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(HandshakeAuthentication.NonceLength);
+            Enqueue(new Outgoing(FrameType.Challenge, default, null, null, Nonce: serverNonce));
+            Frame? second = await ReadHandshakeFrameAsync(timeout.Token, stopping).ConfigureAwait(false);
+            if (second is not { } proofFrame)
+            {
+                return false;
+            }
+
+            if (proofFrame.Type != FrameType.Proof)
+            {
+                AuthenticationFailed(ReasonCode.AuthenticationRequired, $"expected the authentication Proof, got {proofFrame.Type}: nothing but the handshake is accepted before it succeeds");
+                return false;
+            }
+
+            byte[] proof = HandshakeAuthentication.ReadProof(proofFrame, Scratch(proofFrame.PayloadLength));
+            if (!HandshakeAuthentication.ProofMatches(proof, HandshakeAuthentication.ClientProof(key, hello, clientNonce, serverNonce)))
+            {
+                AuthenticationFailed(ReasonCode.AuthenticationFailed, "unknown client id or wrong key");
+                return false;
+            }
+
+            serverProof = HandshakeAuthentication.ServerProof(key, hello, clientNonce, serverNonce);
+        }
+
+        return Accept(hello, serverProof);
+    }
+
+    /// <summary>Reads one handshake frame (copied out of the pipe); null when the peer closed first.</summary>
+    private async Task<Frame?> ReadHandshakeFrameAsync(CancellationToken timeout, CancellationToken stopping)
+    {
         PipeReader input = _transport.Input;
         while (true)
         {
             ReadResult read;
             try
             {
-                read = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                read = await input.ReadAsync(timeout).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
-                throw new ProtocolViolationException(ReasonCode.HandshakeTimeout, $"no Hello within {_server.Options.HandshakeTimeout.TotalSeconds:0.#} s");
+                throw new ProtocolViolationException(ReasonCode.HandshakeTimeout, $"the handshake did not complete within {_server.Options.HandshakeTimeout.TotalSeconds:0.#} s");
             }
 
             ReadOnlySequence<byte> buffer = read.Buffer;
             if (FrameReader.TryReadFrame(ref buffer, _limits, out Frame frame))
             {
-                if (frame.Type != FrameType.Hello)
-                {
-                    Reject(ReasonCode.HandshakeRequired, $"the first frame must be a Hello, got {frame.Type}");
-                    input.AdvanceTo(buffer.Start);
-                    return false;
-                }
-
-                HelloMessage hello = HelloMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
+                var copy = new Frame(frame.Type, frame.Flags, new ReadOnlySequence<byte>(frame.Payload.ToArray()));
                 input.AdvanceTo(buffer.Start);
-                return Accept(hello);
+                return copy;
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);
@@ -144,14 +210,19 @@ internal sealed class CloudConnection
             {
                 FrameReader.ThrowIfIncompleteAtEnd(buffer);
                 _server.Log($"cloud: {Describe} closed before its handshake");
-                return false;
+                return null;
             }
         }
     }
 
-    private bool Accept(HelloMessage hello)
+    private void AuthenticationFailed(ReasonCode reason, string message)
     {
-        ClientId = hello.ClientId;
+        _server.CountAuthenticationFailure();
+        Reject(reason, message);
+    }
+
+    private bool Accept(HelloMessage hello, byte[]? serverProof)
+    {
         if (hello.ProtocolVersion != FrameHeader.Version)
         {
             Reject(ReasonCode.UnsupportedVersion, $"protocol version {hello.ProtocolVersion} is not supported; this server speaks {FrameHeader.Version}");
@@ -189,6 +260,7 @@ internal sealed class CloudConnection
             MaxBatch = (ushort)_tail.MaxBatch,
             MaxInFlight = _limits.MaxInFlightPerConnection,
             MaxFrameBytes = _limits.MaxFrameBytes,
+            Authentication = serverProof ?? [],
         };
         Enqueue(new Outgoing(FrameType.HelloAck, default, null, null, ack));
         _server.Log($"cloud: {Describe} serves plan {plan.Id} (tail {plan.PlanHashHex[..12]}, batch ≤ {_tail.MaxBatch})");
@@ -205,40 +277,72 @@ internal sealed class CloudConnection
     {
         PipeReader input = _transport.Input;
         long pendingFirstByte = 0;
-        while (true)
+        TimeSpan idleTimeout = _server.Options.IdleTimeout;
+        CancellationTokenSource idle = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        try
         {
-            ReadResult read = await input.ReadAsync(stopping).ConfigureAwait(false);
-            long now = MonotonicClock.NowMicros;
-            ReadOnlySequence<byte> buffer = read.Buffer;
-            if (pendingFirstByte == 0 && !buffer.IsEmpty)
+            while (true)
             {
-                pendingFirstByte = now;
-            }
-
-            bool goodbye = false;
-            try
-            {
-                while (!goodbye && FrameReader.TryReadFrame(ref buffer, _limits, out Frame frame))
+                if (idleTimeout > TimeSpan.Zero)
                 {
-                    goodbye = Handle(frame, pendingFirstByte, now);
-                    pendingFirstByte = buffer.IsEmpty ? 0 : now;
+                    idle.CancelAfter(idleTimeout);
+                }
+
+                ReadResult read;
+                try
+                {
+                    read = await input.ReadAsync(idle.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+                {
+                    idle.Dispose();
+                    idle = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                    if (Volatile.Read(ref _inFlight) > 0)
+                    {
+                        continue; // the edge is waiting for answers, not idle
+                    }
+
+                    _server.Log($"cloud: {Describe} closed: idle for {idleTimeout.TotalSeconds:0.#} s");
+                    Enqueue(new Outgoing(FrameType.Goodbye, default, null, new ErrorMessage(0, ReasonCode.IdleTimeout, $"no traffic for {idleTimeout.TotalSeconds:0.#} s")));
+                    return;
+                }
+
+                long now = MonotonicClock.NowMicros;
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                if (pendingFirstByte == 0 && !buffer.IsEmpty)
+                {
+                    pendingFirstByte = now;
+                }
+
+                bool goodbye = false;
+                try
+                {
+                    while (!goodbye && FrameReader.TryReadFrame(ref buffer, _limits, out Frame frame))
+                    {
+                        goodbye = Handle(frame, pendingFirstByte, now);
+                        pendingFirstByte = buffer.IsEmpty ? 0 : now;
+                    }
+                }
+                finally
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (goodbye)
+                {
+                    return;
+                }
+
+                if (read.IsCompleted || read.IsCanceled)
+                {
+                    FrameReader.ThrowIfIncompleteAtEnd(buffer);
+                    return;
                 }
             }
-            finally
-            {
-                input.AdvanceTo(buffer.Start, buffer.End);
-            }
-
-            if (goodbye)
-            {
-                return;
-            }
-
-            if (read.IsCompleted || read.IsCanceled)
-            {
-                FrameReader.ThrowIfIncompleteAtEnd(buffer);
-                return;
-            }
+        }
+        finally
+        {
+            idle.Dispose();
         }
     }
 
@@ -251,6 +355,13 @@ internal sealed class CloudConnection
                 HandleRequest(frame, firstByteMicros, lastByteMicros);
                 return false;
             case FrameType.Ping:
+                // Bounded: a peer that pings without reading its answers gets no more Pongs queued.
+                if (Interlocked.Increment(ref _pendingPongs) > MaxPendingPongs)
+                {
+                    Interlocked.Decrement(ref _pendingPongs);
+                    return false;
+                }
+
                 Enqueue(new Outgoing(FrameType.Pong, default, null, null, null, PingMessage.Read(frame.GetPayloadSpan(Scratch(frame.PayloadLength)))));
                 return false;
             case FrameType.Pong:
@@ -286,6 +397,23 @@ internal sealed class CloudConnection
         {
             reason = ReasonCode.TooManyInFlight;
             message = $"more than {_limits.MaxInFlightPerConnection} requests in flight on one connection; wait for answers";
+        }
+
+        bool duplicate;
+        lock (_requestsInFlight)
+        {
+            duplicate = !_requestsInFlight.Add(header.RequestId);
+        }
+
+        if (duplicate)
+        {
+            // Answered once already (or still being answered): the id is not reused, this copy gets an Error
+            // that does not settle the original. Counted in flight so Settle balances.
+            ArrayPool<byte>.Shared.Return(data);
+            _server.Metrics.Failed();
+            _server.Log($"cloud: {Describe}: duplicate request id {header.RequestId} ignored");
+            Enqueue(new Outgoing(FrameType.Error, default, null, new ErrorMessage(header.RequestId, ReasonCode.DuplicateRequestId, $"request {header.RequestId} is already in flight on this connection"), DuplicateCopy: true));
+            return;
         }
 
         if (reason != ReasonCode.None)
@@ -328,6 +456,12 @@ internal sealed class CloudConnection
         {
             while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
+                TimeSpan delay = _server.ResponseDelay;
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay).ConfigureAwait(false); // fault injection: a slow cloud
+                }
+
                 while (reader.TryRead(out Outgoing item))
                 {
                     Write(output, item);
@@ -372,7 +506,11 @@ internal sealed class CloudConnection
                     item.Ack!.Write(output);
                     break;
                 case FrameType.Pong:
+                    Interlocked.Decrement(ref _pendingPongs);
                     item.Ping.Write(output, FrameType.Pong);
+                    break;
+                case FrameType.Challenge:
+                    HandshakeAuthentication.WriteChallenge(output, item.Nonce);
                     break;
             }
         }
@@ -391,6 +529,14 @@ internal sealed class CloudConnection
 
         if (item.Type == FrameType.Result || (item.Type == FrameType.Error && item.Error!.RequestId != 0))
         {
+            if (!item.DuplicateCopy)
+            {
+                lock (_requestsInFlight)
+                {
+                    _requestsInFlight.Remove(item.Type == FrameType.Result ? item.Result.RequestId : item.Error!.RequestId);
+                }
+            }
+
             Interlocked.Decrement(ref _inFlight);
         }
     }
@@ -407,5 +553,5 @@ internal sealed class CloudConnection
 
     private static bool IsZero(byte[] digest) => digest.AsSpan().IndexOfAnyExcept((byte)0) < 0;
 
-    private readonly record struct Outgoing(FrameType Type, ResultMessage Result, float[]? Logits, ErrorMessage? Error, HelloAckMessage? Ack = null, PingMessage Ping = default);
+    private readonly record struct Outgoing(FrameType Type, ResultMessage Result, float[]? Logits, ErrorMessage? Error, HelloAckMessage? Ack = null, PingMessage Ping = default, byte[]? Nonce = null, bool DuplicateCopy = false);
 }

@@ -16,6 +16,11 @@ public sealed class CloudServer : IAsyncDisposable
     private readonly Dictionary<string, PlanDirectory> _plansByHash = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<TailModel>> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<uint, Task> _connections = new();
+    private readonly ConcurrentDictionary<uint, SocketConnection> _transports = new();
+    private long _authenticationFailures;
+    private int _disposed;
+    private long _internalErrors;
+    private long _responseDelayTicks;
     private readonly CancellationTokenSource _stopping = new();
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
@@ -29,6 +34,7 @@ public sealed class CloudServer : IAsyncDisposable
         options.Validate();
         Options = options;
         Plans = plans;
+        _responseDelayTicks = options.ResponseDelay.Ticks;
         foreach (PlanDirectory plan in plans.Where(p => !p.IsEdgeOnly))
         {
             _plansByHash.TryAdd(plan.PlanHashHex, plan);
@@ -40,6 +46,19 @@ public sealed class CloudServer : IAsyncDisposable
     public IReadOnlyList<PlanDirectory> Plans { get; }
 
     public CloudMetrics Metrics { get; } = new();
+
+    /// <summary>Delay before each batch of answers is written (fault injection); may be changed while serving.</summary>
+    public TimeSpan ResponseDelay
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _responseDelayTicks));
+        set => Interlocked.Exchange(ref _responseDelayTicks, Math.Max(0, value.Ticks));
+    }
+
+    /// <summary>Handshakes refused for missing or wrong authentication.</summary>
+    public long AuthenticationFailures => Interlocked.Read(ref _authenticationFailures);
+
+    /// <summary>Connections that ended on an unexpected exception (a server bug, not a hostile peer).</summary>
+    public long InternalErrors => Interlocked.Read(ref _internalErrors);
 
     /// <summary>The bound address (with the real port when asked for port 0); set by <see cref="Start"/>.</summary>
     public IPEndPoint LocalEndPoint { get; private set; } = new(IPAddress.None, 0);
@@ -77,6 +96,15 @@ public sealed class CloudServer : IAsyncDisposable
         _listener = listener;
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
         Log($"cloud: listening on {LocalEndPoint}, {_plansByHash.Count} plan(s): {string.Join(", ", _plansByHash.Values.Select(p => $"{p.Id} [{p.PlanHashHex[..12]}]"))}; max batch {Options.MaxBatch}, max wait {Options.MaxWait.TotalMilliseconds:0.###} ms");
+        if (Options.Keys is null)
+        {
+            Log("cloud: WARNING: authentication is OFF (no --keys, or --insecure-no-auth): any host that reaches this port can use the tails; give --keys DIR for pre-shared-key authentication");
+        }
+        else
+        {
+            Log($"cloud: edges must authenticate (HMAC-SHA256 challenge–response), {Options.Keys.Describe}");
+        }
+
         _acceptLoop = AcceptLoopAsync(listener);
         if (Options.LogInterval > TimeSpan.Zero)
         {
@@ -127,8 +155,33 @@ public sealed class CloudServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Hard stop, as if the process were killed: every connection is aborted at once (no Goodbye,
+    /// nothing more sent), the listener closes, then the server is disposed.
+    /// </summary>
+    public async Task AbortAsync()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+
+        _listener?.Dispose();
+        foreach (SocketConnection transport in _transports.Values)
+        {
+            transport.Abort();
+        }
+
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync().ConfigureAwait(false);
         foreach (Lazy<TailModel> tail in _tails.Values)
         {
@@ -143,6 +196,10 @@ public sealed class CloudServer : IAsyncDisposable
     }
 
     internal void Log(string line) => Options.Log(line);
+
+    internal void CountAuthenticationFailure() => Interlocked.Increment(ref _authenticationFailures);
+
+    internal void CountInternalError() => Interlocked.Increment(ref _internalErrors);
 
     internal PlanDirectory? FindPlan(byte[] planHash, string planId, string tailName)
     {
@@ -214,9 +271,14 @@ public sealed class CloudServer : IAsyncDisposable
 
             Metrics.ConnectionOpened();
             var connection = new CloudConnection(this, transport, id);
+            _transports[id] = transport;
             Task run = Task.Run(() => connection.RunAsync(stopping), CancellationToken.None);
             _connections[id] = run;
-            _ = run.ContinueWith(_ => _connections.TryRemove(id, out Task? _), TaskScheduler.Default);
+            _ = run.ContinueWith(_ =>
+            {
+                _connections.TryRemove(id, out Task? _);
+                _transports.TryRemove(id, out SocketConnection? _);
+            }, TaskScheduler.Default);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Protocol;
+using Coach.Transport.Security;
 
 namespace Coach.Transport.Cloud;
 
@@ -20,6 +21,18 @@ public sealed record CloudServerOptions
 
     /// <summary>A connection that has not completed its handshake by then is dropped.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Pre-shared keys of the edges allowed in; with keys every edge must pass the HMAC
+    /// challenge–response of the handshake. Null = no authentication (<c>--insecure-no-auth</c>), logged loudly.
+    /// </summary>
+    public EdgeKeyStore? Keys { get; init; }
+
+    /// <summary>A connection with no traffic and nothing in flight for this long is closed (Goodbye IdleTimeout); zero = never.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Extra delay before each batch of answers is written (fault injection: a slow cloud); see <see cref="CloudServer.ResponseDelay"/>.</summary>
+    public TimeSpan ResponseDelay { get; init; }
 
     /// <summary>Most connections served at once; more are rejected with <see cref="ReasonCode.ServerBusy"/>.</summary>
     public int MaxConnections { get; init; } = 1024;
@@ -47,6 +60,11 @@ public sealed record CloudServerOptions
         if (MaxWait < TimeSpan.Zero || MaxWait > TimeSpan.FromSeconds(1))
         {
             throw new ArgumentOutOfRangeException(nameof(MaxWait), MaxWait, "max wait must be 0 … 1000 ms");
+        }
+
+        if (HandshakeTimeout <= TimeSpan.Zero || IdleTimeout < TimeSpan.Zero || ResponseDelay < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), "the handshake timeout must be positive; idle timeout and response delay must not be negative");
         }
 
         if (MaxConnections < 1)

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using Coach.Transport.Connections;
 using Coach.Transport.Protocol;
+using Coach.Transport.Security;
 using ProtocolViolationException = Coach.Transport.Protocol.ProtocolViolationException;
 
 namespace Coach.Transport.Edge;
@@ -54,11 +55,21 @@ public sealed class EdgeClient : IAsyncDisposable
 
     /// <summary>
     /// Connects and shakes hands. Throws <see cref="HandshakeRejectedException"/> when the cloud refuses
-    /// (unknown plan, wrong model, …) and <see cref="ProtocolViolationException"/> when it answers nonsense.
+    /// (unknown plan, wrong model, wrong key, …) or cannot prove it knows <paramref name="key"/>, and
+    /// <see cref="ProtocolViolationException"/> when it answers nonsense. With a key the Hello carries
+    /// a fresh client nonce and the HMAC challenge–response of docs/protocol.md §4.7 runs.
     /// </summary>
-    public static async Task<EdgeClient> ConnectAsync(EndPoint cloud, HelloMessage hello, ConnectionOptions? options = null, WireLimits? limits = null, TimeSpan? handshakeTimeout = null, CancellationToken cancellationToken = default)
+    public static async Task<EdgeClient> ConnectAsync(EndPoint cloud, HelloMessage hello, ConnectionOptions? options = null, WireLimits? limits = null, TimeSpan? handshakeTimeout = null, PreSharedKey? key = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(hello);
+        byte[] clientNonce = [];
+        if (key is not null)
+        {
+            clientNonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(HandshakeAuthentication.NonceLength);
+            hello = hello with { Authentication = HandshakeAuthentication.ClientField(clientNonce) };
+        }
+
+        byte[]? serverNonce = null;
         limits ??= WireLimits.Default;
         options ??= ConnectionOptions.For(limits);
         SocketConnection connection = await SocketConnection.ConnectAsync(cloud, options, cancellationToken).ConfigureAwait(false);
@@ -82,9 +93,34 @@ public sealed class EdgeClient : IAsyncDisposable
 
                     switch (frame.Type)
                     {
+                        case FrameType.Challenge:
+                            if (key is null)
+                            {
+                                throw new HandshakeRejectedException(ReasonCode.AuthenticationRequired, $"the cloud at {cloud} requires authentication; give the edge its pre-shared key (--key FILE)");
+                            }
+
+                            if (serverNonce is not null)
+                            {
+                                throw new ProtocolViolationException(ReasonCode.UnexpectedFrame, "the cloud sent a second Challenge");
+                            }
+
+                            serverNonce = HandshakeAuthentication.ReadChallenge(frame, scratch);
+                            connection.Input.AdvanceTo(buffer.Start);
+                            HandshakeAuthentication.WriteProof(connection.Output, HandshakeAuthentication.ClientProof(key, hello, clientNonce, serverNonce));
+                            await connection.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+                            continue;
                         case FrameType.HelloAck:
                             HelloAckMessage ack = HelloAckMessage.Read(frame, limits, scratch);
                             connection.Input.AdvanceTo(buffer.Start);
+                            if (key is not null)
+                            {
+                                // The edge authenticates the cloud too: only a holder of the key can answer our nonce.
+                                if (serverNonce is null || !HandshakeAuthentication.ProofMatches(ack.Authentication, HandshakeAuthentication.ServerProof(key, hello, clientNonce, serverNonce)))
+                                {
+                                    throw new HandshakeRejectedException(ReasonCode.AuthenticationFailed, $"the cloud at {cloud} did not prove it holds this edge's key (it runs without authentication or with another key); refusing to send it data");
+                                }
+                            }
+
                             return new EdgeClient(connection, limits, ack);
                         case FrameType.Reject or FrameType.Goodbye:
                             RejectMessage reject = RejectMessage.Read(frame, limits, scratch);

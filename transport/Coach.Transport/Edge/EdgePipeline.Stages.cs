@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Protocol;
 
@@ -126,29 +127,41 @@ public sealed partial class EdgePipeline
             long start = MonotonicClock.NowMicros;
             SendClock.AddWait(start - waitStart);
             int frame = slot.FrameId;
-            if (_connectionLost)
+            EdgeClient? client;
+            int epoch;
+            lock (_linkGate)
             {
-                FailUnsent(frame);
-                _freeSlots.Writer.TryWrite(slot);
-                continue;
+                client = _connected ? _client : null;
+                epoch = _epoch;
+                if (client is not null)
+                {
+                    // Marked under the gate: a connection loss after this point finds the frame and answers it.
+                    Volatile.Write(ref _sentEpoch[frame], epoch);
+                }
             }
 
-            int bits = _slotDecisions[slot.Index].Bits;
-            _records[frame].Bits = bits != 0 ? bits : _head.OutputSpecs[0].Bits;
-            _records[frame].WireBytes = WriteRequest(_client!, slot, bits, _records[frame].StartMicros);
-            Interlocked.Increment(ref _requestsSent);
-            try
+            if (client is null)
             {
-                await _client!.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                AnswerUnsent(slot);
             }
-            catch (Exception e) when (e is InvalidOperationException or IOException)
+            else
             {
-                ConnectionLost($"sending failed: {e.Message}");
-            }
-
-            if (_connectionLost)
-            {
-                FailUnsent(frame);
+                int bits = _slotDecisions[slot.Index].Bits;
+                _records[frame].Bits = bits != 0 ? bits : _head.OutputSpecs[0].Bits;
+                try
+                {
+                    _records[frame].WireBytes = WriteRequest(client, slot, bits, _records[frame].StartMicros);
+                    Interlocked.Increment(ref _requestsSent);
+                    FlushResult flush = await client.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    if (flush.IsCompleted || flush.IsCanceled)
+                    {
+                        LinkDown(epoch, "the connection's send side closed");
+                    }
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException or ObjectDisposedException)
+                {
+                    LinkDown(epoch, $"sending failed: {e.Message}");
+                }
             }
 
             long end = MonotonicClock.NowMicros;
@@ -195,11 +208,21 @@ public sealed partial class EdgePipeline
         return FrameHeader.Size + RequestHeader.Size + capacity;
     }
 
-    private void FailUnsent(int frame)
+    /// <summary>A frame that cannot be sent (no connection now): the full model answers it from the slot's input, else it fails.</summary>
+    private void AnswerUnsent(HeadSlot slot)
     {
-        if (Complete(ref _records[frame], FrameDecision.Failed, -1, MonotonicClock.NowMicros))
+        int frame = slot.FrameId;
+        if (_fallback is not null)
         {
-            _inFlight.Release();
+            int label = _fallback.Answer(slot.Input.AsSpan<float>());
+            if (CompleteSent(ref _records[frame], FrameDecision.Fallback, label, MonotonicClock.NowMicros))
+            {
+                Interlocked.Increment(ref _fallbackAnswers);
+            }
+        }
+        else
+        {
+            CompleteSent(ref _records[frame], FrameDecision.Failed, -1, MonotonicClock.NowMicros);
         }
     }
 

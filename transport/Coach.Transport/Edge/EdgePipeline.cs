@@ -17,7 +17,16 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     private readonly EdgeHead _head;
     private readonly IFrameSource _source;
     private readonly IFrameScheduler _scheduler;
-    private readonly EdgeClient? _client;
+    private readonly FallbackModel? _fallback;
+    private readonly Func<CancellationToken, Task<EdgeClient>>? _reconnect;
+    private readonly Lock _linkGate = new();
+    private readonly List<Task> _background = [];
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly int[] _sentEpoch;
+    private readonly int _inFlightCapacity;
+    private EdgeClient? _client;
+    private int _epoch = 1;
+    private bool _connected;
     private readonly PlanDirectory _plan;
     private readonly FrameRecord[] _records;
     private readonly int[] _finished;
@@ -33,11 +42,16 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     private int _requestsSent;
     private int _requestsAnswered;
     private int _duplicates;
-    private volatile bool _connectionLost;
+    private int _fallbackAnswers;
+    private int _reconnects;
+    private int _staleAnswers;
     private string? _connectionError;
 
     /// <param name="client">Connected client; null only for an edge-only plan.</param>
-    public EdgePipeline(PlanDirectory plan, EdgeHead head, IFrameSource source, IFrameScheduler scheduler, EdgeClient? client, EdgeRunOptions options)
+    /// <param name="fallback">The full model, answering on the edge while the cloud is away; null = such frames fail explicitly.</param>
+    /// <param name="reconnect">Makes a new connected client after the connection is lost; null = no reconnect.</param>
+    public EdgePipeline(PlanDirectory plan, EdgeHead head, IFrameSource source, IFrameScheduler scheduler, EdgeClient? client, EdgeRunOptions options,
+        FallbackModel? fallback = null, Func<CancellationToken, Task<EdgeClient>>? reconnect = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(head);
@@ -54,7 +68,11 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         _source = source;
         _scheduler = scheduler;
         _client = client;
+        _connected = client is not null;
+        _fallback = fallback;
+        _reconnect = reconnect;
         _options = options;
+        _sentEpoch = new int[source.Count];
         _records = new FrameRecord[source.Count];
         _finished = new int[source.Count];
         for (int i = 0; i < _records.Length; i++)
@@ -70,7 +88,8 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         var queue = new BoundedChannelOptions(Math.Max(1, options.QueueCapacity)) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait };
         _toSchedule = Channel.CreateBounded<HeadSlot>(queue);
         _toSend = Channel.CreateBounded<HeadSlot>(queue);
-        _inFlight = new SemaphoreSlim(Math.Max(1, client?.Ack.MaxInFlight ?? 1));
+        _inFlightCapacity = Math.Max(1, Math.Min(client?.Ack.MaxInFlight ?? 1, options.MaxInFlight));
+        _inFlight = new SemaphoreSlim(_inFlightCapacity);
         _frameShapes = head.OutputSpecs.Select(s => s.FrameShape()).ToArray();
         _slotDecisions = new SchedulingDecision[head.Slots.Count];
         HeadClock = new StageClock("head");
@@ -84,6 +103,18 @@ public sealed partial class EdgePipeline : IEdgeResultSink
 
     public StageClock SendClock { get; }
 
+    /// <summary>The connection in use now (replaced on reconnect); null for an edge-only plan.</summary>
+    public EdgeClient? CurrentClient
+    {
+        get
+        {
+            lock (_linkGate)
+            {
+                return _client;
+            }
+        }
+    }
+
     /// <summary>Per-frame records (valid after <see cref="RunAsync"/>).</summary>
     public ReadOnlySpan<FrameRecord> Records => _records;
 
@@ -96,7 +127,8 @@ public sealed partial class EdgePipeline : IEdgeResultSink
             _allDone.TrySetResult();
         }
 
-        _client?.StartReceiving(this);
+        _client?.StartReceiving(new ConnectionSink(this, _epoch));
+        Task watchdog = _client is null ? Task.CompletedTask : Task.Run(() => WatchdogAsync(_lifetime.Token), CancellationToken.None);
         using var progress = _options.ShowProgress ? new ProgressBar(_records.Length, () => Volatile.Read(ref _completed), start) : null;
         Task head = Task.Run(() => HeadStageAsync(cancellationToken), CancellationToken.None);
         Task schedule = Task.Run(() => ScheduleStageAsync(cancellationToken), CancellationToken.None);
@@ -110,22 +142,50 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         {
             _toSchedule.Writer.TryComplete();
             _toSend.Writer.TryComplete();
+            await _lifetime.CancelAsync().ConfigureAwait(false);
+            Task[] background;
+            lock (_background)
+            {
+                background = [.. _background, watchdog];
+            }
+
+            try
+            {
+                await Task.WhenAll(background).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _options.Log($"edge: a recovery task failed: {e.Message}");
+            }
         }
 
         long end = MonotonicClock.NowMicros;
         progress?.Finish();
-        if (_client is not null && !_connectionLost)
+        EdgeClient? client;
+        bool connected;
+        lock (_linkGate)
+        {
+            client = _client;
+            connected = _connected;
+        }
+
+        if (client is not null && connected)
         {
             try
             {
-                await _client.SendGoodbyeAsync().ConfigureAwait(false);
+                await client.SendGoodbyeAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is InvalidOperationException or IOException)
             {
             }
         }
 
-        return EdgeRunSummary.Create(this, _plan, _scheduler.Name, end - start, _requestsSent, _requestsAnswered, _duplicates, _connectionError);
+        return EdgeRunSummary.Create(this, _plan, _scheduler.Name, end - start, _requestsSent, _requestsAnswered, _duplicates, _connectionError) with
+        {
+            FallbackAnswers = _fallbackAnswers,
+            Reconnects = _reconnects,
+            StaleAnswers = _staleAnswers,
+        };
     }
 
     /// <summary>Writes the per-frame CSV (header + one row per frame).</summary>

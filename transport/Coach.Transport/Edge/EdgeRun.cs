@@ -1,3 +1,4 @@
+using System.Net;
 using Coach.Transport.Protocol;
 
 namespace Coach.Transport.Edge;
@@ -16,6 +17,8 @@ public static class EdgeRun
         ArgumentNullException.ThrowIfNull(options);
         using EdgeHead head = EdgeHead.Open(plan, Math.Max(1, options.Slots), options.HeadSettings, options.FullModelPath);
         EdgeClient? client = null;
+        FallbackModel? fallback = null;
+        Func<CancellationToken, Task<EdgeClient>>? connect = null;
         if (!plan.IsEdgeOnly)
         {
             if (options.Cloud is null)
@@ -31,21 +34,41 @@ public static class EdgeRun
                 PlanHash = plan.PlanHash,
                 TailName = Path.GetFileName(plan.DirectoryPath),
             };
-            client = await EdgeClient.ConnectAsync(options.Cloud, hello, Connections.ConnectionOptions.For(WireLimits.Default, options.Shaper), cancellationToken: cancellationToken).ConfigureAwait(false);
+            EndPoint cloud = options.Cloud;
+            connect = ct => EdgeClient.ConnectAsync(cloud, hello, Connections.ConnectionOptions.For(WireLimits.Default, options.Shaper), handshakeTimeout: options.HandshakeTimeout, key: options.Key, cancellationToken: ct);
+            client = await connect(cancellationToken).ConfigureAwait(false);
+            string? fullModel = options.FullModelPath ?? plan.ModelPath;
+            if (options.Fallback && fullModel is not null)
+            {
+                fallback = FallbackModel.Open(fullModel, options.HeadSettings);
+            }
+            else if (options.Fallback)
+            {
+                options.Log($"edge: no full model for an edge-only fallback (plan.json has no model.path that exists, no --full-model); frames the cloud cannot answer end as failed");
+            }
         }
 
+        EdgePipeline? pipeline = null;
         try
         {
-            var pipeline = new EdgePipeline(plan, head, source, scheduler, client, options);
+            pipeline = new EdgePipeline(plan, head, source, scheduler, client, options, fallback, options.Reconnect ? connect : null);
             EdgeRunSummary summary = await pipeline.RunAsync(cancellationToken).ConfigureAwait(false);
             return (summary, pipeline);
         }
         finally
         {
+            EdgeClient? current = pipeline?.CurrentClient;
+            if (current is not null && !ReferenceEquals(current, client))
+            {
+                await current.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (client is not null)
             {
                 await client.DisposeAsync().ConfigureAwait(false);
             }
+
+            fallback?.Dispose();
         }
     }
 }

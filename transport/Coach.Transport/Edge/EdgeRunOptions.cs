@@ -1,5 +1,6 @@
 using System.Net;
 using Coach.Native.OnnxRuntime;
+using Coach.Transport.Security;
 
 namespace Coach.Transport.Edge;
 
@@ -31,6 +32,28 @@ public sealed record EdgeRunOptions
 
     /// <summary>Writes a progress bar (stderr) while running.</summary>
     public bool ShowProgress { get; init; }
+
+    /// <summary>This edge's pre-shared key (from a key file); null = no authentication.</summary>
+    public PreSharedKey? Key { get; init; }
+
+    /// <summary>Reconnect after the connection is lost (capped exponential backoff with jitter).</summary>
+    public bool Reconnect { get; init; } = true;
+
+    /// <summary>Answer on the edge with the full model while the cloud is away (needs plan.json's model.path or <see cref="FullModelPath"/>).</summary>
+    public bool Fallback { get; init; } = true;
+
+    public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Handshake deadline of every (re)connection.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>With requests outstanding and no byte moving for this long, the connection is declared dead; zero = never.</summary>
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Most requests outstanding at the cloud (also capped by the cloud's HelloAck).</summary>
+    public int MaxInFlight { get; init; } = 256;
 
     public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
 }

@@ -42,6 +42,15 @@ public sealed record EdgeRunSummary
     public required double MeanCloudBatch { get; init; }
     public string? ConnectionError { get; init; }
 
+    /// <summary>Frames answered by the full model on the edge because the cloud was away or failed them.</summary>
+    public int FallbackAnswers { get; init; }
+
+    /// <summary>Connections re-established after a loss.</summary>
+    public int Reconnects { get; init; }
+
+    /// <summary>Cloud answers dropped because the frame had already been answered locally (late, not duplicates).</summary>
+    public int StaleAnswers { get; init; }
+
     public double EarlyExitRatio => FramesSent == 0 ? 0 : EarlyExits / (double)FramesSent;
 
     internal static EdgeRunSummary Create(EdgePipeline pipeline, PlanDirectory plan, string scheduler, long wallMicros, int requestsSent, int requestsAnswered, int duplicates, string? connectionError)
@@ -172,6 +181,9 @@ public sealed record EdgeRunSummary
             json.WriteNumber("cloud_utilisation", Round(CloudUtilisation));
             json.WriteNumber("bubble_ratio", Round(BubbleRatio));
             json.WriteNumber("mean_cloud_batch", Round(MeanCloudBatch));
+            json.WriteNumber("fallback_answers", FallbackAnswers);
+            json.WriteNumber("reconnects", Reconnects);
+            json.WriteNumber("stale_answers", StaleAnswers);
             if (ConnectionError is not null)
             {
                 json.WriteString("connection_error", ConnectionError);
@@ -196,6 +208,11 @@ public sealed record EdgeRunSummary
         b.AppendLine(c, $"  wire          {BytesPerFrame:0} bytes/frame, mean {MeanBits:0.00} bits, cloud batch {MeanCloudBatch:0.00}");
         b.AppendLine(c, $"  utilisation   edge {EdgeUtilisation:P1} (head {HeadUtilisation:P1}, schedule {ScheduleUtilisation:P1}), send {SendUtilisation:P1}, cloud {CloudUtilisation:P1}");
         b.Append(c, $"  bubble ratio  {BubbleRatio:0.000}");
+        if (FallbackAnswers > 0 || Reconnects > 0)
+        {
+            b.AppendLine().Append(c, $"  faults        {FallbackAnswers} frames answered on the edge (fallback), {Reconnects} reconnects, {StaleAnswers} late cloud answers dropped");
+        }
+
         if (ConnectionError is not null)
         {
             b.AppendLine().Append(c, $"  connection    {ConnectionError}");
@@ -222,6 +239,7 @@ public sealed record EdgeRunSummary
         FrameDecision.EarlyExit => "early_exit",
         FrameDecision.EdgeOnly => "edge_only",
         FrameDecision.Failed => "failed",
+        FrameDecision.Fallback => "fallback",
         _ => "pending",
     };
 

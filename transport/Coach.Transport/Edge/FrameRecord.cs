@@ -13,6 +13,8 @@ public enum FrameDecision : byte
     EdgeOnly = 3,
     /// <summary>The frame ended with an explicit error (the cloud's Error frame or a lost connection).</summary>
     Failed = 4,
+    /// <summary>The cloud was unreachable (or could not answer): the full model answered on the edge.</summary>
+    Fallback = 5,
 }
 
 /// <summary>Everything measured about one frame (one CSV row). Times are microseconds.</summary>
@@ -41,7 +43,7 @@ public struct FrameRecord
     public int ArrivalSpreadMicros;
     public int Duplicates;
 
-    public readonly bool IsAnswered => Decision is FrameDecision.Cloud or FrameDecision.EarlyExit or FrameDecision.EdgeOnly;
+    public readonly bool IsAnswered => Decision is FrameDecision.Cloud or FrameDecision.EarlyExit or FrameDecision.EdgeOnly or FrameDecision.Fallback;
 
     public readonly double LatencyMilliseconds => (EndMicros - StartMicros) / 1000.0;
 }

@@ -59,7 +59,7 @@ public readonly record struct FrameHeader(FrameType Type, FrameFlags Flags, int 
         }
 
         byte type = source[5];
-        if (type is < (byte)FrameType.Hello or > (byte)FrameType.Goodbye)
+        if (type is (< (byte)FrameType.Hello or > (byte)FrameType.Goodbye) and not ((byte)FrameType.Challenge or (byte)FrameType.Proof))
         {
             throw new ProtocolViolationException(ReasonCode.UnknownFrameType, $"frame type {type} is not defined in protocol version {Version}");
         }

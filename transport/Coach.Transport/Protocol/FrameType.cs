@@ -21,7 +21,11 @@ public enum FrameType : byte
     Pong = 8,
     /// <summary>Either direction, orderly close: no more requests will be sent.</summary>
     Goodbye = 9,
-    // 16..31 are reserved for the authentication exchange (challenge, proof) of protocol v1.x.
+    // 16..31: the authentication exchange (docs/protocol.md §4.7); 18..31 stay reserved.
+    /// <summary>Cloud → edge, during the handshake: the server's fresh nonce (pre-shared-key authentication).</summary>
+    Challenge = 16,
+    /// <summary>Edge → cloud, during the handshake: HMAC proof of the key over both nonces.</summary>
+    Proof = 17,
 }
 
 /// <summary>Header flags (bytes 6–7).</summary>
