@@ -136,7 +136,7 @@ public sealed class LayerGraph
     public IReadOnlyList<GraphTensor> Tensors { get; }
     public IReadOnlyList<int> InputTensors { get; }
     public IReadOnlyList<int> OutputTensors { get; }
-    /// <summary>Constant nodes: parameters, copied to whichever side of a split reads them.</summary>
+    /// <summary>Constant nodes and nodes fed only by parameters: parameters, copied to whichever side of a split reads them.</summary>
     public IReadOnlyList<NodeProto> ConstantNodes { get; }
 
     public bool HasCompleteShapes => Tensors.All(t => t.Role == TensorRole.Parameter || t.ShapeKnown);

@@ -52,7 +52,7 @@ internal static class LayerGraphBuilder
         {
             var node = graph.Node[i];
             OperatorSupport.Check(node, names[i]);
-            if (OperatorSupport.IsConstant(node))
+            if (OperatorSupport.IsConstant(node) || ReadsOnlyParameters(node, byName))
             {
                 constantNodes.Add(node);
                 foreach (var o in node.Output)
@@ -171,6 +171,28 @@ internal static class LayerGraphBuilder
 
         ApplyDeclaredShapes(graph, byName);
         return new LayerGraph(model, sha256, sorted, tensors, inputs, outputs, constantNodes);
+    }
+
+    /// <summary>
+    /// A node fed only by parameters (e.g. the Identity over a shared initializer that exporters emit) computes a
+    /// parameter: it is copied to whichever side reads it, like a Constant, and is neither a layer nor cut.
+    /// </summary>
+    private static bool ReadsOnlyParameters(NodeProto node, Dictionary<string, GraphTensor> byName)
+    {
+        bool any = false;
+        foreach (var input in node.Input)
+        {
+            if (string.IsNullOrEmpty(input))
+            {
+                continue;
+            }
+            if (!byName.TryGetValue(input, out var t) || t.Role != TensorRole.Parameter)
+            {
+                return false;
+            }
+            any = true;
+        }
+        return any;
     }
 
     /// <summary>Kahn's algorithm, stable on file order; a cycle is reported with the nodes on it.</summary>

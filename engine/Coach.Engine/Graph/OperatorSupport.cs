@@ -71,6 +71,10 @@ public static class OperatorSupport
 
     internal static void FillConstantShape(NodeProto node, GraphTensor t)
     {
+        if (!IsConstant(node))
+        {
+            return; // a node over parameters: its shape does not matter to planning
+        }
         foreach (var a in node.Attribute)
         {
             if (a.Name == "value" && a.T is not null)

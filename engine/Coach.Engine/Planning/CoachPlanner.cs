@@ -13,6 +13,9 @@ namespace Coach.Engine.Planning;
 /// </summary>
 public sealed class CoachPlanner : IPartitionPlanner
 {
+    /// <summary>Upper bound on enumerated partitions (memory for their lower bounds).</summary>
+    public const int MaxPartitions = 20_000_000;
+
     public string Method => "coach";
 
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
@@ -21,6 +24,12 @@ public sealed class CoachPlanner : IPartitionPlanner
         ArgumentNullException.ThrowIfNull(bits);
         var clock = Stopwatch.StartNew();
         var decomposition = IdealDecomposition.Build(problem);
+        var partitions = decomposition.CountIdeals();
+        if (partitions > MaxPartitions)
+        {
+            throw new InvalidOperationException(
+                $"the layer DAG has {partitions} partitions, more than the {MaxPartitions} this exact search enumerates; the graph is unusually wide (many independent branches)");
+        }
         var candidates = new List<(bool[] OnEdge, double LowerBound)>();
         var onEdge = new bool[problem.NodeCount];
         var twoBitSeconds = new double[problem.Tensors.Count];

@@ -191,12 +191,23 @@ public static class ModelSplitter
         }
         // Constant nodes first (in file order), then the layers in file order (which is topological for valid ONNX,
         // and re-sorted below otherwise).
-        foreach (var constant in graph.ConstantNodes)
+        // Parameter nodes may read each other's outputs: walk them backwards to take what the used ones need.
+        var neededConstants = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        for (int i = graph.ConstantNodes.Count - 1; i >= 0; i--)
         {
+            var constant = graph.ConstantNodes[i];
             if (constant.Output.Any(used.Contains))
             {
-                g.Node.Add(constant.Clone());
+                neededConstants.Add(constant);
+                foreach (var input in constant.Input)
+                {
+                    used.Add(input);
+                }
             }
+        }
+        foreach (var constant in graph.ConstantNodes.Where(neededConstants.Contains))
+        {
+            g.Node.Add(constant.Clone());
         }
         foreach (var n in graph.Nodes.Where(n => layers[n.Index]).OrderBy(n => n.Index))
         {

@@ -23,6 +23,12 @@ internal static class SplitHarness
         return all;
     }
 
+    public static PlanningProblem AllPartitionsProblem(LayerGraph graph)
+    {
+        ShapeDiscovery.Complete(graph);
+        return UnitProblem(graph);
+    }
+
     public static PlanningProblem UnitProblem(LayerGraph graph)
     {
         int n = graph.Nodes.Count;
