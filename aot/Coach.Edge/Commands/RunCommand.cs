@@ -28,9 +28,11 @@ internal static class RunCommand
         var slots = new Option<int>("--slots") { Description = "frames in the pipeline at once", DefaultValueFactory = _ => 4 };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads of the head (0 = ORT default)", DefaultValueFactory = _ => 0 };
         var noProgress = new Option<bool>("--no-progress") { Description = "no progress bar on stderr" };
+        var scheduler = new Option<string?>("--scheduler") { Description = "online (early exit + adaptive bits from DIR/scheduler.json) or fixed (plan bits); default: online when the plan has scheduler.json" };
+        scheduler.AcceptOnlyFromAmong("online", "fixed");
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
         {
-            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, threads, noProgress,
+            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, threads, noProgress, scheduler,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -56,7 +58,7 @@ internal static class RunCommand
                     ShowProgress = !result.GetValue(noProgress),
                 };
                 Console.Error.WriteLine($"coach-edge: {planDirectory}, source {frameSource.Description}{(shaper is null ? string.Empty : $", link shaped in-process to {shaper}")}");
-                var (summary, pipeline) = await EdgeRun.RunAsync(planDirectory, frameSource, new FixedBitsScheduler(), options, cancellationToken).ConfigureAwait(false);
+                var (summary, pipeline) = await EdgeRun.RunAsync(planDirectory, frameSource, CreateScheduler(result.GetValue(scheduler), planDirectory), options, cancellationToken).ConfigureAwait(false);
                 if (result.GetValue(csv) is { } csvFile)
                 {
                     using var writer = new StreamWriter(csvFile.FullName);
@@ -79,5 +81,15 @@ internal static class RunCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The online scheduler over the plan's scheduler.json (written by `coach calibrate-online`), or fixed plan bits.</summary>
+    private static IFrameScheduler CreateScheduler(string? choice, PlanDirectory plan)
+    {
+        Coach.Engine.Online.SchedulerState? state = plan.IsEdgeOnly || plan.IsCloudOnly ? null : Coach.Engine.Online.SchedulerState.TryLoad(plan.DirectoryPath);
+        return (choice ?? (state is null ? "fixed" : "online")) == "fixed"
+            ? new FixedBitsScheduler()
+            : new OnlineFrameScheduler(plan, state ?? throw new InvalidDataException(
+                $"--scheduler online needs {Coach.Engine.Online.SchedulerState.FileName} in {plan.DirectoryPath}; write it with `coach calibrate-online --plan {plan.DirectoryPath}`"));
     }
 }
