@@ -3,10 +3,11 @@ using System.Globalization;
 using System.Net;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Cloud;
+using Coach.Transport.Security;
 
 namespace Coach.Cloud.Commands;
 
-/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--max-batch N] [--max-wait-ms MS]</c>.</summary>
+/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--max-batch N] [--max-wait-ms MS]</c>.</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -18,9 +19,15 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads per tail (0 = ORT default)", DefaultValueFactory = _ => 0 };
         var logInterval = new Option<double>("--log-interval-s") { Description = "period of the metrics log line, seconds (0 = off)", DefaultValueFactory = _ => 5.0 };
         var preload = new Option<bool>("--preload") { Description = "load every tail at start instead of at its first handshake" };
+        var keys = new Option<string?>("--keys") { Description = "pre-shared keys: a directory of <client-id>.key files (or one key file for every edge); edges must then authenticate" };
+        var insecure = new Option<bool>("--insecure-no-auth") { Description = "serve without authentication (the default when --keys is not given; logged as a warning)" };
+        var idle = new Option<double>("--idle-timeout-s") { Description = "close connections idle this long, seconds (0 = never)", DefaultValueFactory = _ => 300.0 };
+        var handshake = new Option<double>("--handshake-timeout-s") { Description = "drop connections that have not completed the handshake by then, seconds", DefaultValueFactory = _ => 10.0 };
+        var maxConnections = new Option<int>("--max-connections") { Description = "most connections served at once", DefaultValueFactory = _ => 1024 };
+        var delay = new Option<double>("--response-delay-ms") { Description = "fault injection: delay every batch of answers, ms", DefaultValueFactory = _ => 0.0 };
         var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
         {
-            listen, plans, maxBatch, maxWait, threads, logInterval, preload,
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, idle, handshake, maxConnections, delay,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -31,14 +38,40 @@ internal static class ServeCommand
                 return 2;
             }
 
+            Action<string> log = static line => Console.Error.WriteLine($"{DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {line}");
+            EdgeKeyStore? keyStore = null;
+            if (result.GetValue(keys) is { } keyPath)
+            {
+                if (result.GetValue(insecure))
+                {
+                    Console.Error.WriteLine("coach-cloud: --keys and --insecure-no-auth contradict each other; give one");
+                    return 2;
+                }
+
+                try
+                {
+                    keyStore = EdgeKeyStore.Load(keyPath, log);
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"coach-cloud: {e.Message}");
+                    return 1;
+                }
+            }
+
             var options = new CloudServerOptions
             {
+                Keys = keyStore,
+                IdleTimeout = TimeSpan.FromSeconds(result.GetValue(idle)),
+                HandshakeTimeout = TimeSpan.FromSeconds(result.GetValue(handshake)),
+                MaxConnections = result.GetValue(maxConnections),
+                ResponseDelay = TimeSpan.FromMilliseconds(result.GetValue(delay)),
                 Listen = endpoint,
                 MaxBatch = result.GetValue(maxBatch),
                 MaxWait = TimeSpan.FromMilliseconds(result.GetValue(maxWait)),
                 LogInterval = TimeSpan.FromSeconds(result.GetValue(logInterval)),
                 TailSettings = new SessionSettings { IntraOpThreads = result.GetValue(threads), Providers = [ExecutionProvider.Cuda, ExecutionProvider.Cpu] },
-                Log = static line => Console.Error.WriteLine($"{DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {line}"),
+                Log = log,
             };
 
             CloudServer server;

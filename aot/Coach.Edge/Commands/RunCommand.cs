@@ -28,6 +28,12 @@ internal static class RunCommand
         var slots = new Option<int>("--slots") { Description = "frames in the pipeline at once", DefaultValueFactory = _ => 4 };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads of the head (0 = ORT default)", DefaultValueFactory = _ => 0 };
         var noProgress = new Option<bool>("--no-progress") { Description = "no progress bar on stderr" };
+        var keyFile = new Option<FileInfo?>("--key") { Description = "this edge's pre-shared key file (32+ random bytes, hex or base64; chmod 600); the key itself is never given on the command line" };
+        var clientId = new Option<string?>("--client-id") { Description = "the id this edge authenticates as (the cloud's <client-id>.key)" };
+        var noReconnect = new Option<bool>("--no-reconnect") { Description = "do not reconnect after the connection is lost" };
+        var noFallback = new Option<bool>("--no-fallback") { Description = "no full-model fallback on the edge while the cloud is away (such frames fail)" };
+        var fullModel = new Option<FileInfo?>("--full-model") { Description = "the full model for the fallback (default: plan.json's model.path)" };
+        var responseTimeout = new Option<double>("--response-timeout-s") { Description = "declare the connection dead after this long without traffic while requests are outstanding (0 = never)", DefaultValueFactory = _ => 15.0 };
         var scheduler = new Option<string?>("--scheduler") { Description = "online (early exit + adaptive bits from DIR/scheduler.json) or fixed (plan bits); default: online when the plan has scheduler.json" };
         scheduler.AcceptOnlyFromAmong("online", "fixed");
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
@@ -51,6 +57,12 @@ internal static class RunCommand
                 IFrameSource frameSource = TaskStreamSource.Parse(result.GetValue(source)!, result.GetValue(frames), result.GetValue(runLength), result.GetValue(seed));
                 var options = new EdgeRunOptions
                 {
+                    Key = result.GetValue(keyFile) is { } key ? Coach.Transport.Security.PreSharedKey.Load(key.FullName, static warning => Console.Error.WriteLine($"coach-edge: {warning}")) : null,
+                    ClientId = result.GetValue(clientId) ?? $"coach-edge@{Environment.MachineName}",
+                    Reconnect = !result.GetValue(noReconnect),
+                    Fallback = !result.GetValue(noFallback),
+                    FullModelPath = result.GetValue(fullModel)?.FullName,
+                    ResponseTimeout = TimeSpan.FromSeconds(result.GetValue(responseTimeout)),
                     Cloud = cloudEndPoint,
                     Shaper = shaper,
                     Slots = result.GetValue(slots),
