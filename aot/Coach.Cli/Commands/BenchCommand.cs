@@ -20,5 +20,7 @@ internal static class BenchCommand
     {
         yield return BenchUaqCommand.Create();
         yield return BenchOnlineCommand.Create();
+        yield return BenchPaperCommand.Create();
+        yield return BenchChaosCommand.Create();
     }
 }

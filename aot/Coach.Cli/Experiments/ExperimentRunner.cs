@@ -85,7 +85,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     public string EnsurePlan(MethodSpec method, string profile)
     {
         var dir = PlanDirectory(method);
-        if (File.Exists(Path.Combine(dir, "plan.json")))
+        if (File.Exists(Path.Combine(dir, "plan.json")) && (method != Methods.Coach || File.Exists(Path.Combine(dir, "scheduler.json"))))
         {
             return dir;
         }
@@ -98,6 +98,14 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
             "--method", method.PlannerMethod, "--out", dir,
         ]);
+        if (method == Methods.Coach)
+        {
+            // COACH's online component (§III-C): S_ext, S_adj and warm semantic centres, stored beside the plan.
+            _log.WriteLine($"calibrating the online scheduler of {method.Title}");
+            RunInProcess("calibrate-online", CalibrateOnlineCommand.Create(),
+                ["--plan", dir, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture)]);
+        }
+
         return dir;
     }
 
@@ -159,19 +167,21 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     private string CloudHost => _testbed is not null ? Testbed.CloudAddress : "127.0.0.1";
 
     /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
-    public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null)
+    public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
+        StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<Task>? whileRunning = null)
     {
         if (_edgeGroup is null && EdgeSlowdownNote is null && _testbed is null)
         {
             _edgeGroup = CpuQuotaGroup.Create($"coach-edge-{Environment.ProcessId}", 1.0 / _settings.EdgeSlowdown);
         }
 
-        var csv = Path.Combine(_settings.WorkDirectory, "runs", $"{method.Key}.csv");
+        var csv = CsvPath(csvName ?? method.Key);
         Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
         var args = new List<string>
         {
             "run", "--plan", PlanDirectory(method), "--cloud", $"{CloudHost}:{_cloudPort}",
-            "--source", _settings.SourceArgument, "--frames", _settings.Frames.ToString(CultureInfo.InvariantCulture),
+            "--source", correlation is { } c ? "stream:" + c.ToString().ToLowerInvariant() : _settings.SourceArgument,
+            "--frames", (frames ?? _settings.Frames).ToString(CultureInfo.InvariantCulture),
             "--run-length", _settings.RunLength.ToString(CultureInfo.InvariantCulture), "--seed", _settings.Seed.ToString(CultureInfo.InvariantCulture),
             "--threads", "1", "--csv", csv, "--json", "--no-progress",
         };
@@ -188,6 +198,11 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         await using var edge = _testbed is not null
             ? ChildProcess.Start($"coach-edge ({method.Title})", _testbed.Script, ["edge", "--", _edgeBinary, .. args])
             : ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, _edgeGroup);
+        if (whileRunning is not null)
+        {
+            await whileRunning().ConfigureAwait(false);
+        }
+
         var code = await edge.WaitAsync(timeout ?? TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
         var last = edge.LastStdoutLine;
         if (code != 0 || last is null || !last.StartsWith('{'))
@@ -198,6 +213,11 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         using var doc = JsonDocument.Parse(last);
         return doc.RootElement.Clone();
     }
+
+    /// <summary>Where the per-frame CSV of a run named <paramref name="name"/> goes.</summary>
+    public string CsvPath(string name) => Path.Combine(_settings.WorkDirectory, "runs", SettingsKey(), $"{name}.csv");
+
+    public ExperimentSettings Settings => _settings;
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,464 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Coach.Engine.Data;
+using Coach.Engine.Planning;
+
+namespace Coach.Cli.Experiments;
+
+/// <summary>What <c>coach bench paper</c> runs.</summary>
+internal sealed record PaperBenchmarkOptions
+{
+    public required bool Quick { get; init; }
+
+    public required string OutputDirectory { get; init; }
+
+    public required string WorkDirectory { get; init; }
+
+    public required string BinaryDirectory { get; init; }
+
+    public required IReadOnlyList<string> Models { get; init; }
+
+    public bool KernelTestbed { get; init; } = true;
+
+    public string CommandLine { get; init; } = "coach bench paper";
+}
+
+/// <summary>Two edge speeds standing in for the paper's devices: the edge's CPU quota makes it this many times slower than the cloud.</summary>
+internal sealed record EdgeSpeed(string Name, double Slowdown);
+
+/// <summary>
+/// The paper's experiments (COACH §V) on this machine's testbed, every method through the real processes:
+/// Table I (latency per method at two edge speeds), Table II (stream correlation and the online
+/// adjustment), Fig. 5 (throughput while the link drops), Fig. 6–7 (latency and throughput against bandwidth).
+/// Writes CSV files, gnuplot PNGs and a README with the tables and the command.
+/// </summary>
+internal sealed class PaperBenchmark
+{
+    public static readonly EdgeSpeed XavierNx = new("xavier-nx", 4);
+    public static readonly EdgeSpeed Tx2 = new("tx2", 8);
+    private const string TableBandwidth = "10mbit";
+
+    private readonly PaperBenchmarkOptions _options;
+    private readonly TextWriter _log;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<string> _notes = [];
+
+    public PaperBenchmark(PaperBenchmarkOptions options, TextWriter log)
+    {
+        _options = options;
+        _log = log;
+    }
+
+    private int Frames => _options.Quick ? 300 : 1000;
+
+    public async Task<string> RunAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_options.OutputDirectory);
+        var table1 = new List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)>();
+        foreach (var model in _options.Models)
+        {
+            foreach (var speed in new[] { XavierNx, Tx2 })
+            {
+                table1.Add((model, speed, await RunMethodsAsync(model, speed, TableBandwidth, Methods.All, StreamCorrelation.Medium, cancellationToken).ConfigureAwait(false)));
+            }
+        }
+
+        var primary = _options.Models[0];
+        var table2 = await RunCorrelationAsync(primary, cancellationToken).ConfigureAwait(false);
+        var fig5 = new List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)>();
+        foreach (var schedule in new[] { new[] { "20mbit", "10mbit", "5mbit" }, new[] { "100mbit", "50mbit", "20mbit" } })
+        {
+            var r = await RunDynamicAsync(primary, schedule, cancellationToken).ConfigureAwait(false);
+            if (r is not null)
+            {
+                fig5.Add(r.Value);
+            }
+        }
+
+        var bandwidths = _options.Quick ? new[] { "2mbit", "10mbit", "50mbit" } : ["1mbit", "2mbit", "5mbit", "10mbit", "20mbit", "50mbit", "100mbit"];
+        var sweepMethods = _options.Quick ? new[] { Methods.Coach, Methods.Neurosurgeon, Methods.Jps, Methods.CloudOnly } : Methods.All.ToArray();
+        var sweep = new List<(string Bandwidth, List<MethodResult> Results)>();
+        foreach (var bw in bandwidths)
+        {
+            sweep.Add((bw, await RunMethodsAsync(primary, Tx2, bw, sweepMethods, StreamCorrelation.Medium, cancellationToken).ConfigureAwait(false)));
+        }
+
+        WriteCsvs(table1, table2, fig5, sweep);
+        Plot(fig5, sweep, sweepMethods);
+        var summary = Summary(table1, table2, fig5, primary);
+        File.WriteAllText(Path.Combine(_options.OutputDirectory, "README.md"), Readme(table1, table2, fig5, sweep, sweepMethods, summary));
+        return Json(table1, summary);
+    }
+
+    private async Task<List<MethodResult>> RunMethodsAsync(string model, EdgeSpeed speed, string bandwidth, IReadOnlyList<MethodSpec> methods, StreamCorrelation correlation, CancellationToken ct)
+    {
+        await using var runner = Runner(model, speed, bandwidth, correlation);
+        var profile = runner.EnsureProfile();
+        foreach (var m in methods)
+        {
+            runner.EnsurePlan(m, profile);
+        }
+
+        await runner.StartCloudAsync(ct).ConfigureAwait(false);
+        var results = new List<MethodResult>();
+        foreach (var m in methods)
+        {
+            Progress($"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: {m.Title}");
+            var summary = await runner.RunEdgeAsync(m, ct).ConfigureAwait(false);
+            results.Add(new MethodResult(m, summary, PlanDocument.Load(runner.PlanDirectory(m)).ThroughputFps));
+        }
+
+        NoteLink(runner);
+        return results;
+    }
+
+    private async Task<List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)>> RunCorrelationAsync(string model, CancellationToken ct)
+    {
+        await using var runner = Runner(model, Tx2, TableBandwidth, StreamCorrelation.Medium);
+        var profile = runner.EnsureProfile();
+        runner.EnsurePlan(Methods.Coach, profile);
+        await runner.StartCloudAsync(ct).ConfigureAwait(false);
+        var predicted = PlanDocument.Load(runner.PlanDirectory(Methods.Coach)).ThroughputFps;
+        var rows = new List<(StreamCorrelation, MethodResult, MethodResult)>();
+        foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
+        {
+            var name = level.ToString().ToLowerInvariant();
+            Progress($"Table II: {name} correlation, online on");
+            var online = await runner.RunEdgeAsync(Methods.Coach, ct, ["--scheduler", "online"], correlation: level, csvName: $"coach-{name}-online").ConfigureAwait(false);
+            Progress($"Table II: {name} correlation, online off");
+            var off = await runner.RunEdgeAsync(Methods.Coach, ct, ["--scheduler", "fixed"], correlation: level, csvName: $"coach-{name}-fixed").ConfigureAwait(false);
+            rows.Add((level, new MethodResult(Methods.Coach, online, predicted), new MethodResult(Methods.Coach, off, predicted)));
+        }
+
+        return rows;
+    }
+
+    private async Task<(string, List<(double, double)>, double[])?> RunDynamicAsync(string model, string[] schedule, CancellationToken ct)
+    {
+        var label = string.Join("→", schedule);
+        var step = TimeSpan.FromSeconds(_options.Quick ? 8 : 20);
+        await using var runner = Runner(model, Tx2, schedule[0], StreamCorrelation.Medium);
+        if (!runner.CanChangeRateLive)
+        {
+            _notes.Add($"Fig. 5 ({label}) skipped: a live rate change needs the kernel testbed ({runner.TestbedNote ?? "not requested"}).");
+            return null;
+        }
+
+        var profile = runner.EnsureProfile();
+        var dir = runner.EnsurePlan(Methods.Coach, profile);
+        var predicted = PlanDocument.Load(dir).ThroughputFps;
+        await runner.StartCloudAsync(ct).ConfigureAwait(false);
+        // Enough frames to outlast the schedule at the first (fastest) rate's predicted throughput.
+        var frames = (int)Math.Clamp(predicted * step.TotalSeconds * schedule.Length * 1.3, 300, 60_000);
+        var csvName = "dynamic-" + string.Join("-", schedule);
+        Progress($"Fig. 5: {label}, {step.TotalSeconds:0} s per step");
+        await runner.RunEdgeAsync(Methods.Coach, ct, frames: frames, csvName: csvName, timeout: TimeSpan.FromMinutes(10), whileRunning: async () =>
+        {
+            for (int i = 1; i < schedule.Length; i++)
+            {
+                await Task.Delay(step, ct).ConfigureAwait(false);
+                runner.SetRate(schedule[i]);
+            }
+        }).ConfigureAwait(false);
+        var ends = ReadEndTimes(runner.CsvPath(csvName));
+        var series = new List<(double, double)>();
+        for (double t = 0; t < step.TotalSeconds * schedule.Length; t += 1)
+        {
+            series.Add((t, ends.Count(e => e >= t * 1000 && e < (t + 1) * 1000)));
+        }
+
+        // Mean throughput of each phase, leaving out its first second (the queue drains to the new rate).
+        var phases = new double[schedule.Length];
+        for (int i = 0; i < schedule.Length; i++)
+        {
+            double from = i * step.TotalSeconds + 1, to = (i + 1) * step.TotalSeconds;
+            phases[i] = ends.Count(e => e >= from * 1000 && e < to * 1000) / (to - from);
+        }
+
+        return (label, series, phases);
+    }
+
+    private ExperimentRunner Runner(string model, EdgeSpeed speed, string bandwidth, StreamCorrelation correlation) => new(new ExperimentSettings
+    {
+        Model = model,
+        Bandwidth = bandwidth,
+        EdgeSlowdown = speed.Slowdown,
+        Frames = Frames,
+        Correlation = correlation,
+        WorkDirectory = _options.WorkDirectory,
+        BinaryDirectory = _options.BinaryDirectory,
+        KernelTestbed = _options.KernelTestbed,
+    }, TextWriter.Null);
+
+    private void NoteLink(ExperimentRunner runner)
+    {
+        var note = "Link: " + runner.LinkDescription.Replace(runner.Settings.Bandwidth, "the stated rate", StringComparison.Ordinal)
+            + (runner.EdgeSlowdownNote is null ? "; edge in a CPU cgroup quota" : $"; edge NOT slowed ({runner.EdgeSlowdownNote})");
+        if (!_notes.Contains(note))
+        {
+            _notes.Add(note);
+        }
+    }
+
+    private void Progress(string what) => _log.WriteLine($"[{_clock.Elapsed:mm\\:ss}] {what}");
+
+    private static List<double> ReadEndTimes(string csv)
+    {
+        var lines = File.ReadAllLines(csv);
+        var header = lines[0].Split(',');
+        int end = Array.IndexOf(header, "end_ms");
+        if (end < 0)
+        {
+            throw new InvalidDataException($"{csv} has no end_ms column");
+        }
+
+        return [.. lines.Skip(1).Select(l => l.Split(',')[end]).Where(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x))
+            .Select(v => double.Parse(v, CultureInfo.InvariantCulture))];
+    }
+
+    private sealed record PaperSummary(
+        string Model, double CoachVsJps, double CoachVsNs, double MeasuredVsPredicted, bool LatencyLowest,
+        double AccuracyLoss, double HighCorrelationExitRatio, double? ThroughputKeptAt10Of20);
+
+    private static PaperSummary Summary(
+        List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
+        List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)> table2,
+        List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)> fig5,
+        string primary)
+    {
+        var rows = table1.First(r => r.Model == primary && r.Speed == Tx2).Results;
+        MethodResult Get(MethodSpec m) => rows.First(r => r.Method == m);
+        var coach = Get(Methods.Coach);
+        var baselines = rows.Where(r => r.Method != Methods.Coach).ToList();
+        var high = table2.FirstOrDefault(r => r.Level == StreamCorrelation.High);
+        var drop = fig5.FirstOrDefault(f => f.Schedule.StartsWith("20mbit", StringComparison.Ordinal));
+        return new PaperSummary(
+            Path.GetFileNameWithoutExtension(primary),
+            coach.ThroughputFps / Get(Methods.Jps).ThroughputFps,
+            coach.ThroughputFps / Get(Methods.Neurosurgeon).ThroughputFps,
+            coach.ThroughputFps / coach.PredictedThroughputFps,
+            baselines.All(b => coach.Number("latency_mean_ms") < b.Number("latency_mean_ms")),
+            Get(Methods.EdgeOnly).Accuracy - coach.Accuracy,
+            high.Online?.Number("early_exit_ratio") ?? double.NaN,
+            drop.PhaseFps is { Length: >= 2 } p && p[0] > 0 ? p[1] / p[0] : null);
+    }
+
+    private static string Json(List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1, PaperSummary s)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteString("bandwidth", TableBandwidth);
+            w.WriteStartArray("runs");
+            foreach (var (model, speed, results) in table1)
+            {
+                w.WriteStartObject();
+                w.WriteString("model", Path.GetFileNameWithoutExtension(model));
+                w.WriteString("edge", speed.Name);
+                w.WriteNumber("edge_slowdown", speed.Slowdown);
+                foreach (var r in results)
+                {
+                    r.WriteJson(w);
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteStartObject("summary");
+            w.WriteString("model", s.Model);
+            w.WriteString("edge", Tx2.Name);
+            w.WriteNumber("coach_vs_jps_throughput", Math.Round(s.CoachVsJps, 3));
+            w.WriteNumber("coach_vs_ns_throughput", Math.Round(s.CoachVsNs, 3));
+            w.WriteNumber("coach_measured_vs_predicted", Math.Round(s.MeasuredVsPredicted, 3));
+            w.WriteBoolean("coach_latency_lowest", s.LatencyLowest);
+            w.WriteNumber("coach_accuracy_loss", Math.Round(s.AccuracyLoss, 4));
+            WriteNumberOrNull(w, "high_correlation_early_exit_ratio", s.HighCorrelationExitRatio);
+            WriteNumberOrNull(w, "throughput_kept_at_10mbit_of_20mbit", s.ThroughputKeptAt10Of20 ?? double.NaN);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteNumberOrNull(Utf8JsonWriter w, string name, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            w.WriteNumber(name, Math.Round(value, 4));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    private void WriteCsvs(
+        List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
+        List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)> table2,
+        List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)> fig5,
+        List<(string Bandwidth, List<MethodResult> Results)> sweep)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var t1 = new StringBuilder("model,edge,slowdown,method,frames_sent,frames_answered,throughput_fps,predicted_fps,latency_mean_ms,latency_p50_ms,latency_p95_ms,accuracy,bytes_per_frame,bubble_ratio,early_exit_ratio\n");
+        foreach (var (model, speed, results) in table1)
+        {
+            foreach (var r in results)
+            {
+                t1.AppendLine(c, $"{Path.GetFileNameWithoutExtension(model)},{speed.Name},{speed.Slowdown},{r.Method.Key},{r.Number("frames_sent")},{r.Number("frames_answered")},{r.ThroughputFps:0.###},{r.PredictedThroughputFps:0.###},{r.Number("latency_mean_ms"):0.###},{r.Number("latency_p50_ms"):0.###},{r.Number("latency_p95_ms"):0.###},{r.Accuracy:0.####},{r.Number("bytes_per_frame"):0.#},{r.Number("bubble_ratio"):0.####},{r.Number("early_exit_ratio"):0.####}");
+            }
+        }
+
+        File.WriteAllText(Path.Combine(_options.OutputDirectory, "table1.csv"), t1.ToString());
+        var t2 = new StringBuilder("correlation,online,early_exit_ratio,latency_mean_ms,throughput_fps,accuracy,bytes_per_frame\n");
+        foreach (var (level, online, off) in table2)
+        {
+            foreach (var (flag, r) in new[] { ("on", online), ("off", off) })
+            {
+                t2.AppendLine(c, $"{level.ToString().ToLowerInvariant()},{flag},{r.Number("early_exit_ratio"):0.####},{r.Number("latency_mean_ms"):0.###},{r.ThroughputFps:0.###},{r.Accuracy:0.####},{r.Number("bytes_per_frame"):0.#}");
+            }
+        }
+
+        File.WriteAllText(Path.Combine(_options.OutputDirectory, "table2.csv"), t2.ToString());
+        foreach (var (schedule, series, _) in fig5)
+        {
+            var f = new StringBuilder("t_s,throughput_fps\n");
+            foreach (var (t, fps) in series)
+            {
+                f.AppendLine(c, $"{t},{fps}");
+            }
+
+            File.WriteAllText(Path.Combine(_options.OutputDirectory, $"fig5-{FileName(schedule)}.csv"), f.ToString());
+        }
+
+        var s = new StringBuilder("bandwidth_mbit,method,throughput_fps,latency_mean_ms,latency_p95_ms,accuracy,bytes_per_frame\n");
+        foreach (var (bw, results) in sweep)
+        {
+            foreach (var r in results)
+            {
+                s.AppendLine(c, $"{Mbit(bw)},{r.Method.Key},{r.ThroughputFps:0.###},{r.Number("latency_mean_ms"):0.###},{r.Number("latency_p95_ms"):0.###},{r.Accuracy:0.####},{r.Number("bytes_per_frame"):0.#}");
+            }
+        }
+
+        File.WriteAllText(Path.Combine(_options.OutputDirectory, "bandwidth-sweep.csv"), s.ToString());
+    }
+
+    private void Plot(List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)> fig5, List<(string Bandwidth, List<MethodResult> Results)> sweep, MethodSpec[] methods)
+    {
+        var gnuplot = new[] { "/usr/bin/gnuplot", "/usr/local/bin/gnuplot" }.FirstOrDefault(File.Exists);
+        if (gnuplot is null)
+        {
+            _notes.Add("No plots: gnuplot is not installed (apt-get install -y gnuplot); the CSV files hold the data.");
+            return;
+        }
+
+        var dir = _options.OutputDirectory;
+        var script = new StringBuilder("set terminal pngcairo size 900,540\nset datafile separator ','\nset key outside right\nset grid\n");
+        foreach (var (schedule, _, _) in fig5)
+        {
+            var name = FileName(schedule);
+            script.Append(CultureInfo.InvariantCulture, $"set output '{dir}/fig5-{name}.png'\nset title 'COACH throughput while the link drops {schedule.Replace("→", " -> ", StringComparison.Ordinal)}'\nset xlabel 'time (s)'\nset ylabel 'frames/s'\nset logscale y\nunset logscale y\nplot '{dir}/fig5-{name}.csv' every ::1 using 1:2 with linespoints title 'COACH'\n");
+        }
+
+        foreach (var (fig, column, ylabel) in new[] { ("fig6-latency", 4, "mean latency (ms)"), ("fig7-throughput", 3, "throughput (frames/s)") })
+        {
+            script.Append(CultureInfo.InvariantCulture, $"set output '{dir}/{fig}.png'\nset title '{ylabel} against bandwidth'\nset xlabel 'bandwidth (Mbit/s)'\nset ylabel '{ylabel}'\nset logscale x\n");
+            script.Append("plot ");
+            script.AppendJoin(", ", methods.Select(m => $"'{dir}/bandwidth-sweep.csv' using 1:(strcol(2) eq '{m.Key}' ? ${column} : 1/0) with linespoints title '{m.Title}'"));
+            script.Append("\nunset logscale x\n");
+        }
+
+        var path = Path.Combine(dir, "plots.gp");
+        File.WriteAllText(path, script.ToString());
+        using var p = Process.Start(new ProcessStartInfo(gnuplot, [path]) { RedirectStandardError = true, UseShellExecute = false })!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            _notes.Add($"gnuplot failed: {err.Trim()}");
+        }
+
+        _ = sweep;
+    }
+
+    private string Readme(
+        List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
+        List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)> table2,
+        List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)> fig5,
+        List<(string Bandwidth, List<MethodResult> Results)> sweep,
+        MethodSpec[] sweepMethods,
+        PaperSummary summary)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var b = new StringBuilder();
+        b.AppendLine("# Coach against the baselines: the paper's experiments on this machine").AppendLine();
+        b.AppendLine(c, $"Made by `{_options.CommandLine}` ({(_options.Quick ? "quick" : "full")} run, {Frames} frames per run, {_clock.Elapsed.TotalMinutes:0.0} min, {DateTime.UtcNow:yyyy-MM-dd}).");
+        b.AppendLine("Every figure is measured end to end: the published `coach-cloud` and NativeAOT `coach-edge` as separate processes, the edge slowed by a CPU cgroup quota "
+            + $"({XavierNx.Slowdown}x slower than the cloud standing in for a Jetson Xavier NX, {Tx2.Slowdown}x for a TX2), each method planned by `coach plan` on layer profiles measured here.").AppendLine();
+        foreach (var n in _notes)
+        {
+            b.AppendLine(c, $"- {n}");
+        }
+
+        b.AppendLine().AppendLine("## Summary (ResNet-style model, slower edge, 10 Mbit/s)").AppendLine();
+        b.AppendLine("| figure | value |").AppendLine("| --- | --- |");
+        b.AppendLine(c, $"| COACH throughput / JPS | {summary.CoachVsJps:0.00}x |");
+        b.AppendLine(c, $"| COACH throughput / Neurosurgeon | {summary.CoachVsNs:0.00}x |");
+        b.AppendLine(c, $"| COACH measured / predicted throughput | {summary.MeasuredVsPredicted:0.00} |");
+        b.AppendLine(c, $"| COACH mean latency lowest of all methods | {(summary.LatencyLowest ? "yes" : "no")} |");
+        b.AppendLine(c, $"| COACH accuracy loss against the full model (edge-only) | {summary.AccuracyLoss * 100:0.00} % |");
+        b.AppendLine(c, $"| early-exit ratio at high correlation | {summary.HighCorrelationExitRatio:0.00} |");
+        b.AppendLine(c, $"| throughput kept at 10 Mbit/s of that at 20 Mbit/s (Fig. 5) | {(summary.ThroughputKeptAt10Of20 is { } k ? k.ToString("0.00", c) : "not run")} |");
+        b.AppendLine().AppendLine(c, $"## Table I: methods at {TableBandwidth}, medium-correlation stream").AppendLine();
+        foreach (var (model, speed, results) in table1)
+        {
+            b.AppendLine(c, $"### {Path.GetFileNameWithoutExtension(model)}, edge {speed.Name} ({speed.Slowdown}x slower)").AppendLine();
+            b.AppendLine("| method | answered | throughput fps (predicted) | mean latency ms | p95 ms | accuracy | bytes/frame | bubble ratio | early exit |");
+            b.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+            foreach (var r in results)
+            {
+                b.AppendLine(c, $"| {r.Method.Title} | {r.Number("frames_answered")}/{r.Number("frames_sent")} | {r.ThroughputFps:0.0} ({r.PredictedThroughputFps:0.0}) | {r.Number("latency_mean_ms"):0.0} | {r.Number("latency_p95_ms"):0.0} | {r.Accuracy:0.0000} | {r.Number("bytes_per_frame"):0} | {r.Number("bubble_ratio"):0.00} | {r.Number("early_exit_ratio"):0.00} |");
+            }
+
+            b.AppendLine();
+        }
+
+        b.AppendLine(c, $"## Table II: stream correlation, COACH on {Path.GetFileNameWithoutExtension(_options.Models[0])}, edge {Tx2.Name}, {TableBandwidth}").AppendLine();
+        b.AppendLine("| correlation | online adjustment | early-exit ratio | mean latency ms | throughput fps | accuracy | bytes/frame |").AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var (level, online, off) in table2)
+        {
+            foreach (var (flag, r) in new[] { ("on", online), ("off", off) })
+            {
+                b.AppendLine(c, $"| {level.ToString().ToLowerInvariant()} | {flag} | {r.Number("early_exit_ratio"):0.00} | {r.Number("latency_mean_ms"):0.0} | {r.ThroughputFps:0.0} | {r.Accuracy:0.0000} | {r.Number("bytes_per_frame"):0} |");
+            }
+        }
+
+        b.AppendLine().AppendLine("## Fig. 5: throughput while the link drops").AppendLine();
+        foreach (var (schedule, _, phases) in fig5)
+        {
+            b.AppendLine(c, $"{schedule}: mean throughput per phase {string.Join(" / ", phases.Select(p => p.ToString("0.0", c)))} frames/s.").AppendLine();
+            b.AppendLine(c, $"![Fig. 5 {schedule}](fig5-{FileName(schedule)}.png)").AppendLine();
+        }
+
+        b.AppendLine("## Fig. 6–7: latency and throughput against bandwidth (edge tx2)").AppendLine();
+        b.AppendLine("| bandwidth | " + string.Join(" | ", sweepMethods.Select(m => m.Title + " fps / ms")) + " |");
+        b.AppendLine("| --- | " + string.Join(" | ", sweepMethods.Select(_ => "---")) + " |");
+        foreach (var (bw, results) in sweep)
+        {
+            var cells = string.Join(" | ", results.Select(r => string.Create(c, $"{r.ThroughputFps:0.0} / {r.Number("latency_mean_ms"):0.0}")));
+            b.AppendLine(c, $"| {bw} | {cells} |");
+        }
+
+        b.AppendLine().AppendLine("![Fig. 6](fig6-latency.png)").AppendLine().AppendLine("![Fig. 7](fig7-throughput.png)").AppendLine();
+        b.AppendLine("Data: `table1.csv`, `table2.csv`, `fig5-*.csv`, `bandwidth-sweep.csv`; per-frame CSVs of every run are under the work folder (`.cache/bench/runs`).");
+        return b.ToString();
+    }
+
+    private static string FileName(string schedule) => schedule.Replace("→", "-", StringComparison.Ordinal);
+
+    private static double Mbit(string rate) => Coach.Engine.Planning.Bandwidth.ParseBitsPerSecond(rate) / 1e6;
+}
