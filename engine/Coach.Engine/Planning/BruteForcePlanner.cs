@@ -42,8 +42,9 @@ public sealed class BruteForcePlanner : IPartitionPlanner
         double bestLatency = double.PositiveInfinity;
         foreach (var ideal in AllIdeals(problem))
         {
-            var plan = chooser.Choose(Method, ideal, out var latency);
-            bestLatency = Math.Min(bestLatency, latency);
+            var plan = chooser.Choose(Method, ideal, out _);
+            var cut = PipelineCostModel.CutTensors(problem, ideal);
+            bestLatency = Math.Min(bestLatency, PipelineCostModel.Evaluate(problem, ideal, cut, chooser.MinimumBits(cut)).LatencySeconds);
             if (plan is not null && (best is null || PartitionCost.CompareObjective(plan.Cost, best.Cost) < 0))
             {
                 best = plan;

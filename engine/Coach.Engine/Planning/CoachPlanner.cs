@@ -83,7 +83,21 @@ public sealed class CoachPlanner : IPartitionPlanner
         }
         if (best is null)
         {
-            // Every partition breaks T_max (none was pruned, as there was no best to prune against).
+            // Every partition breaks T_max. The lowest latency achievable, exactly but calibrating few cuts: visit
+            // partitions by their 2-bit latency (a lower bound) until it exceeds the best calibrated latency.
+            var byBound = candidates.Select(c => (c.OnEdge, Bound: chooser.LatencyLowerBound(c.OnEdge, PipelineCostModel.CutTensors(problem, c.OnEdge))))
+                .OrderBy(c => c.Bound).ToList();
+            bestLatency = double.PositiveInfinity;
+            foreach (var (edgeSet, bound) in byBound)
+            {
+                if (bound >= bestLatency)
+                {
+                    break;
+                }
+                var cut = PipelineCostModel.CutTensors(problem, edgeSet);
+                var atMinimum = PipelineCostModel.Evaluate(problem, edgeSet, cut, PipelineCostModel.UniformBits(cut.Length, chooser.MinimumBits(cut)));
+                bestLatency = Math.Min(bestLatency, atMinimum.LatencySeconds);
+            }
             throw new PlanInfeasibleException(
                 $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that",
                 bestLatency);
@@ -113,6 +127,10 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
 {
     private readonly Dictionary<string, int> _minimumBits = new(StringComparer.Ordinal);
 
+    /// <summary>Latency of the partition with every float cut tensor at 2 bits: a lower bound for any bits.</summary>
+    public double LatencyLowerBound(bool[] onEdge, int[] cut) =>
+        PipelineCostModel.Evaluate(problem, onEdge, cut, PipelineCostModel.UniformBits(cut.Length, 2)).LatencySeconds;
+
     public int MinimumBits(int[] cut)
     {
         if (cut.Length == 0 || !cut.Any(k => problem.Tensors[k].IsFloat))
@@ -140,6 +158,12 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
     {
         ArgumentNullException.ThrowIfNull(onEdge);
         var cut = PipelineCostModel.CutTensors(problem, onEdge);
+        if (problem.Settings.LatencyBudgetSeconds is { } limit && LatencyLowerBound(onEdge, cut) > limit)
+        {
+            // Even at 2 bits this partition breaks T_max (latency only grows with bits): no calibration needed.
+            latencyAtMinimumBits = double.NaN;
+            return null;
+        }
         int minimum = MinimumBits(cut);
         var minimumBits = PipelineCostModel.UniformBits(cut.Length, minimum);
         double te = PipelineCostModel.EdgeSeconds(problem, onEdge);

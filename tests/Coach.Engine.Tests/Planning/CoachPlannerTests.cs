@@ -73,6 +73,12 @@ public class CoachPlannerTests(ITestOutputHelper output)
         var bits = new HashedBits(7);
         var plan = new CoachPlanner().Plan(problem, bits);
         Assert.True(bits.Calls < plan.CandidatesExamined, $"{bits.Calls} calibrations for {plan.CandidatesExamined} partitions");
+
+        // An impossible T_max costs few calibrations too.
+        var impossible = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = 1e-9 });
+        var counting = new HashedBits(7);
+        Assert.Throws<PlanInfeasibleException>(() => new CoachPlanner().Plan(impossible, counting));
+        Assert.True(counting.Calls < plan.CandidatesExamined / 2, $"{counting.Calls} calibrations for an impossible T_max");
     }
 
     [Fact]
@@ -112,11 +118,11 @@ public class CoachPlannerTests(ITestOutputHelper output)
         problem = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = 1e-9 });
         var e = Assert.Throws<PlanInfeasibleException>(() => new CoachPlanner().Plan(problem, new HashedBits(3)));
         Assert.Contains("lowest latency any partition reaches", e.Message);
+        var chooser = new BitChooser(problem, new HashedBits(3));
         var bestLatency = BruteForcePlanner.AllIdeals(problem).Min(i =>
         {
-            var chooser = new BitChooser(problem, new HashedBits(3));
-            chooser.Choose("x", i, out var latency);
-            return latency;
+            var cut = PipelineCostModel.CutTensors(problem, i);
+            return PipelineCostModel.Evaluate(problem, i, cut, chooser.MinimumBits(cut)).LatencySeconds;
         });
         Assert.Equal(bestLatency, e.BestLatencySeconds, 12);
     }
