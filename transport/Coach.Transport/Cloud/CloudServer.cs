@@ -161,15 +161,16 @@ public sealed class CloudServer : IAsyncDisposable
     /// </summary>
     public async Task AbortAsync()
     {
-        if (!_stopping.IsCancellationRequested)
-        {
-            await _stopping.CancelAsync().ConfigureAwait(false);
-        }
-
+        // Sockets first, so no connection gets to say Goodbye: the edges see the link die as on SIGKILL.
         _listener?.Dispose();
         foreach (SocketConnection transport in _transports.Values)
         {
             transport.Abort();
+        }
+
+        if (!_stopping.IsCancellationRequested)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
         }
 
         await DisposeAsync().ConfigureAwait(false);

@@ -1,0 +1,108 @@
+using Coach.Engine.Onnx.Proto;
+using Coach.Transport.Edge;
+using Google.Protobuf;
+
+namespace Coach.Transport.Faults;
+
+/// <summary>
+/// A tiny split plan whose answers are known, for fault runs that must check every label: the
+/// frame is [1,4,2,2]; head = Relu; tail = Reshape + MatMul by a 16×10 matrix whose column c sums
+/// the elements j with j mod 10 = c; the full model is both (the edge's fallback). A frame that is
+/// 1 at the elements of class c and small elsewhere has label c through the cloud and the fallback alike.
+/// </summary>
+public static class ChaosPlan
+{
+    private const int Elements = 16;
+    private const int Classes = 10;
+
+    /// <summary>Writes plan.json, head.onnx, tail.onnx and full.onnx into <paramref name="directory"/>.</summary>
+    public static PlanDirectory Write(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllBytes(Path.Combine(directory, "head.onnx"), Model("chaos_head", relu: true, matmul: false, "frame"));
+        File.WriteAllBytes(Path.Combine(directory, "tail.onnx"), Model("chaos_tail", relu: false, matmul: true, "cut"));
+        File.WriteAllBytes(Path.Combine(directory, "full.onnx"), Model("chaos_full", relu: true, matmul: true, "frame"));
+        File.WriteAllText(Path.Combine(directory, "plan.json"), """{"id":"chaos","method":"chaos","model":{"path":"full.onnx"},"cut_tensors":[{"name":"cut","shape":[1,4,2,2],"bits":8}]}""");
+        return PlanDirectory.Load(directory);
+    }
+
+    /// <summary>Frames of known labels (frame i has label 7·i mod 10).</summary>
+    public sealed class Source(int count, Action<int>? onFrame = null) : IFrameSource
+    {
+        public int Count => count;
+
+        public string Description => $"chaos pattern ({count} frames)";
+
+        public int Label(int index) => (index * 7) % Classes;
+
+        public void RenderFrame(int index, Span<float> chw)
+        {
+            onFrame?.Invoke(index);
+            int label = Label(index);
+            for (int j = 0; j < Elements; j++)
+            {
+                chw[j] = j % Classes == label ? 1f : 0.05f * (j % 3);
+            }
+        }
+    }
+
+    private static byte[] Model(string name, bool relu, bool matmul, string input)
+    {
+        var graph = new GraphProto { Name = name };
+        graph.Input.Add(Value(input, matmul ? [-1, 4, 2, 2] : [-1, 4, 2, 2]));
+        graph.Output.Add(Value(matmul ? "logits" : "cut", matmul ? [-1, Classes] : [-1, 4, 2, 2]));
+        string current = input;
+        if (relu)
+        {
+            string output = matmul ? "relu" : "cut";
+            graph.Node.Add(Node("Relu", [current], [output]));
+            current = output;
+        }
+
+        if (matmul)
+        {
+            var weights = new TensorProto { Name = "w", DataType = 1 };
+            weights.Dims.Add(Elements);
+            weights.Dims.Add(Classes);
+            for (int j = 0; j < Elements; j++)
+            {
+                for (int c = 0; c < Classes; c++)
+                {
+                    weights.FloatData.Add(j % Classes == c ? 1f : 0f);
+                }
+            }
+
+            var shape = new TensorProto { Name = "flat_shape", DataType = 7 };
+            shape.Dims.Add(2);
+            shape.Int64Data.Add(-1);
+            shape.Int64Data.Add(Elements);
+            graph.Initializer.Add(weights);
+            graph.Initializer.Add(shape);
+            graph.Node.Add(Node("Reshape", [current, "flat_shape"], ["flat"]));
+            graph.Node.Add(Node("MatMul", ["flat", "w"], ["logits"]));
+        }
+
+        var model = new ModelProto { IrVersion = 8, ProducerName = "coach-chaos", Graph = graph };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 17 });
+        return model.ToByteArray();
+    }
+
+    private static NodeProto Node(string op, string[] inputs, string[] outputs)
+    {
+        var node = new NodeProto { OpType = op, Name = $"{op}_{outputs[0]}" };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        return node;
+    }
+
+    private static ValueInfoProto Value(string name, long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (long d in dims)
+        {
+            shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = "N" } : new TensorShapeProto.Types.Dimension { DimValue = d });
+        }
+
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
+    }
+}
