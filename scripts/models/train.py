@@ -192,7 +192,12 @@ def train_one(name, epochs, batch_size, lr, train_x, train_y, test_x, test_y, me
         model.load_state_dict(torch.load(path))
         accuracy = evaluate(model, test_x, test_y)
         log(f"{name}: loaded {path}, test accuracy {accuracy:.4f}")
-        return model, dict(test_accuracy=accuracy, parameters=params, epochs=epochs, train_minutes=None)
+        minutes = None
+        manifest = os.path.join(ROOT, "models", "manifest.json")
+        if os.path.exists(manifest):  # keep the training time the training run recorded
+            with open(manifest) as f:
+                minutes = next((m.get("train_minutes") for m in json.load(f)["models"] if m["name"] == name), None)
+        return model, dict(test_accuracy=accuracy, parameters=params, epochs=epochs, train_minutes=minutes)
     steps_per_epoch = len(train_x) // batch_size
     optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, epochs=epochs,
@@ -239,6 +244,27 @@ def train_one(name, epochs, batch_size, lr, train_x, train_y, test_x, test_y, me
 
 # --------------------------------------------------------------------------------------------- export
 
+def inline_constant_identities(proto):
+    """The exporter writes `Identity(initializer)` nodes for weights it de-duplicated; make them initializers,
+    so every node of the graph is a layer that computes on activations."""
+    graph = proto.graph
+    initializers = {t.name: t for t in graph.initializer}
+    for node in list(graph.node):
+        if node.op_type == "Identity" and node.input[0] in initializers:
+            copy = type(initializers[node.input[0]])()
+            copy.CopyFrom(initializers[node.input[0]])
+            copy.name = node.output[0]
+            graph.initializer.append(copy)
+            graph.node.remove(node)
+    used = {i for node in graph.node for i in node.input}
+    for t in list(graph.initializer):
+        if t.name not in used:
+            graph.initializer.remove(t)
+    for v in list(graph.value_info):
+        if v.name in initializers or v.name not in {o for node in graph.node for o in node.output}:
+            graph.value_info.remove(v)
+
+
 def export(name, model, path):
     import onnx
     model.eval()
@@ -246,6 +272,7 @@ def export(name, model, path):
     torch.onnx.export(model, dummy, path, opset_version=17, input_names=["frame"], output_names=["logits"],
                       dynamic_axes={"frame": {0: "N"}, "logits": {0: "N"}}, do_constant_folding=True)
     proto = onnx.load(path)
+    inline_constant_identities(proto)
     proto = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
     onnx.checker.check_model(proto, full_check=True)
     declared = {v.name for v in list(proto.graph.value_info) + list(proto.graph.output) + list(proto.graph.input)}
