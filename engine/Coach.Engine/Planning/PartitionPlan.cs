@@ -44,6 +44,16 @@ public sealed class PartitionPlan
     {
         var cut = PipelineCostModel.CutTensors(problem, onEdge);
         var perTensor = PipelineCostModel.UniformBits(cut.Length, bits);
+        for (int i = 0; i < cut.Length; i++)
+        {
+            // A model input crossing the cut is the camera's frame: 8-bit pixels (k/255), sent exactly as uint8,
+            // never widened to float32 — no method, baseline or not, would ship a raw frame four times larger.
+            if (problem.Tensors[cut[i]].Producer < 0 && perTensor[i] > 8)
+            {
+                perTensor[i] = 8;
+            }
+        }
+
         return new PartitionPlan
         {
             Method = method,

@@ -26,6 +26,13 @@ public sealed class LayerProfile
     public DateTime CreatedUtc { get; init; } = DateTime.UtcNow;
     /// <summary>Median wall time of a whole run, for comparison with the sum of the layers.</summary>
     public double WholeRunMedianMicroseconds { get; init; }
+    /// <summary>Median latency of a whole run in a session configured as in production (graph optimizations on, no profiler).</summary>
+    public double ServingRunMedianMicroseconds { get; init; }
+    /// <summary>
+    /// Factor applied to every layer's kernel median so the layers add up to <see cref="ServingRunMedianMicroseconds"/>
+    /// (1 when not measured): per-node timings come from an unoptimised, profiled session, the stages run optimised.
+    /// </summary>
+    public double LayerScale { get; init; } = 1;
     public required IReadOnlyList<LayerTiming> Layers { get; init; }
 
     [JsonIgnore]
