@@ -20,7 +20,6 @@ internal static class BenchCommand
     {
         yield return BenchUaqCommand.Create();
         yield return BenchOnlineCommand.Create();
-        yield return BenchChaosCommand.Create();
         yield return BenchPaperCommand.Create();
         yield return BenchChaosCommand.Create();
     }
