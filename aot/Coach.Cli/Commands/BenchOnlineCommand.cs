@@ -3,6 +3,7 @@ using System.Text.Json;
 using Coach.Engine.Data;
 using Coach.Engine.Online;
 using Coach.Engine.Onnx.Proto;
+using Coach.Engine.Planning;
 using Coach.Engine.Splitting;
 
 namespace Coach.Cli.Commands;
@@ -19,23 +20,24 @@ internal static class BenchOnlineCommand
         var model = new Option<string>("--model") { Description = "bundled model (or an .onnx path) to split when no --plan is given", DefaultValueFactory = _ => "resnet-fm112" };
         var cut = new Option<string?>("--cut") { Description = "comma-separated cut tensor names (with --model)" };
         var frames = new Option<int>("--frames") { Description = "tasks per correlation level", DefaultValueFactory = _ => 1000 };
-        var runLength = new Option<int>("--run-length") { Description = "tasks per run of one class (medium) or one sample (high)", DefaultValueFactory = _ => 30 };
+        var runLength = new Option<int>("--run-length") { Description = "tasks per run of one class (medium) or one sample (high), as coach-edge run's default", DefaultValueFactory = _ => 10 };
         var calibrationCount = new Option<int>("--calibration") { Description = "calibration samples to use (0 = all)", DefaultValueFactory = _ => 0 };
         var bandwidth = new Option<double?>("--bandwidth-mbps") { Description = "uplink bandwidth B̂ (default: the plan's, else 10)" };
         var planBits = new Option<int?>("--plan-bits") { Description = "the offline bits of the cut (default: the plan's, else 8)" };
-        var window = new Option<int>("--centre-window") { Description = "decay window of the semantic centres (0 = exact eq. 7 mean)", DefaultValueFactory = _ => 16 };
+        var window = new Option<int>("--centre-window") { Description = "decay window of the semantic centres (0 = exact eq. 7 mean)", DefaultValueFactory = _ => new OnlineEvaluationOptions().CentreWindow ?? 0 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 7 };
+        var budgetShare = new Option<double>("--budget-share") { Description = "share of ε the calibration may spend (the rest is a margin for the streams)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
         var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
         var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, seed, json,
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, seed, budgetShare, json,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
-                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(seed), parse.GetValue(json));
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(json));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
             {
@@ -47,32 +49,29 @@ internal static class BenchOnlineCommand
     }
 
     private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
-        double? bandwidthMbps, int? planBits, int window, int seed, bool json)
+        double? bandwidthMbps, int? planBits, int window, int seed, double budgetShare, bool json)
     {
         byte[] head, tail;
         string source;
         double? planBandwidthBps = null;
         int? bitsFromPlan = null;
+        double? planEdgeSeconds = null, planCloudSeconds = null;
         if (planDirectory is not null)
         {
             head = File.ReadAllBytes(Path.Combine(planDirectory, "head.onnx"));
             tail = File.ReadAllBytes(Path.Combine(planDirectory, "tail.onnx"));
-            var planJson = Path.Combine(planDirectory, "plan.json");
-            if (File.Exists(planJson))
+            var planDocument = PlanDocument.Load(planDirectory);
+            if (planDocument.BandwidthBps > 0)
             {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(planJson));
-                if (doc.RootElement.TryGetProperty("bandwidthBps", out var b) && b.TryGetDouble(out double bps) && bps > 0)
-                {
-                    planBandwidthBps = bps;
-                }
-
-                if (doc.RootElement.TryGetProperty("bits", out var bitsArray) && bitsArray.ValueKind == JsonValueKind.Array)
-                {
-                    bitsFromPlan = bitsArray.EnumerateArray().Select(e => e.GetInt32()).Where(x => x is >= 1 and <= 8).DefaultIfEmpty(8).Max();
-                }
+                planBandwidthBps = planDocument.BandwidthBps;
             }
 
-            source = planDirectory;
+            bitsFromPlan = PlanOnlineCalibration.PlanBits(planDocument);
+
+            // Eq. 11 weighs transmission against the plan's stage times (what the edge starts from), not this machine's.
+            planEdgeSeconds = planDocument.TEdgeMs > 0 ? planDocument.TEdgeMs / 1e3 : null;
+            planCloudSeconds = planDocument.TCloudMs > 0 ? planDocument.TCloudMs / 1e3 : null;
+            source = $"plan {planDocument.Id} ({planDirectory})";
         }
         else
         {
@@ -103,6 +102,9 @@ internal static class BenchOnlineCommand
             PlanBits = planBits ?? bitsFromPlan ?? 8,
             BandwidthBytesPerSecond = bandwidthBytes,
             CentreWindow = window > 1 ? window : null,
+            BudgetShare = budgetShare,
+            EdgeSeconds = planEdgeSeconds,
+            CloudSeconds = planCloudSeconds,
         };
         using var inference = new OnnxSplitInference(head, tail);
         var evaluation = new OnlineEvaluation(inference, options);
@@ -130,10 +132,10 @@ internal static class BenchOnlineCommand
         }
         else
         {
-            Console.WriteLine($"{"level",-7} {"frames",7} {"EER",7} {"accuracy",9} {"full model",10} {"loss",7} {"agree",7} {"bytes/frame",12} {"mean bits",9}");
+            Console.WriteLine($"{"level",-7} {"frames",7} {"EER",7} {"accuracy",9} {"full model",10} {"loss",7} {"agree",7} {"bytes/frame",12} {"mean bits",9} {"loss exits",10} {"loss bits",9}");
             foreach (var r in results)
             {
-                Console.WriteLine($"{r.Correlation,-7} {r.Frames,7} {r.EarlyExitRatio,7:P1} {r.Accuracy,9:P2} {r.FullModelAccuracy,10:P2} {r.AccuracyLoss * 100,6:0.00}% {r.AgreementWithFullModel,7:P1} {r.MeanBytesPerFrame,12:N0} {r.MeanBitsSent,9:0.00}");
+                Console.WriteLine($"{r.Correlation,-7} {r.Frames,7} {r.EarlyExitRatio,7:P1} {r.Accuracy,9:P2} {r.FullModelAccuracy,10:P2} {r.AccuracyLoss * 100,6:0.00}% {r.AgreementWithFullModel,7:P1} {r.MeanBytesPerFrame,12:N0} {r.MeanBitsSent,9:0.00} {r.LossFromExits * 100,9:0.00}% {r.LossFromBits * 100,8:0.00}%");
             }
 
             bool rises = results[0].EarlyExitRatio < results[1].EarlyExitRatio && results[1].EarlyExitRatio < results[2].EarlyExitRatio;
@@ -185,6 +187,8 @@ internal static class BenchOnlineCommand
                 w.WriteNumber("agreement", r.AgreementWithFullModel);
                 w.WriteNumber("bytes_per_frame", r.MeanBytesPerFrame);
                 w.WriteNumber("mean_bits", r.MeanBitsSent);
+                w.WriteNumber("loss_from_exits", r.LossFromExits);
+                w.WriteNumber("loss_from_bits", r.LossFromBits);
                 w.WriteEndObject();
             }
 
