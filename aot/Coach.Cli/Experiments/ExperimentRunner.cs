@@ -168,7 +168,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
     public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
-        StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<Task>? whileRunning = null)
+        StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<ChildProcess, Task>? whileRunning = null)
     {
         if (_edgeGroup is null && EdgeSlowdownNote is null && _testbed is null)
         {
@@ -200,7 +200,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             : ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, _edgeGroup);
         if (whileRunning is not null)
         {
-            await whileRunning().ConfigureAwait(false);
+            await whileRunning(edge).ConfigureAwait(false);
         }
 
         var code = await edge.WaitAsync(timeout ?? TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);

@@ -147,34 +147,52 @@ internal sealed class PaperBenchmark
         }
 
         var profile = runner.EnsureProfile();
-        var dir = runner.EnsurePlan(Methods.Coach, profile);
-        var predicted = PlanDocument.Load(dir).ThroughputFps;
+        var plan = PlanDocument.Load(runner.EnsurePlan(Methods.Coach, profile));
         await runner.StartCloudAsync(ct).ConfigureAwait(false);
-        // Enough frames to outlast the schedule at the first (fastest) rate's predicted throughput.
-        var frames = (int)Math.Clamp(predicted * step.TotalSeconds * schedule.Length * 1.3, 300, 60_000);
+        // Enough frames to outlast the schedule: each phase's throughput at most the plan's, with transmission
+        // stretched by the rate drop (the online scheduler may lower bits, so this errs long; the tail is cut off).
+        double firstRate = Bandwidth.ParseBitsPerSecond(schedule[0]);
+        double frameBudget = schedule.Sum(rate =>
+        {
+            var stretch = firstRate / Bandwidth.ParseBitsPerSecond(rate);
+            var period = Math.Max(Math.Max(plan.TEdgeMs, plan.TCloudMs), plan.TTransMs * stretch) / 1000;
+            return step.TotalSeconds / Math.Max(period, 1e-4);
+        });
+        var frames = (int)Math.Clamp(frameBudget * 1.15, 300, 60_000);
         var csvName = "dynamic-" + string.Join("-", schedule);
         Progress($"Fig. 5: {label}, {step.TotalSeconds:0} s per step");
-        await runner.RunEdgeAsync(Methods.Coach, ct, frames: frames, csvName: csvName, timeout: TimeSpan.FromMinutes(10), whileRunning: async () =>
+        // Rate changes are stamped on the monotonic clock the edge also writes into its CSV (end_monotonic_us), so
+        // phases are cut at the moments the link really changed, whatever the edge's start-up took.
+        var changes = new List<long>();
+        await runner.RunEdgeAsync(Methods.Coach, ct, frames: frames, csvName: csvName, timeout: TimeSpan.FromMinutes(10), whileRunning: async edge =>
         {
+            while (!edge.HasExited && !edge.Stderr.Contains("coach-edge: ", StringComparison.Ordinal))
+            {
+                await Task.Delay(20, ct).ConfigureAwait(false);
+            }
+
+            changes.Add(NowMicros());
             for (int i = 1; i < schedule.Length; i++)
             {
                 await Task.Delay(step, ct).ConfigureAwait(false);
                 runner.SetRate(schedule[i]);
+                changes.Add(NowMicros());
             }
         }).ConfigureAwait(false);
-        var ends = ReadEndTimes(runner.CsvPath(csvName));
+        var ends = ReadColumn(runner.CsvPath(csvName), "end_monotonic_us").Where(e => e > 0).Select(e => (e - changes[0]) / 1e6).ToList();
         var series = new List<(double, double)>();
         for (double t = 0; t < step.TotalSeconds * schedule.Length; t += 1)
         {
-            series.Add((t, ends.Count(e => e >= t * 1000 && e < (t + 1) * 1000)));
+            series.Add((t, ends.Count(e => e >= t && e < t + 1)));
         }
 
         // Mean throughput of each phase, leaving out its first second (the queue drains to the new rate).
         var phases = new double[schedule.Length];
         for (int i = 0; i < schedule.Length; i++)
         {
-            double from = i * step.TotalSeconds + 1, to = (i + 1) * step.TotalSeconds;
-            phases[i] = ends.Count(e => e >= from * 1000 && e < to * 1000) / (to - from);
+            double from = (changes[i] - changes[0]) / 1e6 + 1;
+            double to = i + 1 < changes.Count ? (changes[i + 1] - changes[0]) / 1e6 : from - 1 + step.TotalSeconds;
+            phases[i] = ends.Count(e => e >= from && e < to) / (to - from);
         }
 
         return (label, series, phases);
@@ -204,18 +222,27 @@ internal sealed class PaperBenchmark
 
     private void Progress(string what) => _log.WriteLine($"[{_clock.Elapsed:mm\\:ss}] {what}");
 
-    private static List<double> ReadEndTimes(string csv)
+    private static long NowMicros() => (long)(Stopwatch.GetTimestamp() * (1_000_000.0 / Stopwatch.Frequency));
+
+    private static List<double> ReadColumn(string csv, string column)
     {
         var lines = File.ReadAllLines(csv);
-        var header = lines[0].Split(',');
-        int end = Array.IndexOf(header, "end_ms");
-        if (end < 0)
+        int index = Array.IndexOf(lines[0].Split(','), column);
+        if (index < 0)
         {
-            throw new InvalidDataException($"{csv} has no end_ms column");
+            throw new InvalidDataException($"{csv} has no {column} column");
         }
 
-        return [.. lines.Skip(1).Select(l => l.Split(',')[end]).Where(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x))
-            .Select(v => double.Parse(v, CultureInfo.InvariantCulture))];
+        var values = new List<double>(lines.Length);
+        foreach (var line in lines.Skip(1))
+        {
+            if (double.TryParse(line.Split(',')[index], NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x))
+            {
+                values.Add(x);
+            }
+        }
+
+        return values;
     }
 
     private sealed record PaperSummary(

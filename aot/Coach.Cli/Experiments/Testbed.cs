@@ -39,11 +39,21 @@ internal sealed class Testbed : IDisposable
         var percent = Math.Max(1, (int)Math.Round(edgeShareOfOneCore * 100));
         Check(Run(_script, ["up", "--rate", rate, "--edge-cpu-percent", percent.ToString(CultureInfo.InvariantCulture)]), "up");
         _up = true;
+        // Also clean up when the process is terminated (SIGTERM) rather than cancelled.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();
     }
 
     public void SetRate(string rate) => Check(Run(_script, ["rate", rate]), "rate " + rate);
 
     public void Dispose()
+    {
+        lock (_script)
+        {
+            DisposeCore();
+        }
+    }
+
+    private void DisposeCore()
     {
         if (_up)
         {

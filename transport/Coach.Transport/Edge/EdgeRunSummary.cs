@@ -223,7 +223,8 @@ public sealed record EdgeRunSummary
 
     /// <summary>
     /// Per-frame CSV: id, decision, bits, bytes, stage times, end-to-end latency, predicted and true label, and the
-    /// answer's time since the first frame started (<c>end_ms</c>, for throughput over time).
+    /// answer's time since the first frame started (<c>end_ms</c>) and on the machine's monotonic clock
+    /// (<c>end_monotonic_us</c>, comparable across processes), for throughput over time.
     /// </summary>
     public static void WriteCsv(TextWriter writer, ReadOnlySpan<FrameRecord> records)
     {
@@ -237,11 +238,11 @@ public sealed record EdgeRunSummary
             }
         }
 
-        writer.WriteLine("frame_id,decision,bits,bytes,head_us,schedule_us,send_us,cloud_queue_us,cloud_compute_us,cloud_batch,arrival_spread_us,latency_ms,predicted,true_label,end_ms");
+        writer.WriteLine("frame_id,decision,bits,bytes,head_us,schedule_us,send_us,cloud_queue_us,cloud_compute_us,cloud_batch,arrival_spread_us,latency_ms,predicted,true_label,end_ms,end_monotonic_us");
         foreach (ref readonly FrameRecord r in records)
         {
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.FrameId},{Name(r.Decision)},{r.Bits},{r.WireBytes},{r.HeadMicros},{r.ScheduleMicros},{r.SendMicros},{r.CloudQueueMicros},{r.CloudComputeMicros},{r.CloudBatchSize},{r.ArrivalSpreadMicros},{(r.EndMicros > 0 ? r.LatencyMilliseconds : double.NaN):0.###},{r.PredictedLabel},{r.TrueLabel},{(r.EndMicros > 0 ? (r.EndMicros - origin) / 1000.0 : double.NaN):0.###}"));
+                $"{r.FrameId},{Name(r.Decision)},{r.Bits},{r.WireBytes},{r.HeadMicros},{r.ScheduleMicros},{r.SendMicros},{r.CloudQueueMicros},{r.CloudComputeMicros},{r.CloudBatchSize},{r.ArrivalSpreadMicros},{(r.EndMicros > 0 ? r.LatencyMilliseconds : double.NaN):0.###},{r.PredictedLabel},{r.TrueLabel},{(r.EndMicros > 0 ? (r.EndMicros - origin) / 1000.0 : double.NaN):0.###},{r.EndMicros}"));
         }
     }
 
