@@ -10,5 +10,6 @@ internal static class EdgeCommandCatalog
         yield return VersionCommand.Create();
         yield return SelftestCommand.Create();
         yield return RunCommand.Create();
+        yield return Coach.Cli.Commands.ProfileCommand.Create();
     }
 }
