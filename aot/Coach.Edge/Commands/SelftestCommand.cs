@@ -25,10 +25,11 @@ internal static class SelftestCommand
             Description = "tensorrt, cuda or cpu (default: TensorRT, then CUDA, then CPU, whichever loads first)",
         };
         var threads = new Option<int>("--threads") { Description = "intra-op threads (0 = ONNX Runtime's default)" };
+        var require = new Option<bool>("--require-provider") { Description = "exit with code 4 when the requested --provider is refused instead of falling back" };
         var trtCache = new Option<string?>("--trt-cache") { Description = "TensorRT engine cache folder (saves minutes on the next start)" };
         var command = new Command("selftest", "load a model, run warm inferences, print p50/p99 latency and the provider used")
         {
-            model, runs, warmup, provider, threads, trtCache,
+            model, runs, warmup, provider, threads, trtCache, require,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(model)!,
@@ -36,11 +37,12 @@ internal static class SelftestCommand
             parseResult.GetValue(warmup),
             parseResult.GetValue(provider),
             parseResult.GetValue(threads),
-            parseResult.GetValue(trtCache)));
+            parseResult.GetValue(trtCache),
+            parseResult.GetValue(require)));
         return command;
     }
 
-    private static int Run(string modelPath, int runs, int warmup, string? providerName, int threads, string? trtCache)
+    private static int Run(string modelPath, int runs, int warmup, string? providerName, int threads, string? trtCache, bool requireProvider)
     {
         if (runs < 1 || warmup < 0 || threads < 0)
         {
@@ -55,7 +57,14 @@ internal static class SelftestCommand
                 return Fail($"unknown provider '{providerName}'; use tensorrt, cuda or cpu");
             }
             requested = parsed;
-            providers = parsed == ExecutionProvider.Cpu ? [ExecutionProvider.Cpu] : [parsed, ExecutionProvider.Cpu];
+            // The requested provider first, then the ones after it in the TensorRT → CUDA → CPU order: a device without
+            // TensorRT falls back to CUDA or CPU (and says why) instead of failing.
+            providers = parsed switch
+            {
+                ExecutionProvider.TensorRt => [ExecutionProvider.TensorRt, ExecutionProvider.Cuda, ExecutionProvider.Cpu],
+                ExecutionProvider.Cuda => [ExecutionProvider.Cuda, ExecutionProvider.Cpu],
+                _ => [ExecutionProvider.Cpu],
+            };
         }
         if (!OrtLibrary.TryLoad(out var loadError))
         {
@@ -71,7 +80,7 @@ internal static class SelftestCommand
         try
         {
             using var session = InferenceSession.Open(modelPath, settings);
-            return Measure(session, runs, warmup, requested);
+            return Measure(session, runs, warmup, requested, requireProvider);
         }
         catch (Exception e) when (e is FileNotFoundException or OrtException or NotSupportedException or ArgumentException)
         {
@@ -79,7 +88,7 @@ internal static class SelftestCommand
         }
     }
 
-    private static int Measure(InferenceSession session, int runs, int warmup, ExecutionProvider? requested)
+    private static int Measure(InferenceSession session, int runs, int warmup, ExecutionProvider? requested, bool requireProvider)
     {
         var inputs = new List<(string Name, PinnedTensor Tensor)>();
         var outputs = new List<(string Name, PinnedTensor Tensor)>();
@@ -138,8 +147,8 @@ internal static class SelftestCommand
             }
             if (requested is { } wanted && session.Provider != wanted)
             {
-                Console.Error.WriteLine($"coach-edge selftest: the requested provider {wanted.OrtName()} was refused; ran on {session.Provider.OrtName()}");
-                return ExitProviderRefused;
+                Console.Error.WriteLine($"coach-edge selftest: the requested provider {wanted.OrtName()} was refused ({OneLine(session.RefusedProviders.FirstOrDefault(r => r.Provider == wanted)?.Reason ?? "not available")}); fell back to {session.Provider.OrtName()}");
+                return requireProvider ? ExitProviderRefused : 0;
             }
             return 0;
         }
