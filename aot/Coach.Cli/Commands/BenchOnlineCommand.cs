@@ -20,24 +20,26 @@ internal static class BenchOnlineCommand
         var model = new Option<string>("--model") { Description = "bundled model (or an .onnx path) to split when no --plan is given", DefaultValueFactory = _ => "resnet-fm112" };
         var cut = new Option<string?>("--cut") { Description = "comma-separated cut tensor names (with --model)" };
         var frames = new Option<int>("--frames") { Description = "tasks per correlation level", DefaultValueFactory = _ => 1000 };
-        var runLength = new Option<int>("--run-length") { Description = "tasks per run of one class (medium) or one sample (high), as coach-edge run's default", DefaultValueFactory = _ => 10 };
+        var runLength = new Option<int>("--run-length") { Description = "tasks per run of one class (medium) or one sample (high): 30 = 1 s of 30 fps video; the simulated calibration streams use the same", DefaultValueFactory = _ => new OnlineEvaluationOptions().StreamRunLength };
         var calibrationCount = new Option<int>("--calibration") { Description = "calibration samples to use (0 = all)", DefaultValueFactory = _ => 0 };
         var bandwidth = new Option<double?>("--bandwidth-mbps") { Description = "uplink bandwidth B̂ (default: the plan's, else 10)" };
         var planBits = new Option<int?>("--plan-bits") { Description = "the offline bits of the cut (default: the plan's, else 8)" };
-        var window = new Option<int>("--centre-window") { Description = "decay window of the semantic centres (0 = exact eq. 7 mean)", DefaultValueFactory = _ => new OnlineEvaluationOptions().CentreWindow ?? 0 };
+        var window = new Option<int>("--centre-window") { Description = "decay window W of the semantic centres (0 = chosen by the stream calibration from 4, 8, 16, 32 and the exact eq. 7 mean)", DefaultValueFactory = _ => 0 };
+        var delay = new Option<int>("--feedback-delay") { Description = "frames until the cloud's label for a sent frame reaches the centres (pipeline depth)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeedbackDelayFrames };
+        var streamFrames = new Option<int>("--calibration-stream-frames") { Description = "frames per simulated calibration stream (built from the calibration split)", DefaultValueFactory = _ => new OnlineEvaluationOptions().StreamCalibrationFrames };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 7 };
         var budgetShare = new Option<double>("--budget-share") { Description = "share of ε the calibration may spend (the rest is a margin for the streams)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
         var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
         var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, seed, budgetShare, json,
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, json,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
-                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(json));
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(json));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
             {
@@ -49,8 +51,14 @@ internal static class BenchOnlineCommand
     }
 
     private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
-        double? bandwidthMbps, int? planBits, int window, int seed, double budgetShare, bool json)
+        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, bool json)
     {
+        if (frameCount < 1 || runLength < 1 || delay < 0 || streamFrames < 1 || window is 1 or < 0)
+        {
+            Console.Error.WriteLine($"coach bench online: need --frames ≥ 1 (got {frameCount}), --run-length ≥ 1 (got {runLength}), --feedback-delay ≥ 0 (got {delay}), --calibration-stream-frames ≥ 1 (got {streamFrames}), --centre-window 0 or ≥ 2 (got {window})");
+            return 2;
+        }
+
         byte[] head, tail;
         string source;
         double? planBandwidthBps = null;
@@ -102,6 +110,9 @@ internal static class BenchOnlineCommand
             PlanBits = planBits ?? bitsFromPlan ?? 8,
             BandwidthBytesPerSecond = bandwidthBytes,
             CentreWindow = window > 1 ? window : null,
+            FeedbackDelayFrames = delay,
+            StreamRunLength = runLength,
+            StreamCalibrationFrames = streamFrames,
             BudgetShare = budgetShare,
             EdgeSeconds = planEdgeSeconds,
             CloudSeconds = planCloudSeconds,
@@ -118,6 +129,7 @@ internal static class BenchOnlineCommand
         Console.Error.WriteLine($"coach bench online: {source}; cut {string.Join(", ", inference.CutTensors.Select(t => $"{t.Name} [{t.Channels} ch, {t.Length} values]"))}; calibrating on {calibrationFrames.Count} frames ({calibrationFrames.Source})");
         var calibration = evaluation.Calibrate(calibrationFrames);
         Console.Error.WriteLine($"coach bench online: S_ext {calibration.ExitThreshold?.ToString("0.###") ?? "off"}, S_adj {string.Join(" ", calibration.BitThresholds.Select(t => $"{t.Bits}b>{t.MinSeparability:0.###}"))}, plan bits {calibration.PlanBits}; calibration accuracy full {calibration.FullAccuracy:P2} → policy {calibration.PolicyAccuracy:P2}; T_e {evaluation.EdgeSeconds * 1e3:0.00} ms, T_c {evaluation.CloudSeconds * 1e3:0.00} ms, B̂ {bandwidthBytes * 8 / 1e6:0.##} Mbit/s");
+        Console.Error.WriteLine($"coach bench online: centre window W {evaluation.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "exact mean"}, label feedback after {delay} frames, run length {runLength}, exit guards: agree with the last {calibration.CloudAgreementFrames} cloud labels, at most {calibration.MaxConsecutiveExits?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"} exits in a row; on the calibration streams: {string.Join("; ", calibration.StreamLevels.Select(l => $"{l.Correlation} EER {l.EarlyExitRatio:P1} loss {l.AccuracyLoss * 100:0.00}%"))}");
 
         var results = new List<StreamEvaluation>();
         foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
@@ -170,6 +182,7 @@ internal static class BenchOnlineCommand
             w.WriteStartObject();
             w.WriteString("source", source);
             w.WriteNumber("edge_ms", evaluation.EdgeSeconds * 1e3);
+            w.WriteNumber("centre_window", evaluation.CentreWindow ?? 0);
             w.WriteNumber("cloud_ms", evaluation.CloudSeconds * 1e3);
             w.WriteNumber("bandwidth_mbps", bandwidthBytes * 8 / 1e6);
             w.WritePropertyName("calibration");

@@ -19,17 +19,27 @@ public sealed class OnlineEvaluationOptions
 
     public int MaxBits { get; init; } = 8;
 
-    /// <summary>Decay window of the semantic centres during the stream (null: the exact running mean of eq. 7).</summary>
-    /// <remarks>
-    /// Default: the exact mean. S_ext and S_adj are fitted against class-mean centres; a short window turns a centre into the
-    /// last few samples of its label, and on correlated streams a new sample then lands near the previous run's centre and
-    /// exits with its label (measured on the bundled ResNet: window 16 lost 1.2–2.3 % to early exits on the high-correlation
-    /// stream, the exact mean 0.0 %). A window suits drifting inputs where the class means themselves move.
-    /// </remarks>
+    /// <summary>Decay window W of the semantic centres on the stream; null: chosen by the stream calibration from
+    /// <see cref="CentreWindowCandidates"/> (the exact running mean of eq. 7 when stream calibration is off).</summary>
     public int? CentreWindow { get; init; }
 
+    /// <summary>Windows the stream calibration chooses W from (null: the exact running mean of eq. 7).</summary>
+    public IReadOnlyList<int?> CentreWindowCandidates { get; init; } = [4, 8, 16, 32, null];
+
     /// <summary>Frames between sending a frame and learning its label from the cloud (pipeline depth).</summary>
-    public int FeedbackDelayFrames { get; init; } = 2;
+    public int FeedbackDelayFrames { get; init; } = 4;
+
+    /// <summary>Fit S_ext, S_adj and W on simulated low/medium/high streams over the calibration split (<see cref="StreamCalibrator"/>).</summary>
+    public bool StreamCalibration { get; init; } = true;
+
+    /// <summary>Frames per simulated calibration stream (one per correlation level).</summary>
+    public int StreamCalibrationFrames { get; init; } = 1000;
+
+    /// <summary>Frames per run of one class (medium) or one sample (high) in the simulated streams: 1 s of 30 fps video.</summary>
+    public int StreamRunLength { get; init; } = 30;
+
+    /// <summary>Seed of the simulated calibration streams.</summary>
+    public int StreamSeed { get; init; } = 1009;
 
     /// <summary>Uplink bandwidth B̂ in bytes per second (fed to the estimator as the prior and as every sample).</summary>
     public double BandwidthBytesPerSecond { get; init; } = 10e6 / 8;
@@ -152,7 +162,85 @@ public sealed class OnlineEvaluation
                 MinBits = _options.MinBits,
                 MaxBits = _options.MaxBits,
             });
+        CentreWindow = _options.CentreWindow;
+        if (_options.StreamCalibration)
+        {
+            FitOnStreams(calibrationFrames, Calibration);
+        }
+
         return Calibration;
+    }
+
+    /// <summary>The decay window W the streams run with (fitted by the stream calibration unless given).</summary>
+    public int? CentreWindow { get; private set; }
+
+    /// <summary>What the stream calibration chose (null when it is off).</summary>
+    public StreamCalibrationResult? StreamFit { get; private set; }
+
+    /// <summary>
+    /// Records low/medium/high streams built from the calibration frames through head and tail (full model and every bit
+    /// width), then fits S_ext, S_adj and W on the edge's loop over them; the per-sample fit stays as the reference statistics.
+    /// </summary>
+    private void FitOnStreams(FrameSet calibrationFrames, SchedulerCalibration calibration)
+    {
+        var traces = new List<StreamTrace>();
+        foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
+        {
+            var stream = TaskStream.Create(calibrationFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed);
+            traces.Add(Record(stream));
+        }
+
+        var fit = StreamCalibrator.Fit(traces, WarmCentres(), new StreamCalibrationOptions
+        {
+            Epsilon = _options.Epsilon,
+            BudgetShare = _options.BudgetShare,
+            PlanBits = _options.PlanBits,
+            MinBits = _options.MinBits,
+            MaxBits = _options.MaxBits,
+            FeedbackDelayFrames = Math.Max(0, _options.FeedbackDelayFrames),
+            WindowCandidates = _options.CentreWindow is int fixedWindow ? [fixedWindow] : _options.CentreWindowCandidates,
+        });
+        calibration.ExitThreshold = fit.ExitThreshold;
+        calibration.BitThresholds = fit.BitThresholds;
+        calibration.StreamLevels = fit.Levels;
+        calibration.CloudAgreementFrames = fit.CloudAgreementFrames;
+        calibration.MaxConsecutiveExits = fit.MaxConsecutiveExits;
+        CentreWindow = fit.Window;
+        StreamFit = fit;
+    }
+
+    /// <summary>One stream through the head (task feature) and the tail (full model and every bit width).</summary>
+    public StreamTrace Record(TaskStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        int n = stream.Count;
+        var frame = new float[_model.FrameLength];
+        var cut = new float[_cutLength];
+        var restored = new float[_cutLength];
+        var features = new float[n * _featureLength];
+        var truth = new int[n];
+        var full = new int[n];
+        var atBits = new Dictionary<int, int[]>();
+        for (int b = _options.MinBits; b <= _options.PlanBits; b++)
+        {
+            atBits[b] = new int[n];
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            stream.RenderFrame(i, frame);
+            truth[i] = stream.Label(i);
+            _model.RunHead(frame, cut);
+            TaskFeature.GlobalAveragePool(cut, _lengths, _channels, features.AsSpan(i * _featureLength, _featureLength));
+            full[i] = _model.RunTail(cut);
+            for (int b = _options.MinBits; b <= _options.PlanBits; b++)
+            {
+                RoundTripCut(cut, b, restored);
+                atBits[b][i] = _model.RunTail(restored);
+            }
+        }
+
+        return new StreamTrace(stream.Correlation, features, truth, full, atBits);
     }
 
     /// <summary>Step 2: one stream, frame by frame, with centres warmed from the calibration features.</summary>
@@ -161,7 +249,7 @@ public sealed class OnlineEvaluation
         ArgumentNullException.ThrowIfNull(stream);
         var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before running a stream.");
         // Warm centres are the exact calibration means (what scheduler.json stores); the window applies from the first stream update.
-        var cache = new SemanticCache(LabelCount, _featureLength, _options.CentreWindow);
+        var cache = new SemanticCache(LabelCount, _featureLength, CentreWindow);
         var warm = WarmCentres();
         var centres = new float[LabelCount * _featureLength];
         var counts = new long[LabelCount];
@@ -255,7 +343,13 @@ public sealed class OnlineEvaluation
     public SchedulerState CreateState(string calibrationSource)
     {
         var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before creating the scheduler state.");
-        var state = SchedulerState.Create(calibration, WarmCentres(), [.. _model.CutTensors.Select(t => new SchedulerCutTensor(t.Name, t.Channels))], _options.CentreWindow);
+        var state = SchedulerState.Create(calibration, WarmCentres(), [.. _model.CutTensors.Select(t => new SchedulerCutTensor(t.Name, t.Channels))], CentreWindow);
+        if (StreamFit is not null)
+        {
+            state.FeedbackDelayFrames = StreamFit.FeedbackDelayFrames;
+            state.StreamRunLength = _options.StreamRunLength;
+        }
+
         state.CalibrationEdgeMs = EdgeSeconds * 1e3;
         state.CalibrationCloudMs = CloudSeconds * 1e3;
         state.CalibrationSource = calibrationSource;

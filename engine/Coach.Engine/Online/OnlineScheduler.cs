@@ -18,6 +18,9 @@ public sealed class OnlineScheduler
 {
     private readonly float[] _feature;
     private readonly float[] _similarities;
+    private int _lastCloudLabel = -1;
+    private int _lastCloudLabelRepeats;
+    private int _consecutiveExits;
 
     public OnlineScheduler(SemanticCache cache, SchedulerCalibration calibration, TransferCostModel costModel, BandwidthEstimator bandwidth)
     {
@@ -66,10 +69,15 @@ public sealed class OnlineScheduler
     {
         Cache.Similarities(feature, _similarities); // eq. 8
         float s = Separability.Compute(_similarities, out int label); // eqs. 9, 10
-        if (Calibration.ExitThreshold is double exit && s > exit)
+        if (Calibration.ExitThreshold is double exit && s > exit
+            && (Calibration.CloudAgreementFrames == 0 || (label == _lastCloudLabel && _lastCloudLabelRepeats >= Calibration.CloudAgreementFrames))
+            && (Calibration.MaxConsecutiveExits is not int most || _consecutiveExits < most))
         {
+            _consecutiveExits++;
             return new SchedulerDecision(true, label, 0, s, 0);
         }
+
+        _consecutiveExits = 0;
 
         int minimum = Calibration.MinimumBits(s);
         double computeBottleneck = Math.Max(LiveEdgeSeconds ?? CostModel.EdgeSeconds, CostModel.CloudSeconds);
@@ -78,7 +86,15 @@ public sealed class OnlineScheduler
     }
 
     /// <summary>Eq. 7 with the label the cloud returned for a frame whose feature the caller kept.</summary>
-    public void Learn(int label, ReadOnlySpan<float> feature) => Cache.Update(label, feature);
+    public void Learn(int label, ReadOnlySpan<float> feature)
+    {
+        Cache.Update(label, feature);
+        _lastCloudLabelRepeats = label == _lastCloudLabel ? _lastCloudLabelRepeats + 1 : 1;
+        _lastCloudLabel = label;
+    }
+
+    /// <summary>The label the cloud returned last (−1 before the first answer); the exit guard of <see cref="SchedulerCalibration.CloudAgreementFrames"/> compares with it.</summary>
+    public int LastCloudLabel => _lastCloudLabel;
 
     /// <summary>
     /// Eq. 11: <c>Q_c = argmin_{Q ≥ Q_r} |T'_t(Q, B̂) − max{T_e, T'_t, T_c}|</c>.

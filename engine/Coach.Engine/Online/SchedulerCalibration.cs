@@ -15,6 +15,20 @@ public sealed class SchedulerCalibration
     /// <summary>S_ext: a frame with S above it exits early; null disables early exit.</summary>
     public double? ExitThreshold { get; set; }
 
+    /// <summary>
+    /// Stream guard: a frame exits only when its nearest centre's label is also the label of the last
+    /// <c>CloudAgreementFrames</c> answers the cloud returned (0: off). On a correlated stream those answers are the current
+    /// run's label; at a cut to another scene they are the old one, so a frame that merely resembles an old centre is sent and
+    /// its answer moves the centres (eq. 7) before exits resume; on an uncorrelated stream the guard rarely lets a frame exit.
+    /// </summary>
+    public int CloudAgreementFrames { get; set; }
+
+    /// <summary>
+    /// Stream guard: after this many consecutive early exits the next frame is sent anyway, so the cloud's label can correct
+    /// the centres (an exit updates nothing); null: no limit.
+    /// </summary>
+    public int? MaxConsecutiveExits { get; set; }
+
     /// <summary>S_adj: lower bit widths need higher separability; sorted by bits, descending.</summary>
     public IReadOnlyList<BitThreshold> BitThresholds { get; set; } = [];
 
@@ -41,6 +55,12 @@ public sealed class SchedulerCalibration
 
     /// <summary>Mean Q_r over the calibration samples that do not exit.</summary>
     public double MeanBits { get; set; }
+
+    /// <summary>
+    /// When S_ext and S_adj were fitted on simulated correlated streams over the calibration split (<see cref="StreamCalibrator"/>):
+    /// what the edge's loop did on each of them with these thresholds. Empty when fitted per sample against class means only.
+    /// </summary>
+    public IReadOnlyList<StreamLevelCalibration> StreamLevels { get; set; } = [];
 
     /// <summary>Q_r for separability S: the fewest bits whose S_adj threshold S exceeds, else <see cref="PlanBits"/>.</summary>
     public int MinimumBits(float separability)
@@ -72,6 +92,16 @@ public sealed class SchedulerCalibration
             {
                 throw new InvalidDataException($"S_adj threshold for {t.Bits} bits must be below the plan's {PlanBits} bits and have a separability; got {t.MinSeparability}.");
             }
+        }
+
+        if (CloudAgreementFrames < 0)
+        {
+            throw new InvalidDataException($"CloudAgreementFrames must be ≥ 0; got {CloudAgreementFrames}.");
+        }
+
+        if (MaxConsecutiveExits is < 1)
+        {
+            throw new InvalidDataException($"MaxConsecutiveExits must be at least 1 (or absent); got {MaxConsecutiveExits}.");
         }
 
         if (ExitThreshold is double e && double.IsNaN(e))

@@ -34,6 +34,12 @@ public sealed class SchedulerState
     /// <summary>Decay window W of the centres on the stream (eq. 7 with m_j capped at W − 1); null: the exact running mean.</summary>
     public int? CentreWindow { get; set; }
 
+    /// <summary>Frames between sending a frame and learning its label that the thresholds were fitted for (the pipeline's depth); null: not fitted on streams.</summary>
+    public int? FeedbackDelayFrames { get; set; }
+
+    /// <summary>Run length of the simulated calibration streams (frames per run of one class or one sample); null: not fitted on streams.</summary>
+    public int? StreamRunLength { get; set; }
+
     /// <summary>The cut tensors, in plan order; the task feature concatenates their GAP vectors.</summary>
     public IReadOnlyList<SchedulerCutTensor> CutTensors { get; set; } = [];
 
@@ -123,6 +129,11 @@ public sealed class SchedulerState
         if (Centres.Count != LabelCount || Counts.Count != LabelCount || Centres.Any(c => c is null || c.Length != FeatureLength))
         {
             throw new InvalidDataException($"scheduler state needs {LabelCount} centres of {FeatureLength} values and {LabelCount} counts.");
+        }
+
+        if (FeedbackDelayFrames is < 0 || StreamRunLength is < 1)
+        {
+            throw new InvalidDataException($"scheduler state's feedback delay must be ≥ 0 and its stream run length ≥ 1 (or absent); got {FeedbackDelayFrames} and {StreamRunLength}.");
         }
 
         if (CentreWindow is < 2)

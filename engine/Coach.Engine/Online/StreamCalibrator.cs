@@ -1,0 +1,332 @@
+using Coach.Engine.Data;
+
+namespace Coach.Engine.Online;
+
+/// <summary>
+/// One simulated correlated stream over calibration frames, recorded once through the real head and tail: per frame the task
+/// feature, the ground truth, the full model's label and the label the tail gives at every bit width the scheduler may send.
+/// </summary>
+/// <param name="Features">Row-major [frames, featureLength].</param>
+/// <param name="LabelAtBits">bits → tail label per frame after UAQ at that width.</param>
+public sealed record StreamTrace(StreamCorrelation Correlation, float[] Features, int[] Truth, int[] FullLabels, IReadOnlyDictionary<int, int[]> LabelAtBits)
+{
+    public int Count => Truth.Length;
+}
+
+/// <summary>What the online loop did on one calibration stream with the chosen thresholds and window.</summary>
+/// <param name="EarlyExitRatio">Share of frames that exited early.</param>
+/// <param name="AccuracyLoss">Accuracy lost against the full model (share of frames; negative: gained).</param>
+/// <param name="MeanMinimumBits">Mean Q_r of the frames sent.</param>
+public sealed record StreamLevelCalibration(string Correlation, int Frames, double EarlyExitRatio, double AccuracyLoss, double MeanMinimumBits);
+
+/// <summary>Settings of <see cref="StreamCalibrator.Fit"/>.</summary>
+public sealed class StreamCalibrationOptions
+{
+    public double Epsilon { get; init; } = 0.005;
+
+    /// <summary>Share of ε the thresholds may use on each calibration stream; the rest is a margin for the real stream.</summary>
+    public double BudgetShare { get; init; } = 0.6;
+
+    /// <summary>Share of the usable budget given to early exit; the remainder goes to reduced bits.</summary>
+    public double ExitShare { get; init; } = 0.5;
+
+    public int PlanBits { get; init; } = 8;
+
+    public int MinBits { get; init; } = 2;
+
+    public int MaxBits { get; init; } = 8;
+
+    /// <summary>Frames between sending a frame and learning the cloud's label for it (the edge pipeline's depth).</summary>
+    public int FeedbackDelayFrames { get; init; } = 4;
+
+    /// <summary>Decay windows W to choose from (null: the exact running mean of eq. 7).</summary>
+    public IReadOnlyList<int?> WindowCandidates { get; init; } = [4, 8, 16, 32, null];
+
+    /// <summary>Stream guards to choose from (<see cref="SchedulerCalibration.CloudAgreementFrames"/>, <see cref="SchedulerCalibration.MaxConsecutiveExits"/>).</summary>
+    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4)];
+
+    /// <summary>Threshold candidates tried per search (evenly spaced ranks of the observed separabilities).</summary>
+    public int ThresholdCandidates { get; init; } = 160;
+}
+
+/// <summary>The fitted online policy: window, delay, thresholds, and what they did on each calibration stream.</summary>
+public sealed record StreamCalibrationResult(int? Window, int FeedbackDelayFrames, double? ExitThreshold, IReadOnlyList<BitThreshold> BitThresholds,
+    IReadOnlyList<StreamLevelCalibration> Levels, int CloudAgreementFrames = 0, int? MaxConsecutiveExits = null);
+
+/// <summary>
+/// Fits S_ext, S_adj and the centre window W on simulated correlated streams over the calibration split (paper §III-C: the
+/// thresholds are "initially established using the calibration dataset D"), running exactly the edge's loop: centres warmed
+/// on the calibration means, decayed with window W, updated with the cloud's label D frames after a frame was sent; frames
+/// that exit early do not update the centres (nothing comes back for them).
+/// </summary>
+/// <remarks>
+/// Fitting against exact class means (<see cref="SchedulerCalibrator"/>) leaves S_ext far above the separabilities that a
+/// centre tracking the current video run produces, so few frames exit; fitting on the loop itself lets the threshold and the
+/// window be chosen together. Budget per stream: ε·share·n frames for what the online policy adds (the plan's own bits are
+/// the planner's bound). S_ext is lowered over candidate thresholds while what the early exits lose against sending at the
+/// plan's bits stay within the exit share of the budget on every correlation level (the worst level
+/// binds); then S_adj(b) for b = PlanBits − 1 … MinBits the same way with those exits plus what the reduced bits lose against
+/// the plan's bits, each width adding an equal slice of the rest. A search stops at the first candidate that breaks the budget, so the thresholds stay
+/// conservative. W is the candidate with the highest early-exit ratio on the high-correlation stream.
+/// </remarks>
+public static class StreamCalibrator
+{
+    public static StreamCalibrationResult Fit(IReadOnlyList<StreamTrace> traces, SemanticCache warmCentres, StreamCalibrationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(traces);
+        ArgumentNullException.ThrowIfNull(warmCentres);
+        options ??= new StreamCalibrationOptions();
+        if (traces.Count == 0 || traces.Any(t => t.Count == 0 || t.Features.Length != t.Count * warmCentres.FeatureLength))
+        {
+            throw new ArgumentException($"Stream calibration needs at least one non-empty stream whose features have {warmCentres.FeatureLength} values per frame.", nameof(traces));
+        }
+
+        for (int b = options.MinBits; b <= options.PlanBits; b++)
+        {
+            if (traces.Any(t => !t.LabelAtBits.TryGetValue(b, out var row) || row.Length != t.Count))
+            {
+                throw new ArgumentException($"Every stream needs the tail's label at {b} bits for every frame.", nameof(traces));
+            }
+        }
+
+        var warm = Snapshot(warmCentres);
+        // The plan's bits are the planner's choice and bounded there; what the online policy adds is budgeted per stream.
+        double[] budget = [.. traces.Select(t => options.Epsilon * options.BudgetShare * t.Count)];
+        StreamCalibrationResult? best = null;
+        double bestHighExits = -1;
+        foreach (int? window in options.WindowCandidates)
+        foreach (var guard in options.GuardCandidates)
+        {
+            var result = FitWindow(traces, warm, window, guard, budget, options);
+            int high = IndexOfHighest(traces);
+            double highExits = result.Levels[high].EarlyExitRatio;
+            if (highExits > bestHighExits)
+            {
+                best = result;
+                bestHighExits = highExits;
+            }
+        }
+
+        return best!;
+    }
+
+    /// <summary>
+    /// Runs the edge's loop over one recorded stream. Returns the exits; <c>Loss</c>, the net accuracy loss against the full
+    /// model in frames; <c>ExitLoss</c>, the exits answered wrong where the full model is right (no credit for lucky exits);
+    /// <c>BitsLoss</c>, what sending below the plan's bits lost against the plan's bits (net); frames sent and the sum of Q_r.
+    /// </summary>
+    public static (int Exits, int Loss, int ExitLoss, int BitsLoss, int Sent, long BitSum) Simulate(StreamTrace trace, (float[] Centres, long[] Counts, int Labels, int FeatureLength) warm,
+        int? window, int delay, SchedulerCalibration calibration)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(calibration);
+        int d = warm.FeatureLength;
+        var cache = new SemanticCache(warm.Labels, d, window);
+        cache.Restore(warm.Centres, warm.Counts);
+        var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
+        delay = Math.Max(0, delay);
+        var pendingFrame = new int[delay + 1];
+        var pendingLabel = new int[delay + 1];
+        Array.Fill(pendingFrame, -1);
+        int exits = 0, loss = 0, exitLoss = 0, bitsLoss = 0, sent = 0;
+        var atPlan = trace.LabelAtBits[calibration.PlanBits];
+        long bitSum = 0;
+        for (int i = 0; i < trace.Count; i++)
+        {
+            // The cloud's answer for the frame sent `delay` frames ago arrives now (eq. 7 with the returned label).
+            int slot = i % (delay + 1);
+            if (pendingFrame[slot] >= 0)
+            {
+                scheduler.Learn(pendingLabel[slot], trace.Features.AsSpan(pendingFrame[slot] * d, d));
+                pendingFrame[slot] = -1;
+            }
+
+            var decision = scheduler.Decide(trace.Features.AsSpan(i * d, d));
+            int truth = trace.Truth[i];
+            int answer;
+            if (decision.EarlyExit)
+            {
+                answer = decision.Label;
+                exits++;
+            }
+            else
+            {
+                answer = trace.LabelAtBits[decision.MinimumBits][i]; // eq. 11 picks Q_c ≥ Q_r: Q_r is the conservative case
+                bitsLoss += (atPlan[i] == truth ? 1 : 0) - (answer == truth ? 1 : 0);
+                sent++;
+                bitSum += decision.MinimumBits;
+                pendingFrame[slot] = i;
+                pendingLabel[slot] = answer;
+            }
+
+            int lost = (trace.FullLabels[i] == truth ? 1 : 0) - (answer == truth ? 1 : 0);
+            loss += lost;
+            // Exits answer with labels learned from the cloud's plan-bit answers, so they are judged against those answers.
+            exitLoss += decision.EarlyExit ? (atPlan[i] == truth ? 1 : 0) - (answer == truth ? 1 : 0) : 0;
+        }
+
+        return (exits, loss, exitLoss, bitsLoss, sent, bitSum);
+    }
+
+    /// <summary>The warm centres as plain arrays, restored into a fresh cache for every simulated stream.</summary>
+    public static (float[] Centres, long[] Counts, int Labels, int FeatureLength) Snapshot(SemanticCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        var centres = new float[cache.LabelCount * cache.FeatureLength];
+        var counts = new long[cache.LabelCount];
+        cache.CopyTo(centres, counts);
+        return (centres, counts, cache.LabelCount, cache.FeatureLength);
+    }
+
+    private static StreamCalibrationResult FitWindow(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength) warm,
+        int? window, (int CloudAgreement, int? MaxConsecutiveExits) guard, double[] budget, StreamCalibrationOptions options)
+    {
+        int delay = options.FeedbackDelayFrames;
+        var calibration = new SchedulerCalibration
+        {
+            PlanBits = options.PlanBits,
+            MaxBits = options.MaxBits,
+            Epsilon = options.Epsilon,
+            CloudAgreementFrames = guard.CloudAgreement,
+            MaxConsecutiveExits = guard.MaxConsecutiveExits,
+        };
+
+        // Separabilities the loop produces with nothing exiting: where the candidate thresholds come from.
+        var candidates = Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates);
+        double? exit = null;
+        foreach (double t in candidates)
+        {
+            calibration.ExitThreshold = t;
+            bool within = true;
+            for (int k = 0; k < traces.Count && within; k++)
+            {
+                var o = Simulate(traces[k], warm, window, delay, calibration);
+                within = o.ExitLoss <= options.ExitShare * budget[k];
+            }
+
+            if (!within)
+            {
+                break;
+            }
+
+            exit = t;
+        }
+
+        calibration.ExitThreshold = exit;
+
+        var thresholds = new List<BitThreshold>();
+        double floor = double.NegativeInfinity;
+        int widths = options.PlanBits - options.MinBits;
+        for (int b = options.PlanBits - 1; b >= options.MinBits; b--)
+        {
+            double share = options.ExitShare + ((1 - options.ExitShare) * (options.PlanBits - b) / widths);
+            double? accepted = null;
+            foreach (double t in Candidates(traces, warm, window, delay, calibration, floor, options.ThresholdCandidates / 2))
+            {
+                calibration.BitThresholds = [.. thresholds, new BitThreshold(b, t)];
+                bool within = true;
+                for (int k = 0; k < traces.Count && within; k++)
+                {
+                    var outcome = Simulate(traces[k], warm, window, delay, calibration);
+                    within = outcome.ExitLoss + outcome.BitsLoss <= share * budget[k];
+                }
+
+                if (!within)
+                {
+                    break;
+                }
+
+                accepted = t;
+            }
+
+            if (accepted is not double threshold)
+            {
+                calibration.BitThresholds = thresholds;
+                break;
+            }
+
+            thresholds.Add(new BitThreshold(b, threshold));
+            calibration.BitThresholds = thresholds;
+            floor = threshold;
+        }
+
+        calibration.BitThresholds = thresholds;
+        var levels = new List<StreamLevelCalibration>();
+        foreach (var trace in traces)
+        {
+            var outcome = Simulate(trace, warm, window, delay, calibration);
+            levels.Add(new StreamLevelCalibration(trace.Correlation.ToString().ToLowerInvariant(), trace.Count, (double)outcome.Exits / trace.Count,
+                (double)outcome.Loss / trace.Count, outcome.Sent == 0 ? 0 : (double)outcome.BitSum / outcome.Sent));
+        }
+        return new StreamCalibrationResult(window, delay, exit, thresholds, levels, guard.CloudAgreement, guard.MaxConsecutiveExits);
+    }
+
+    /// <summary>Evenly spaced ranks of the separabilities of the frames the loop sends, above <paramref name="floor"/>, highest first.</summary>
+    private static List<double> Candidates(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength) warm,
+        int? window, int delay, SchedulerCalibration calibration, double floor, int count)
+    {
+        var values = new List<double>();
+        int d = warm.FeatureLength;
+        foreach (var trace in traces)
+        {
+            // The same loop as Simulate, recording S of every frame that is not answered on the edge.
+            var cache = new SemanticCache(warm.Labels, d, window);
+            cache.Restore(warm.Centres, warm.Counts);
+            var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
+            var pendingFrame = new int[delay + 1];
+            var pendingLabel = new int[delay + 1];
+            Array.Fill(pendingFrame, -1);
+            for (int i = 0; i < trace.Count; i++)
+            {
+                int slot = i % (delay + 1);
+                if (pendingFrame[slot] >= 0)
+                {
+                    scheduler.Learn(pendingLabel[slot], trace.Features.AsSpan(pendingFrame[slot] * d, d));
+                    pendingFrame[slot] = -1;
+                }
+
+                var decision = scheduler.Decide(trace.Features.AsSpan(i * d, d));
+                if (decision.EarlyExit)
+                {
+                    continue;
+                }
+
+                if (decision.Separability > floor)
+                {
+                    values.Add(decision.Separability);
+                }
+
+                pendingFrame[slot] = i;
+                pendingLabel[slot] = trace.LabelAtBits[decision.MinimumBits][i];
+            }
+        }
+
+        values.Sort((a, b) => b.CompareTo(a));
+        var picked = new List<double>();
+        for (int k = 1; k <= count && values.Count > 0; k++)
+        {
+            // Threshold at a frame's own S: that frame and every lower one stay below (eq. 10 needs S > S_ext).
+            double t = values[Math.Min(values.Count - 1, (int)((long)k * values.Count / count) - 1)];
+            if (picked.Count == 0 || t < picked[^1])
+            {
+                picked.Add(t);
+            }
+        }
+
+        return picked;
+    }
+
+    private static int IndexOfHighest(IReadOnlyList<StreamTrace> traces)
+    {
+        int index = 0;
+        for (int k = 0; k < traces.Count; k++)
+        {
+            if (traces[k].Correlation > traces[index].Correlation)
+            {
+                index = k;
+            }
+        }
+
+        return index;
+    }
+}
