@@ -20,20 +20,28 @@ internal static class CalibrateOnlineCommand
         var frames = new Option<int>("--frames") { Description = "calibration frames to use, evenly spaced over the calibration split (0 = all)", DefaultValueFactory = _ => 1000 };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss against the full model the early exits and reduced bits may cost", DefaultValueFactory = _ => 0.005 };
         var budgetShare = new Option<double>("--budget-share") { Description = "share of ε spent on the calibration set (the rest is a margin for the stream)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
-        var window = new Option<int>("--centre-window") { Description = "decay window of the semantic centres on the stream (0 = exact eq. 7 mean)", DefaultValueFactory = _ => new OnlineEvaluationOptions().CentreWindow ?? 0 };
+        var window = new Option<int>("--centre-window") { Description = "decay window W of the semantic centres on the stream (0 = chosen on simulated calibration streams from 4, 8, 16, 32 and the exact eq. 7 mean)", DefaultValueFactory = _ => 0 };
+        var delay = new Option<int>("--feedback-delay") { Description = "frames until the cloud's label for a sent frame reaches the centres on the edge (pipeline depth)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeedbackDelayFrames };
+        var runLength = new Option<int>("--run-length") { Description = "frames per run of one class (medium) or one sample (high) in the simulated calibration streams", DefaultValueFactory = _ => new OnlineEvaluationOptions().StreamRunLength };
         var minBits = new Option<int>("--min-bits") { Description = "fewest bits the scheduler may send", DefaultValueFactory = _ => new OnlineEvaluationOptions().MinBits };
         var json = new Option<bool>("--json") { Description = "print the stored scheduler state's calibration as one JSON object on the last line" };
         var command = new Command("calibrate-online", "calibrate the online scheduler (S_ext, S_adj, warm semantic centres) of a plan into DIR/scheduler.json")
         {
-            plan, frames, epsilon, budgetShare, window, minBits, json,
+            plan, frames, epsilon, budgetShare, window, delay, runLength, minBits, json,
         };
         command.SetAction(parse => Run(parse.GetValue(plan)!, parse.GetValue(frames), parse.GetValue(epsilon), parse.GetValue(budgetShare),
-            parse.GetValue(window), parse.GetValue(minBits), parse.GetValue(json)));
+            parse.GetValue(window), parse.GetValue(delay), parse.GetValue(runLength), parse.GetValue(minBits), parse.GetValue(json)));
         return command;
     }
 
-    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int minBits, bool json)
+    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int delay, int runLength, int minBits, bool json)
     {
+        if (delay < 0 || runLength < 1)
+        {
+            Console.Error.WriteLine($"coach calibrate-online: need --feedback-delay ≥ 0 (got {delay}) and --run-length ≥ 1 (got {runLength})");
+            return 2;
+        }
+
         if (!(epsilon is > 0 and < 1) || !(budgetShare is > 0 and <= 1) || frameCount < 0 || minBits is < 1 or > 8 || window is 1 or < 0)
         {
             Console.Error.WriteLine($"coach calibrate-online: need 0 < --epsilon < 1 (got {epsilon}), 0 < --budget-share ≤ 1 (got {budgetShare}), --frames ≥ 0 (got {frameCount}), 1 ≤ --min-bits ≤ 8 (got {minBits}), --centre-window 0 or ≥ 2 (got {window})");
@@ -46,7 +54,7 @@ internal static class CalibrateOnlineCommand
             Console.Error.WriteLine($"coach calibrate-online: {plan.FullName}; {calibrationFrames.Count} calibration frames from {calibrationFrames.Source}");
             var clock = Stopwatch.StartNew();
             var lastDraw = TimeSpan.Zero;
-            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits };
+            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits, FeedbackDelayFrames = delay, StreamRunLength = runLength };
             var state = PlanOnlineCalibration.Run(plan.FullName, calibrationFrames, options, (done, total) =>
             {
                 if (done == total || clock.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250))
@@ -62,6 +70,7 @@ internal static class CalibrateOnlineCommand
             Console.WriteLine($"  S_ext {c.ExitThreshold?.ToString("0.####") ?? "off (no safe early exit)"}; S_adj {(c.BitThresholds.Count == 0 ? "none (plan bits only)" : string.Join("  ", c.BitThresholds.Select(t => $"{t.Bits} bits if S > {t.MinSeparability:0.####}")))}; plan bits {c.PlanBits}");
             Console.WriteLine($"  calibration: full model {c.FullAccuracy:P2}, with the policy {c.PolicyAccuracy:P2} (loss {(c.FullAccuracy - c.PolicyAccuracy) * 100:0.00} points, ε {c.Epsilon * 100:0.##} %); early exits {c.ExitRatio:P1}; mean Q_r of sent frames {c.MeanBits:0.00}");
             Console.WriteLine($"  centres warm from {c.SampleCount} frames, window {(state.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none (exact mean)")}; head {state.CalibrationEdgeMs:0.00} ms, tail {state.CalibrationCloudMs:0.00} ms here; {clock.Elapsed.TotalSeconds:0.0} s");
+            Console.WriteLine($"  fitted on simulated streams (run length {state.StreamRunLength}, label feedback after {state.FeedbackDelayFrames} frames): {string.Join("; ", c.StreamLevels.Select(l => $"{l.Correlation} EER {l.EarlyExitRatio:P1}, loss {l.AccuracyLoss * 100:0.00} %"))}; exit guards: agree with the last {c.CloudAgreementFrames} cloud labels, at most {c.MaxConsecutiveExits?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"} exits in a row");
             Console.WriteLine($"  wrote {path}");
             if (json)
             {
@@ -73,6 +82,7 @@ internal static class CalibrateOnlineCommand
                     w.WriteString("path", path);
                     w.WriteNumber("feature_length", state.FeatureLength);
                     w.WriteNumber("centre_window", state.CentreWindow ?? 0);
+                    w.WriteNumber("feedback_delay_frames", state.FeedbackDelayFrames ?? 0);
                     w.WritePropertyName("calibration");
                     w.WriteRawValue(c.ToJson());
                     w.WriteEndObject();
