@@ -47,7 +47,11 @@ public sealed class SchedulerCalibration
     /// <summary>Accuracy of the full (unsplit) model on the calibration set.</summary>
     public double FullAccuracy { get; set; }
 
-    /// <summary>Accuracy on the calibration set with these thresholds (early exits, Q_r bits), separabilities measured leave-one-out.</summary>
+    /// <summary>
+    /// Accuracy on the calibration set of the per-sample fit (early exits, Q_r bits), separabilities measured leave-one-out
+    /// against class means. When <see cref="StreamLevels"/> is set the thresholds were refitted on streams and these per-sample
+    /// figures (with <see cref="ExitRatio"/> and <see cref="MeanBits"/>) describe the per-sample fit, not the stored thresholds.
+    /// </summary>
     public double PolicyAccuracy { get; set; }
 
     /// <summary>Share of calibration samples that exit early.</summary>

@@ -30,7 +30,7 @@ public sealed class OnlineEvaluationOnBundledModelTests(ITestOutputHelper output
         Assert.All(results, r => Assert.True(r.AccuracyLoss <= 0.005, $"{r.Correlation} loses {r.AccuracyLoss:P2}{Environment.NewLine}{table}"));
     }
 
-    [Fact(Skip = "Not yet reached: with stream-fitted S_ext, a 4-frame label delay and the 16-channel feature of this cut, the high-correlation EER measured 0.15–0.37 (issue 7 asks ≥ 0.5).")]
+    [Fact(Skip = "Not yet reached: with stream-fitted S_ext, a 4-frame label delay and the 16-channel feature of this cut, at most 4 exits in a row and 30-frame runs, the high-correlation EER measured 0.36–0.47 (`coach bench online --plan` of the 3-bit plan at 10 Mbit/s: 0.378 on 2,000 frames); issue 7 asks ≥ 0.5.")]
     public void AtHighCorrelationAtLeastHalfTheFramesExitEarly()
     {
         var results = Results.Value;
