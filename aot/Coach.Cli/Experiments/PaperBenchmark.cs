@@ -101,6 +101,12 @@ internal sealed class PaperBenchmark
             runner.EnsurePlan(m, profile);
         }
 
+        var failed = Path.Combine(runner.PlanDirectory(Methods.Coach), "scheduler.failed");
+        if (methods.Contains(Methods.Coach) && File.Exists(failed))
+        {
+            _notes.Add($"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: COACH's online calibration failed, so it ran with its planned bits and no early exit ({File.ReadAllText(failed).Split('\n')[0]}).");
+        }
+
         await runner.StartCloudAsync(ct).ConfigureAwait(false);
         var results = new List<MethodResult>();
         foreach (var m in methods)
