@@ -29,17 +29,18 @@ internal static class BenchOnlineCommand
         var streamFrames = new Option<int>("--calibration-stream-frames") { Description = "frames per simulated calibration stream (built from the calibration split)", DefaultValueFactory = _ => new OnlineEvaluationOptions().StreamCalibrationFrames };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 7 };
         var budgetShare = new Option<double>("--budget-share") { Description = "share of ε the calibration may spend (the rest is a margin for the streams)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
+        var exitShare = new Option<double>("--exit-share") { Description = "share of the budget the early exits may use (the rest: reduced bits)", DefaultValueFactory = _ => new OnlineEvaluationOptions().ExitShare };
         var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
         var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, json,
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, json,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
-                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(json));
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(json));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
             {
@@ -51,7 +52,7 @@ internal static class BenchOnlineCommand
     }
 
     private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
-        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, bool json)
+        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, bool json)
     {
         if (frameCount < 1 || runLength < 1 || delay < 0 || streamFrames < 1 || window is 1 or < 0)
         {
@@ -114,6 +115,7 @@ internal static class BenchOnlineCommand
             StreamRunLength = runLength,
             StreamCalibrationFrames = streamFrames,
             BudgetShare = budgetShare,
+            ExitShare = exitShare,
             EdgeSeconds = planEdgeSeconds,
             CloudSeconds = planCloudSeconds,
         };
@@ -152,7 +154,7 @@ internal static class BenchOnlineCommand
 
             bool rises = results[0].EarlyExitRatio < results[1].EarlyExitRatio && results[1].EarlyExitRatio < results[2].EarlyExitRatio;
             bool falls = results[0].MeanBytesPerFrame > results[1].MeanBytesPerFrame && results[1].MeanBytesPerFrame > results[2].MeanBytesPerFrame;
-            bool withinLoss = results.All(r => r.AccuracyLoss <= 0.005);
+            bool withinLoss = results.All(r => r.AccuracyLoss <= 0.005 + 1e-9); // 10 of 2,000 frames is 0.5 % exactly
             Console.WriteLine($"EER rises low→medium→high: {(rises ? "yes" : "NO")}; bytes/frame fall: {(falls ? "yes" : "NO")}; loss ≤ 0.5 % at every level: {(withinLoss ? "yes" : "NO")}");
         }
 
