@@ -40,17 +40,7 @@ public static class ModelProfiler
         Directory.CreateDirectory(prefixDir);
         try
         {
-            var profiled = new SessionSettings
-            {
-                IntraOpThreads = settings.IntraOpThreads,
-                InterOpThreads = settings.InterOpThreads,
-                Providers = settings.Providers,
-                TensorRt = settings.TensorRt,
-                DeviceId = settings.DeviceId,
-                Optimization = GraphOptimization.Disabled,
-                EnableProfiling = true,
-                ProfilePrefix = Path.Combine(prefixDir, "ort"),
-            };
+            var profiled = SameDevice(settings, GraphOptimization.Disabled, Path.Combine(prefixDir, "ort"));
             string tracePath;
             var wall = new List<double>();
             string provider;
@@ -131,16 +121,7 @@ public static class ModelProfiler
     /// <summary>Median whole-run latency of the model in a session with the caller's settings (optimizations as given, no profiler).</summary>
     private static double ServingMedianMicroseconds(byte[] model, SessionSettings settings, string modelPath, int warmup, int runs)
     {
-        var serving = new SessionSettings
-        {
-            IntraOpThreads = settings.IntraOpThreads,
-            InterOpThreads = settings.InterOpThreads,
-            Providers = settings.Providers,
-            TensorRt = settings.TensorRt,
-            DeviceId = settings.DeviceId,
-            Optimization = settings.Optimization,
-        };
-        using var session = InferenceSession.Open(model, serving, Path.GetFileName(modelPath));
+        using var session = InferenceSession.Open(model, SameDevice(settings, settings.Optimization, profilePrefix: null), Path.GetFileName(modelPath));
         var inputs = SyntheticInputs.Create(session.Inputs);
         var wall = new List<double>(runs);
         for (int r = 0; r < warmup + runs; r++)
@@ -155,4 +136,17 @@ public static class ModelProfiler
 
         return OrtProfileParser.Median(wall);
     }
+
+    /// <summary>The caller's threads and providers with the given optimization level, profiling when a prefix is given.</summary>
+    private static SessionSettings SameDevice(SessionSettings settings, GraphOptimization optimization, string? profilePrefix) => new()
+    {
+        IntraOpThreads = settings.IntraOpThreads,
+        InterOpThreads = settings.InterOpThreads,
+        Providers = settings.Providers,
+        TensorRt = settings.TensorRt,
+        DeviceId = settings.DeviceId,
+        Optimization = optimization,
+        EnableProfiling = profilePrefix is not null,
+        ProfilePrefix = profilePrefix ?? settings.ProfilePrefix,
+    };
 }
