@@ -79,6 +79,12 @@ public static class PipelineCostModel
     public static double TensorBytes(PlanningProblem problem, int tensor, int bits)
     {
         ArgumentNullException.ThrowIfNull(problem);
+        if (problem.Tensors[tensor].Producer < 0)
+        {
+            // A model input is the camera's 8-bit frame: it crosses exactly as uint8, never wider (see PartitionPlan).
+            bits = Math.Min(bits, 8);
+        }
+
         if (bits >= 32 || !problem.TensorIsFloat[tensor])
         {
             return problem.TensorRawBytes[tensor];
