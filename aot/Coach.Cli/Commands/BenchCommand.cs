@@ -22,5 +22,6 @@ internal static class BenchCommand
         yield return BenchOnlineCommand.Create();
         yield return BenchPaperCommand.Create();
         yield return BenchChaosCommand.Create();
+        yield return BenchSplitCommand.Create();
     }
 }
