@@ -16,7 +16,8 @@ internal static class RunCommand
 {
     public static Command Create()
     {
-        var plan = new Option<DirectoryInfo>("--plan") { Description = "plan directory (plan.json + head.onnx and/or tail.onnx)", Required = true };
+        var plan = new Option<DirectoryInfo?>("--plan") { Description = "plan directory (plan.json + head.onnx and/or tail.onnx); default: the config's planDirectory" };
+        var config = new Option<FileInfo?>("--config") { Description = "edge configuration (e.g. /etc/coach/edge.json): cloud, plan directory, key file, execution providers, TensorRT; command-line options override it" };
         var cloud = new Option<string?>("--cloud") { Description = "the coach-cloud address, e.g. 127.0.0.1:7400 (not needed for an edge-only plan)" };
         var source = new Option<string>("--source") { Description = "frame source: stream:low|medium|high over the bundled test split", DefaultValueFactory = _ => "stream:medium" };
         var frames = new Option<int>("--frames") { Description = "number of frames", DefaultValueFactory = _ => 1000 };
@@ -38,15 +39,18 @@ internal static class RunCommand
         scheduler.AcceptOnlyFromAmong("online", "fixed");
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
         {
-            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, threads, noProgress, scheduler,
+            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, threads, noProgress, scheduler, config,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
             try
             {
-                PlanDirectory planDirectory = PlanDirectory.Load(result.GetValue(plan)!.FullName);
+                var configuration = result.GetValue(config) is { } configFile ? Coach.Engine.Deployment.EdgeConfiguration.Load(configFile.FullName) : null;
+                var planPath = result.GetValue(plan)?.FullName ?? configuration?.PlanDirectory
+                    ?? throw new ArgumentException("give --plan DIR or --config FILE with a planDirectory");
+                PlanDirectory planDirectory = PlanDirectory.Load(planPath);
                 EndPoint? cloudEndPoint = null;
-                if (result.GetValue(cloud) is { } address)
+                if ((result.GetValue(cloud) ?? NullIfEmpty(configuration?.Cloud)) is { } address)
                 {
                     cloudEndPoint = IPEndPoint.TryParse(address, out IPEndPoint? ip) ? ip
                         : address.Split(':') is [var host, var port] && int.TryParse(port, out int p) ? new DnsEndPoint(host, p)
@@ -57,7 +61,7 @@ internal static class RunCommand
                 IFrameSource frameSource = TaskStreamSource.Parse(result.GetValue(source)!, result.GetValue(frames), result.GetValue(runLength), result.GetValue(seed));
                 var options = new EdgeRunOptions
                 {
-                    Key = result.GetValue(keyFile) is { } key ? Coach.Transport.Security.PreSharedKey.Load(key.FullName, static warning => Console.Error.WriteLine($"coach-edge: {warning}")) : null,
+                    Key = (result.GetValue(keyFile)?.FullName ?? configuration?.KeyFile) is { } key ? Coach.Transport.Security.PreSharedKey.Load(key, static warning => Console.Error.WriteLine($"coach-edge: {warning}")) : null,
                     ClientId = result.GetValue(clientId) ?? $"coach-edge@{Environment.MachineName}",
                     Reconnect = !result.GetValue(noReconnect),
                     Fallback = !result.GetValue(noFallback),
@@ -66,7 +70,9 @@ internal static class RunCommand
                     Cloud = cloudEndPoint,
                     Shaper = shaper,
                     Slots = result.GetValue(slots),
-                    HeadSettings = new SessionSettings { IntraOpThreads = result.GetValue(threads) },
+                    HeadSettings = configuration is null
+                        ? new SessionSettings { IntraOpThreads = result.GetValue(threads) }
+                        : WithThreads(configuration.ToSessionSettings(), result.GetValue(threads)),
                     ShowProgress = !result.GetValue(noProgress),
                 };
                 Console.Error.WriteLine($"coach-edge: {planDirectory}, source {frameSource.Description}{(shaper is null ? string.Empty : $", link shaped in-process to {shaper}")}");
@@ -86,7 +92,8 @@ internal static class RunCommand
                 return summary.FramesAnswered == summary.FramesSent ? 0 : 4;
             }
             catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or IOException
-                or System.Net.Sockets.SocketException or HandshakeRejectedException or Coach.Transport.Protocol.ProtocolViolationException or OrtException)
+                or System.Net.Sockets.SocketException or HandshakeRejectedException or Coach.Transport.Protocol.ProtocolViolationException or OrtException
+                or Coach.Engine.Deployment.EdgeConfigurationException)
             {
                 Console.Error.WriteLine($"coach-edge run: {e.Message}");
                 return 1;
@@ -104,4 +111,17 @@ internal static class RunCommand
             : new OnlineFrameScheduler(plan, state ?? throw new InvalidDataException(
                 $"--scheduler online needs {Coach.Engine.Online.SchedulerState.FileName} in {plan.DirectoryPath}; write it with `coach calibrate-online --plan {plan.DirectoryPath}`"));
     }
+
+    private static string? NullIfEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;
+
+    /// <summary>The configuration's providers and TensorRT settings, with --threads overriding its thread count when given.</summary>
+    private static SessionSettings WithThreads(SessionSettings fromConfig, int threads) => threads == 0 ? fromConfig : new SessionSettings
+    {
+        IntraOpThreads = threads,
+        InterOpThreads = fromConfig.InterOpThreads,
+        Providers = fromConfig.Providers,
+        TensorRt = fromConfig.TensorRt,
+        DeviceId = fromConfig.DeviceId,
+        Optimization = fromConfig.Optimization,
+    };
 }
