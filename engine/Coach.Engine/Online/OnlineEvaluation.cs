@@ -5,27 +5,8 @@ using Coach.Engine.DataPlane;
 namespace Coach.Engine.Online;
 
 /// <summary>Settings of <see cref="OnlineEvaluation"/>.</summary>
-public sealed class OnlineEvaluationOptions
+public sealed class OnlineEvaluationOptions : CalibrationBudget
 {
-    public double Epsilon { get; init; } = 0.005;
-
-    /// <summary>Share of ε the calibration may spend (the rest is a margin for the streams).</summary>
-    public double BudgetShare { get; init; } = 0.6;
-
-    /// <summary>Share of the usable budget the stream fit gives to early exits; the remainder goes to reduced bits.</summary>
-    /// <remarks>
-    /// On the 3-bit plan of resnet-fm112 at 10 Mbit/s, 0.8 raised the high-correlation EER from 0.38 to 0.45 with no exit
-    /// loss, but on the 8-bit split of the bundled-model test the high stream then lost 0.9 % on exits; 0.5 keeps the margin.
-    /// </remarks>
-    public double ExitShare { get; init; } = 0.5;
-
-    /// <summary>The offline plan's bits for the cut.</summary>
-    public int PlanBits { get; init; } = 8;
-
-    public int MinBits { get; init; } = 2;
-
-    public int MaxBits { get; init; } = 8;
-
     /// <summary>Decay window W of the semantic centres on the stream; null: chosen by the stream calibration from
     /// <see cref="CentreWindowCandidates"/> (the exact running mean of eq. 7 when stream calibration is off).</summary>
     public int? CentreWindow { get; init; }

@@ -14,24 +14,8 @@ public sealed record CalibrationSamples(float[] Features, int[] Labels, int Labe
 }
 
 /// <summary>Options of <see cref="SchedulerCalibrator.Calibrate"/>.</summary>
-public sealed class SchedulerCalibrationOptions
+public sealed class SchedulerCalibrationOptions : CalibrationBudget
 {
-    /// <summary>ε: accuracy loss against the full model the policy may cost (paper: 0.5 %).</summary>
-    public double Epsilon { get; init; } = 0.005;
-
-    /// <summary>Share of ε that the thresholds may use on the calibration set; the rest is a margin for the test stream.</summary>
-    public double BudgetShare { get; init; } = 0.6;
-
-    /// <summary>Share of the usable budget given to early exit; the remainder goes to reduced bits.</summary>
-    public double ExitShare { get; init; } = 0.5;
-
-    /// <summary>The offline plan's bits for the cut (Q_r when no S_adj threshold is passed).</summary>
-    public int PlanBits { get; init; } = 8;
-
-    /// <summary>The fewest bits the scheduler may send.</summary>
-    public int MinBits { get; init; } = 2;
-
-    public int MaxBits { get; init; } = 8;
 }
 
 /// <summary>

@@ -20,22 +20,8 @@ public sealed record StreamTrace(StreamCorrelation Correlation, float[] Features
 public sealed record StreamLevelCalibration(string Correlation, int Frames, double EarlyExitRatio, double AccuracyLoss, double MeanMinimumBits);
 
 /// <summary>Settings of <see cref="StreamCalibrator.Fit"/>.</summary>
-public sealed class StreamCalibrationOptions
+public sealed class StreamCalibrationOptions : CalibrationBudget
 {
-    public double Epsilon { get; init; } = 0.005;
-
-    /// <summary>Share of ε the thresholds may use on each calibration stream; the rest is a margin for the real stream.</summary>
-    public double BudgetShare { get; init; } = 0.6;
-
-    /// <summary>Share of the usable budget given to early exit; the remainder goes to reduced bits.</summary>
-    public double ExitShare { get; init; } = 0.5;
-
-    public int PlanBits { get; init; } = 8;
-
-    public int MinBits { get; init; } = 2;
-
-    public int MaxBits { get; init; } = 8;
-
     /// <summary>Frames between sending a frame and learning the cloud's label for it (the edge pipeline's depth).</summary>
     public int FeedbackDelayFrames { get; init; } = 4;
 
