@@ -115,13 +115,6 @@ internal static class RunCommand
     private static string? NullIfEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;
 
     /// <summary>The configuration's providers and TensorRT settings, with --threads overriding its thread count when given.</summary>
-    private static SessionSettings WithThreads(SessionSettings fromConfig, int threads) => threads == 0 ? fromConfig : new SessionSettings
-    {
-        IntraOpThreads = threads,
-        InterOpThreads = fromConfig.InterOpThreads,
-        Providers = fromConfig.Providers,
-        TensorRt = fromConfig.TensorRt,
-        DeviceId = fromConfig.DeviceId,
-        Optimization = fromConfig.Optimization,
-    };
+    private static SessionSettings WithThreads(SessionSettings fromConfig, int threads) =>
+        threads == 0 ? fromConfig : fromConfig with { IntraOpThreads = threads };
 }

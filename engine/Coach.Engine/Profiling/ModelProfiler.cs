@@ -138,13 +138,8 @@ public static class ModelProfiler
     }
 
     /// <summary>The caller's threads and providers with the given optimization level, profiling when a prefix is given.</summary>
-    private static SessionSettings SameDevice(SessionSettings settings, GraphOptimization optimization, string? profilePrefix) => new()
+    private static SessionSettings SameDevice(SessionSettings settings, GraphOptimization optimization, string? profilePrefix) => settings with
     {
-        IntraOpThreads = settings.IntraOpThreads,
-        InterOpThreads = settings.InterOpThreads,
-        Providers = settings.Providers,
-        TensorRt = settings.TensorRt,
-        DeviceId = settings.DeviceId,
         Optimization = optimization,
         EnableProfiling = profilePrefix is not null,
         ProfilePrefix = profilePrefix ?? settings.ProfilePrefix,

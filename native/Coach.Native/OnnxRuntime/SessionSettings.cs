@@ -44,7 +44,7 @@ public sealed class TensorRtSettings
 }
 
 /// <summary>How an <see cref="InferenceSession"/> is created.</summary>
-public sealed class SessionSettings
+public sealed record SessionSettings
 {
     /// <summary>Threads inside one operator; 0 = ORT's default (one per physical core).</summary>
     public int IntraOpThreads { get; init; }
