@@ -86,7 +86,7 @@ internal sealed class PaperBenchmark
         }
 
         WriteCsvs(table1, table2, fig5, sweep);
-        Plot(fig5, sweep, sweepMethods);
+        Plot(fig5, sweepMethods);
         var summary = Summary(table1, table2, fig5, primary);
         File.WriteAllText(Path.Combine(_options.OutputDirectory, "README.md"), Readme(table1, table2, fig5, sweep, sweepMethods, summary));
         return Json(table1, summary);
@@ -380,7 +380,7 @@ internal sealed class PaperBenchmark
         File.WriteAllText(Path.Combine(_options.OutputDirectory, "bandwidth-sweep.csv"), s.ToString());
     }
 
-    private void Plot(List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)> fig5, List<(string Bandwidth, List<MethodResult> Results)> sweep, MethodSpec[] methods)
+    private void Plot(List<(string Schedule, List<(double T, double Fps)> Series, double[] PhaseFps)> fig5, MethodSpec[] methods)
     {
         var gnuplot = new[] { "/usr/bin/gnuplot", "/usr/local/bin/gnuplot" }.FirstOrDefault(File.Exists);
         if (gnuplot is null)
@@ -394,7 +394,7 @@ internal sealed class PaperBenchmark
         foreach (var (schedule, _, _) in fig5)
         {
             var name = FileName(schedule);
-            script.Append(CultureInfo.InvariantCulture, $"set output '{dir}/fig5-{name}.png'\nset title 'COACH throughput while the link drops {schedule.Replace("→", " -> ", StringComparison.Ordinal)}'\nset xlabel 'time (s)'\nset ylabel 'frames/s'\nset logscale y\nunset logscale y\nplot '{dir}/fig5-{name}.csv' every ::1 using 1:2 with linespoints title 'COACH'\n");
+            script.Append(CultureInfo.InvariantCulture, $"set output '{dir}/fig5-{name}.png'\nset title 'COACH throughput while the link drops {schedule.Replace("→", " -> ", StringComparison.Ordinal)}'\nset xlabel 'time (s)'\nset ylabel 'frames/s'\nplot '{dir}/fig5-{name}.csv' every ::1 using 1:2 with linespoints title 'COACH'\n");
         }
 
         foreach (var (fig, column, ylabel) in new[] { ("fig6-latency", 4, "mean latency (ms)"), ("fig7-throughput", 3, "throughput (frames/s)") })
@@ -414,8 +414,6 @@ internal sealed class PaperBenchmark
         {
             _notes.Add($"gnuplot failed: {err.Trim()}");
         }
-
-        _ = sweep;
     }
 
     private string Readme(
