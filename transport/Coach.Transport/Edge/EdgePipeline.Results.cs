@@ -223,6 +223,7 @@ public sealed partial class EdgePipeline
                     _connectionError = null;
                 }
 
+                AdoptInFlightLimit(next.Ack.MaxInFlight);
                 Interlocked.Increment(ref _reconnects);
                 next.StartReceiving(new ConnectionSink(this, epoch));
                 _options.Log($"edge: reconnected to the cloud (attempt {attempt}, connection #{next.Ack.ConnectionId})");
@@ -234,7 +235,7 @@ public sealed partial class EdgePipeline
             }
             catch (Exception e)
             {
-                if (e is HandshakeRejectedException { Reason: ReasonCode.AuthenticationFailed or ReasonCode.AuthenticationRequired or ReasonCode.UnknownPlan or ReasonCode.ModelMismatch })
+                if (IsRefusedForGood(e))
                 {
                     _options.Log($"edge: reconnect refused for good: {e.Message}; staying on the edge");
                     return;
@@ -243,6 +244,53 @@ public sealed partial class EdgePipeline
                 _options.Log($"edge: reconnect attempt {attempt} failed: {e.Message}; next in ≤ {Math.Min(delay.TotalSeconds * 2, _options.ReconnectMaxDelay.TotalSeconds):0.0} s");
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
             }
+        }
+    }
+
+    /// <summary>
+    /// True for a handshake the cloud will refuse on every attempt (wrong or missing key, unknown
+    /// plan, another model, another protocol version): a configuration error, not a fault, so
+    /// retrying cannot help. Refused connections, timeouts, resets and a busy cloud are faults.
+    /// </summary>
+    public static bool IsRefusedForGood(Exception error) =>
+        error is HandshakeRejectedException
+        {
+            Reason: ReasonCode.AuthenticationFailed or ReasonCode.AuthenticationRequired or ReasonCode.UnknownPlan
+                or ReasonCode.ModelMismatch or ReasonCode.UnsupportedVersion or ReasonCode.BadMagic,
+        };
+
+    /// <summary>
+    /// A cloud that grants fewer in-flight requests than the edge's current cap lowers it: the
+    /// difference in permits is taken and kept for the rest of the run (never raised again).
+    /// </summary>
+    private void AdoptInFlightLimit(int granted)
+    {
+        int current = Volatile.Read(ref _inFlightCapacity);
+        int target = Math.Max(1, Math.Min(granted, _options.MaxInFlight));
+        if (target >= current || Interlocked.CompareExchange(ref _inFlightCapacity, target, current) != current)
+        {
+            return;
+        }
+
+        int surplus = current - target;
+        CancellationToken lifetime = _lifetime.Token;
+        Task hold = Task.Run(async () =>
+        {
+            try
+            {
+                for (int i = 0; i < surplus; i++)
+                {
+                    await _inFlight.WaitAsync(lifetime).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The run ended first; nothing is sent any more.
+            }
+        }, CancellationToken.None);
+        lock (_background)
+        {
+            _background.Add(hold);
         }
     }
 
@@ -283,7 +331,7 @@ public sealed partial class EdgePipeline
                 }
 
                 long bytes = client.Connection.BytesReceived + client.Connection.BytesSent;
-                bool outstanding = _inFlight.CurrentCount < _inFlightCapacity;
+                bool outstanding = _inFlight.CurrentCount < Volatile.Read(ref _inFlightCapacity);
                 if (epoch != lastEpoch || bytes != lastBytes || !outstanding)
                 {
                     lastEpoch = epoch;

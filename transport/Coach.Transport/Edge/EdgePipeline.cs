@@ -23,7 +23,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     private readonly List<Task> _background = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly int[] _sentEpoch;
-    private readonly int _inFlightCapacity;
+    private int _inFlightCapacity;
     private EdgeClient? _client;
     private int _epoch = 1;
     private bool _connected;
@@ -47,7 +47,10 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     private int _staleAnswers;
     private string? _connectionError;
 
-    /// <param name="client">Connected client; null only for an edge-only plan.</param>
+    /// <param name="client">
+    /// Connected client; null for an edge-only plan, or when the cloud could not be reached at start
+    /// (then <paramref name="reconnect"/> is required: the edge answers locally and connects in the background).
+    /// </param>
     /// <param name="fallback">The full model, answering on the edge while the cloud is away; null = such frames fail explicitly.</param>
     /// <param name="reconnect">Makes a new connected client after the connection is lost; null = no reconnect.</param>
     public EdgePipeline(PlanDirectory plan, EdgeHead head, IFrameSource source, IFrameScheduler scheduler, EdgeClient? client, EdgeRunOptions options,
@@ -58,9 +61,9 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(scheduler);
         ArgumentNullException.ThrowIfNull(options);
-        if (client is null && !plan.IsEdgeOnly)
+        if (client is null && !plan.IsEdgeOnly && reconnect is null)
         {
-            throw new ArgumentException($"{plan} sends cut tensors to the cloud; connect an EdgeClient first", nameof(client));
+            throw new ArgumentException($"{plan} sends cut tensors to the cloud; connect an EdgeClient first, or give a reconnect function to start disconnected", nameof(client));
         }
 
         _plan = plan;
@@ -88,7 +91,8 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         var queue = new BoundedChannelOptions(Math.Max(1, options.QueueCapacity)) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait };
         _toSchedule = Channel.CreateBounded<HeadSlot>(queue);
         _toSend = Channel.CreateBounded<HeadSlot>(queue);
-        _inFlightCapacity = Math.Max(1, Math.Min(client?.Ack.MaxInFlight ?? 1, options.MaxInFlight));
+        // Started disconnected, the cap is the edge's own until a HelloAck lowers it (AdoptInFlightLimit).
+        _inFlightCapacity = Math.Max(1, Math.Min(client?.Ack.MaxInFlight ?? options.MaxInFlight, options.MaxInFlight));
         _inFlight = new SemaphoreSlim(_inFlightCapacity);
         _frameShapes = head.OutputSpecs.Select(s => s.FrameShape()).ToArray();
         _slotDecisions = new SchedulingDecision[head.Slots.Count];
@@ -128,7 +132,18 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         }
 
         _client?.StartReceiving(new ConnectionSink(this, _epoch));
-        Task watchdog = _client is null ? Task.CompletedTask : Task.Run(() => WatchdogAsync(_lifetime.Token), CancellationToken.None);
+        Task watchdog = _plan.IsEdgeOnly ? Task.CompletedTask : Task.Run(() => WatchdogAsync(_lifetime.Token), CancellationToken.None);
+        if (_client is null && !_plan.IsEdgeOnly && _reconnect is not null)
+        {
+            // The cloud was unreachable at start: frames are answered on the edge until the first connection.
+            _connectionError = "the cloud was unreachable at start";
+            Task firstConnection = Task.Run(() => ReconnectAsync(_lifetime.Token), CancellationToken.None);
+            lock (_background)
+            {
+                _background.Add(firstConnection);
+            }
+        }
+
         using var progress = _options.ShowProgress ? new ProgressBar(_records.Length, () => Volatile.Read(ref _completed), start) : null;
         Task head = Task.Run(() => HeadStageAsync(cancellationToken), CancellationToken.None);
         Task schedule = Task.Run(() => ScheduleStageAsync(cancellationToken), CancellationToken.None);

@@ -7,6 +7,9 @@ namespace Coach.Transport.Edge;
 /// One whole edge run on a plan directory: opens the head, connects and shakes hands with the
 /// cloud (unless the plan is edge-only), runs the pipeline, and returns the summary with the
 /// pipeline (for its per-frame records). What <c>coach-edge run</c> does, as a library call.
+/// A cloud unreachable at start does not stop the edge: it answers with the full-model fallback
+/// and connects in the background with the reconnect backoff; a handshake the cloud refuses for
+/// good (<see cref="EdgePipeline.IsRefusedForGood"/>) is thrown to the caller.
 /// </summary>
 public static class EdgeRun
 {
@@ -36,7 +39,6 @@ public static class EdgeRun
             };
             EndPoint cloud = options.Cloud;
             connect = ct => EdgeClient.ConnectAsync(cloud, hello, Connections.ConnectionOptions.For(WireLimits.Default, options.Shaper), handshakeTimeout: options.HandshakeTimeout, key: options.Key, cancellationToken: ct);
-            client = await connect(cancellationToken).ConfigureAwait(false);
             string? fullModel = options.FullModelPath ?? plan.ModelPath;
             if (options.Fallback && fullModel is not null)
             {
@@ -45,6 +47,22 @@ public static class EdgeRun
             else if (options.Fallback)
             {
                 options.Log($"edge: no full model for an edge-only fallback (plan.json has no model.path that exists, no --full-model); frames the cloud cannot answer end as failed");
+            }
+
+            try
+            {
+                client = await connect(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (options.Reconnect && IsFaultAtStart(e, cancellationToken))
+            {
+                // An unreachable cloud is a fault the edge rides out like a lost connection; a refused
+                // handshake (wrong key, plan, model, version) is a configuration error and ends the run below.
+                options.Log($"edge: cannot reach the cloud at {cloud} ({e.Message}); starting on the edge{(fallback is null ? " (no full model: frames fail until connected)" : " with the full-model fallback")} and connecting in the background");
+            }
+            catch (Exception)
+            {
+                fallback?.Dispose();
+                throw;
             }
         }
 
@@ -71,4 +89,17 @@ public static class EdgeRun
             fallback?.Dispose();
         }
     }
+
+    /// <summary>
+    /// A first connection that failed for a reason that may pass (refused, reset, timed out, link
+    /// down, cloud busy) rather than a handshake the cloud refuses for good or nonsense from the peer.
+    /// </summary>
+    private static bool IsFaultAtStart(Exception error, CancellationToken cancellationToken) => error switch
+    {
+        OperationCanceledException => !cancellationToken.IsCancellationRequested, // the handshake deadline, not the caller
+        HandshakeRejectedException => !EdgePipeline.IsRefusedForGood(error),
+        Coach.Transport.Protocol.ProtocolViolationException => false, // something that does not speak the protocol answers at that address
+        System.Net.Sockets.SocketException or IOException or TimeoutException => true,
+        _ => false,
+    };
 }
