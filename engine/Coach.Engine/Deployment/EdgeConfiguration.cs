@@ -40,6 +40,9 @@ public sealed class EdgeConfiguration
 
     public TensorRtConfiguration TensorRt { get; set; } = new();
 
+    /// <summary>TLS to the cloud (CA bundle, server name, client certificate for mutual TLS); off by default.</summary>
+    public TlsConfiguration Tls { get; set; } = new();
+
     public TelemetryConfiguration Telemetry { get; set; } = new();
 
     /// <summary>Reads, parses and validates a configuration file.</summary>
@@ -138,6 +141,14 @@ public sealed class EdgeConfiguration
         else
         {
             TensorRt.Validate(problems);
+        }
+        if (Tls is null)
+        {
+            problems.Add("tls must be an object (or left out for plain TCP), not null");
+        }
+        else
+        {
+            Tls.Validate(problems);
         }
         if (Telemetry is null)
         {
@@ -267,6 +278,55 @@ public sealed class TensorRtConfiguration
         if (DlaCore is < -1 or > 1)
         {
             problems.Add($"tensorRt.dlaCore must be -1 (GPU only), 0 or 1 (the DLA cores of Xavier and Orin), got {DlaCore}");
+        }
+    }
+}
+
+/// <summary>
+/// TLS to the cloud in the edge configuration: file paths only (PEM), never key material. The same
+/// settings as <c>coach-edge run --tls --tls-ca FILE --tls-server-name NAME --tls-cert FILE --tls-key FILE</c>.
+/// </summary>
+public sealed class TlsConfiguration
+{
+    /// <summary>Speak TLS to the cloud.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>CA bundle (PEM) the cloud's certificate must chain to; null = the system's trust store.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>Name the cloud's certificate must carry; null = the host of <c>cloud</c>.</summary>
+    public string? ServerName { get; set; }
+
+    /// <summary>This edge's certificate (PEM) for mutual TLS; its subject CN is the edge's client id.</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>The private key (PEM, unencrypted, chmod 600) of <see cref="CertificateFile"/>.</summary>
+    public string? KeyFile { get; set; }
+
+    internal void Validate(List<string> problems)
+    {
+        CheckPath(CaFile, "caFile", problems);
+        CheckPath(CertificateFile, "certificateFile", problems);
+        CheckPath(KeyFile, "keyFile", problems);
+        if ((CertificateFile is null) != (KeyFile is null))
+        {
+            problems.Add("tls.certificateFile and tls.keyFile go together (mutual TLS needs the certificate and its key); give both or neither");
+        }
+        if (ServerName is not null && string.IsNullOrWhiteSpace(ServerName))
+        {
+            problems.Add("tls.serverName must be a host name or null");
+        }
+        if (!Enabled && (CaFile ?? ServerName ?? CertificateFile ?? KeyFile) is not null)
+        {
+            problems.Add("tls.enabled is false but TLS files or a server name are set; set \"enabled\": true or remove them");
+        }
+    }
+
+    private static void CheckPath(string? path, string field, List<string> problems)
+    {
+        if (path is not null && (path.Length == 0 || !Path.IsPathRooted(path)))
+        {
+            problems.Add($"tls.{field} must be an absolute path or null, got '{path}'");
         }
     }
 }

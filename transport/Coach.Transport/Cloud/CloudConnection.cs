@@ -132,6 +132,22 @@ internal sealed class CloudConnection
         HelloMessage hello = HelloMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
         ClientId = hello.ClientId;
         byte[]? serverProof = null;
+        if (_transport.Tls?.PeerCertificate is { } certificate)
+        {
+            // Mutual TLS verified the certificate against the client CA; it names the edge (docs/security.md §4).
+            string commonName = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
+            if (!string.Equals(commonName, hello.ClientId, StringComparison.Ordinal))
+            {
+                AuthenticationFailed(ReasonCode.AuthenticationFailed, $"the client certificate is issued to '{commonName}', not to client id '{hello.ClientId}'; the Hello's client id must be the certificate's subject CN");
+                return false;
+            }
+
+            if (hello.Authentication.Length == 0)
+            {
+                return Accept(hello, serverProof: null); // the certificate is the alternative to the key
+            }
+        }
+
         if (_server.Options.Keys is { } keys)
         {
             if (hello.Authentication.Length == 0)

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Coach.Transport.Connections;
 using Coach.Transport.Protocol;
+using Coach.Transport.Security;
 
 namespace Coach.Transport.Cloud;
 
@@ -18,6 +20,7 @@ public sealed class CloudServer : IAsyncDisposable
     private readonly ConcurrentDictionary<uint, Task> _connections = new();
     private readonly ConcurrentDictionary<uint, SocketConnection> _transports = new();
     private long _authenticationFailures;
+    private long _tlsHandshakeFailures;
     private int _disposed;
     private long _internalErrors;
     private long _responseDelayTicks;
@@ -56,6 +59,9 @@ public sealed class CloudServer : IAsyncDisposable
 
     /// <summary>Handshakes refused for missing or wrong authentication.</summary>
     public long AuthenticationFailures => Interlocked.Read(ref _authenticationFailures);
+
+    /// <summary>Connections closed because their TLS handshake failed (not TLS, an untrusted or missing client certificate, a timeout).</summary>
+    public long TlsHandshakeFailures => Interlocked.Read(ref _tlsHandshakeFailures);
 
     /// <summary>Connections that ended on an unexpected exception (a server bug, not a hostile peer).</summary>
     public long InternalErrors => Interlocked.Read(ref _internalErrors);
@@ -96,13 +102,23 @@ public sealed class CloudServer : IAsyncDisposable
         _listener = listener;
         LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
         Log($"cloud: listening on {LocalEndPoint}, {_plansByHash.Count} plan(s): {string.Join(", ", _plansByHash.Values.Select(p => $"{p.Id} [{p.PlanHashHex[..12]}]"))}; max batch {Options.MaxBatch}, max wait {Options.MaxWait.TotalMilliseconds:0.###} ms");
-        if (Options.Keys is null)
+        if (Options.Tls is { } tls)
         {
-            Log("cloud: WARNING: authentication is OFF (no --keys, or --insecure-no-auth): any host that reaches this port can use the tails; give --keys DIR for pre-shared-key authentication");
+            Log($"cloud: {tls.Describe}");
         }
-        else
+
+        if (!Options.AuthenticatesEdges)
         {
-            Log($"cloud: edges must authenticate (HMAC-SHA256 challenge–response), {Options.Keys.Describe}");
+            Log("cloud: WARNING: authentication is OFF (no --keys nor --tls-client-ca, or --insecure-no-auth): any host that reaches this port can use the tails; give --keys DIR for pre-shared-key authentication or --tls-client-ca FILE for client certificates");
+        }
+
+        if (Options.Keys is not null)
+        {
+            Log($"cloud: edges must authenticate (HMAC-SHA256 challenge–response{(Options.Tls is { RequiresClientCertificate: true } ? ", or a client certificate" : string.Empty)}), {Options.Keys.Describe}");
+        }
+        else if (Options.Tls is { RequiresClientCertificate: true })
+        {
+            Log("cloud: edges authenticate with client certificates; a Hello's client id must equal its certificate's subject CN");
         }
 
         _acceptLoop = AcceptLoopAsync(listener);
@@ -261,19 +277,33 @@ public sealed class CloudServer : IAsyncDisposable
 
             uint id = (uint)Interlocked.Increment(ref _nextConnectionId);
             var transport = new SocketConnection(socket, connectionOptions);
-            transport.Start();
+            CloudTlsSettings? tls = Options.Tls;
+            if (tls is null)
+            {
+                transport.Start();
+            }
+
             if (Metrics.ConnectionsOpen >= Options.MaxConnections)
             {
                 Log($"cloud: connection #{id} from {transport.RemoteEndPoint} refused: {Options.MaxConnections} connections already open");
-                new RejectMessage(ReasonCode.ServerBusy, $"the server already serves {Options.MaxConnections} connections").Write(transport.Output);
-                _ = transport.Output.FlushAsync().AsTask().ContinueWith(_ => transport.CloseAsync(TimeSpan.FromSeconds(1)), TaskScheduler.Default);
+                if (tls is null)
+                {
+                    new RejectMessage(ReasonCode.ServerBusy, $"the server already serves {Options.MaxConnections} connections").Write(transport.Output);
+                    _ = transport.Output.FlushAsync().AsTask().ContinueWith(_ => transport.CloseAsync(TimeSpan.FromSeconds(1)), TaskScheduler.Default);
+                }
+                else
+                {
+                    // No TLS handshake spent on a connection that cannot be served: closed at once.
+                    _ = transport.DisposeAsync().AsTask();
+                }
+
                 continue;
             }
 
             Metrics.ConnectionOpened();
             var connection = new CloudConnection(this, transport, id);
             _transports[id] = transport;
-            Task run = Task.Run(() => connection.RunAsync(stopping), CancellationToken.None);
+            Task run = Task.Run(() => tls is null ? connection.RunAsync(stopping) : ServeTlsAsync(connection, transport, tls, stopping), CancellationToken.None);
             _connections[id] = run;
             _ = run.ContinueWith(_ =>
             {
@@ -281,6 +311,57 @@ public sealed class CloudServer : IAsyncDisposable
                 _transports.TryRemove(id, out SocketConnection? _);
             }, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>
+    /// The TLS handshake of one accepted connection, bounded by the handshake timeout, then the
+    /// protocol. A failed handshake is logged with the peer address and closes this connection only.
+    /// </summary>
+    private async Task ServeTlsAsync(CloudConnection connection, SocketConnection transport, CloudTlsSettings tls, CancellationToken stopping)
+    {
+        var verdict = new TlsPeerVerdict();
+        string? failure = null;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+        {
+            timeout.CancelAfter(Options.HandshakeTimeout);
+            try
+            {
+                await transport.AuthenticateAsServerAsync(tls.CreateServerOptions(verdict), timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+            {
+                failure = $"{ReasonCode.HandshakeTimeout}: the TLS handshake did not complete within {Options.HandshakeTimeout.TotalSeconds:0.#} s";
+            }
+            catch (OperationCanceledException)
+            {
+                await transport.DisposeAsync().ConfigureAwait(false);
+                Metrics.ConnectionClosed(violation: false);
+                return; // the server is stopping
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or ObjectDisposedException or System.ComponentModel.Win32Exception)
+            {
+                failure = verdict.Failure is { } refused
+                    ? $"{ReasonCode.AuthenticationFailed}: client certificate refused: {refused}"
+                    : $"{e.Message}{(e.InnerException is { } inner ? $" ({inner.Message})" : string.Empty)} — not a TLS client? (edges need --tls)";
+            }
+        }
+
+        if (failure is not null)
+        {
+            Interlocked.Increment(ref _tlsHandshakeFailures);
+            if (verdict.Failure is not null)
+            {
+                CountAuthenticationFailure();
+            }
+
+            Log($"cloud: connection #{connection.Id} from {transport.RemoteEndPoint}: TLS handshake failed: {failure}");
+            await transport.DisposeAsync().ConfigureAwait(false);
+            Metrics.ConnectionClosed(violation: true);
+            return;
+        }
+
+        transport.Start();
+        await connection.RunAsync(stopping).ConfigureAwait(false);
     }
 
     private async Task LogLoopAsync()

@@ -28,6 +28,15 @@ public sealed record CloudServerOptions
     /// </summary>
     public EdgeKeyStore? Keys { get; init; }
 
+    /// <summary>
+    /// TLS on every connection (the handshake, bounded by <see cref="HandshakeTimeout"/>, runs before any
+    /// protocol byte is read); with client CAs, mutual TLS authenticates edges without a key. Null = plain TCP.
+    /// </summary>
+    public CloudTlsSettings? Tls { get; init; }
+
+    /// <summary>Whether edges must prove who they are: a pre-shared key, or a client certificate (mutual TLS).</summary>
+    public bool AuthenticatesEdges => Keys is not null || Tls is { RequiresClientCertificate: true };
+
     /// <summary>A connection with no traffic and nothing in flight for this long is closed (Goodbye IdleTimeout); zero = never.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 

@@ -8,6 +8,8 @@ namespace Coach.Transport.Connections;
 /// A duplex TCP connection exposed as two pipes: <see cref="Input"/> (what the peer sent) and
 /// <see cref="Output"/> (what to send). A receive loop moves socket bytes into the input pipe and a
 /// send loop drains the output pipe into the socket, through the optional <see cref="LinkShaper"/>.
+/// With TLS (<see cref="AuthenticateAsServerAsync"/> / <see cref="AuthenticateAsClientAsync"/> before
+/// <see cref="Start"/>) the loops move the plaintext of an <see cref="System.Net.Security.SslStream"/> over the socket instead.
 /// </summary>
 public sealed partial class SocketConnection : IAsyncDisposable
 {
@@ -77,6 +79,13 @@ public sealed partial class SocketConnection : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
         {
+            return;
+        }
+
+        if (_tlsStream is { } tls)
+        {
+            _receiveLoop = Task.Run(() => ReceiveTlsLoopAsync(tls));
+            _sendLoop = Task.Run(() => SendTlsLoopAsync(tls));
             return;
         }
 
@@ -155,6 +164,11 @@ public sealed partial class SocketConnection : IAsyncDisposable
         catch (Exception)
         {
             // Loop faults were already delivered to the pipes' readers.
+        }
+
+        if (_tlsStream is not null)
+        {
+            await _tlsStream.DisposeAsync().ConfigureAwait(false);
         }
 
         _aborted.Dispose();

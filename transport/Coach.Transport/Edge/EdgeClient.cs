@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Security.Authentication;
 using Coach.Transport.Connections;
 using Coach.Transport.Protocol;
 using Coach.Transport.Security;
@@ -59,7 +60,12 @@ public sealed class EdgeClient : IAsyncDisposable
     /// <see cref="ProtocolViolationException"/> when it answers nonsense. With a key the Hello carries
     /// a fresh client nonce and the HMAC challenge–response of docs/protocol.md §4.7 runs.
     /// </summary>
-    public static async Task<EdgeClient> ConnectAsync(EndPoint cloud, HelloMessage hello, ConnectionOptions? options = null, WireLimits? limits = null, TimeSpan? handshakeTimeout = null, PreSharedKey? key = null, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// With <paramref name="tls"/> the TLS handshake runs first, bounded by the same handshake timeout;
+    /// a cloud certificate that fails validation throws <see cref="HandshakeRejectedException"/>
+    /// (<see cref="ReasonCode.AuthenticationFailed"/>, not retried), other TLS failures <see cref="IOException"/>.
+    /// </remarks>
+    public static async Task<EdgeClient> ConnectAsync(EndPoint cloud, HelloMessage hello, ConnectionOptions? options = null, WireLimits? limits = null, TimeSpan? handshakeTimeout = null, PreSharedKey? key = null, EdgeTlsSettings? tls = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(hello);
         byte[] clientNonce = [];
@@ -72,7 +78,9 @@ public sealed class EdgeClient : IAsyncDisposable
         byte[]? serverNonce = null;
         limits ??= WireLimits.Default;
         options ??= ConnectionOptions.For(limits);
-        SocketConnection connection = await SocketConnection.ConnectAsync(cloud, options, cancellationToken).ConfigureAwait(false);
+        SocketConnection connection = tls is null
+            ? await SocketConnection.ConnectAsync(cloud, options, cancellationToken).ConfigureAwait(false)
+            : await ConnectTlsAsync(cloud, options, tls, handshakeTimeout ?? TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         try
         {
             hello.Write(connection.Output);
@@ -136,14 +144,48 @@ public sealed class EdgeClient : IAsyncDisposable
                 connection.Input.AdvanceTo(buffer.Start, buffer.End);
                 if (read.IsCompleted)
                 {
-                    throw new IOException($"the cloud at {cloud} closed the connection during the handshake");
+                    throw new IOException($"the cloud at {cloud} closed the connection during the handshake{(tls is null ? string.Empty : MutualTlsHint)}");
                 }
             }
+        }
+        catch (Exception e) when (tls is not null && e is AuthenticationException or IOException && e.Message.IndexOf(MutualTlsHint, StringComparison.Ordinal) < 0)
+        {
+            // TLS 1.3 finishes the client's handshake before the cloud has checked the client
+            // certificate, so a refusal arrives here, as an alert or a close on the first read.
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new IOException($"the cloud at {cloud} ended the TLS connection during the handshake: {e.Message}{MutualTlsHint}", e);
         }
         catch
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    private const string MutualTlsHint = " (with mutual TLS the cloud closes connections whose client certificate is missing, from another CA, or expired: check --tls-cert/--tls-key and its --tls-client-ca)";
+
+    /// <summary>Connects and runs the TLS handshake within <paramref name="deadline"/>; says in words why the cloud was not trusted.</summary>
+    private static async Task<SocketConnection> ConnectTlsAsync(EndPoint cloud, ConnectionOptions options, EdgeTlsSettings tls, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        var verdict = new TlsPeerVerdict();
+        string targetHost = tls.TargetHostFor(cloud);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(deadline);
+        try
+        {
+            return await SocketConnection.ConnectAsync(cloud, options, tls.CreateClientOptions(targetHost, verdict), timeout.Token).ConfigureAwait(false);
+        }
+        catch (AuthenticationException e) when (verdict.Failure is { } refused)
+        {
+            throw new HandshakeRejectedException(ReasonCode.AuthenticationFailed, $"TLS: the cloud at {cloud} is not trusted: {refused}", e);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            throw new IOException($"TLS handshake with the cloud at {cloud} failed: {e.Message}{(e.InnerException is { } inner ? $" ({inner.Message})" : string.Empty)}; is it serving TLS (coach-cloud serve --tls-cert/--tls-key)?", e);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"the TLS handshake with the cloud at {cloud} did not complete within {deadline.TotalSeconds:0.#} s");
         }
     }
 
@@ -267,6 +309,12 @@ public sealed class HandshakeRejectedException : Exception
 
     public HandshakeRejectedException(ReasonCode reason, string message)
         : base(message)
+    {
+        Reason = reason;
+    }
+
+    public HandshakeRejectedException(ReasonCode reason, string message, Exception innerException)
+        : base(message, innerException)
     {
         Reason = reason;
     }

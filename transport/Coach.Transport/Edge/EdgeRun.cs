@@ -38,7 +38,7 @@ public static class EdgeRun
                 TailName = Path.GetFileName(plan.DirectoryPath),
             };
             EndPoint cloud = options.Cloud;
-            connect = ct => EdgeClient.ConnectAsync(cloud, hello, Connections.ConnectionOptions.For(WireLimits.Default, options.Shaper), handshakeTimeout: options.HandshakeTimeout, key: options.Key, cancellationToken: ct);
+            connect = ct => EdgeClient.ConnectAsync(cloud, hello, Connections.ConnectionOptions.For(WireLimits.Default, options.Shaper), handshakeTimeout: options.HandshakeTimeout, key: options.Key, tls: options.Tls, cancellationToken: ct);
             string? fullModel = options.FullModelPath ?? plan.ModelPath;
             if (options.Fallback && fullModel is not null)
             {

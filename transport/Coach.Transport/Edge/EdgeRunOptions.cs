@@ -36,6 +36,9 @@ public sealed record EdgeRunOptions
     /// <summary>This edge's pre-shared key (from a key file); null = no authentication.</summary>
     public PreSharedKey? Key { get; init; }
 
+    /// <summary>TLS to the cloud (trust, server name, client certificate for mutual TLS); null = plain TCP.</summary>
+    public EdgeTlsSettings? Tls { get; init; }
+
     /// <summary>Reconnect after the connection is lost (capped exponential backoff with jitter).</summary>
     public bool Reconnect { get; init; } = true;
 
