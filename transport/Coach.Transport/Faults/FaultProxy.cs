@@ -8,7 +8,9 @@ namespace Coach.Transport.Faults;
 /// A TCP relay between edges and a cloud for fault injection on machines without kernel shaping:
 /// <see cref="Cut"/> black-holes every open connection (bytes are read and dropped, nothing is
 /// closed — what a pulled cable looks like) and refuses new ones until <see cref="Restore"/>; the
-/// upstream may be re-pointed (a restarted cloud on another port).
+/// upstream may be re-pointed (a restarted cloud on another port); <see cref="ResponseDelay"/> holds
+/// every byte from the upstream that long before passing it on (a slow cloud seen from the edge,
+/// for a cloud in another process whose own delay cannot be changed while it runs).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -20,6 +22,8 @@ public sealed class FaultProxy : IAsyncDisposable
     private int _cutGeneration;
     private volatile bool _cut;
     private int _nextPair;
+    private long _responseDelayTicks;
+    private long _bytesToClients;
 
     public FaultProxy(IPEndPoint upstream, IPEndPoint? listen = null)
     {
@@ -41,6 +45,16 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     public bool IsCut => _cut;
+
+    /// <summary>How long bytes from the upstream are held before they go on to the client (zero = passed at once).</summary>
+    public TimeSpan ResponseDelay
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _responseDelayTicks));
+        set => Interlocked.Exchange(ref _responseDelayTicks, Math.Max(0, value.Ticks));
+    }
+
+    /// <summary>Bytes relayed from the upstream to clients so far (answers that reached an edge).</summary>
+    public long BytesToClients => Interlocked.Read(ref _bytesToClients);
 
     public void Start() => _acceptLoop = AcceptLoopAsync();
 
@@ -124,13 +138,102 @@ public sealed class FaultProxy : IAsyncDisposable
         int generation = Volatile.Read(ref _cutGeneration);
         try
         {
-            await Task.WhenAny(PumpAsync(client, upstream, generation), PumpAsync(upstream, client, generation)).ConfigureAwait(false);
+            await Task.WhenAny(PumpAsync(client, upstream, generation), DelayedPumpAsync(upstream, client, generation)).ConfigureAwait(false);
         }
         finally
         {
             _pairs.TryRemove(id, out _);
             client.Dispose();
             upstream.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Upstream → client through a delay line: each chunk is stamped when it arrives and sent once
+    /// <see cref="ResponseDelay"/> (read at arrival) has passed, in order, so latency grows but the
+    /// rate does not fall. A bounded queue of chunks pushes back on the upstream instead of growing.
+    /// </summary>
+    private async Task DelayedPumpAsync(Socket from, Socket to, int generation)
+    {
+        var line = System.Threading.Channels.Channel.CreateBounded<(long Due, byte[] Chunk, int Length)>(
+            new System.Threading.Channels.BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        async Task SendAsync()
+        {
+            try
+            {
+                await foreach ((long due, byte[] chunk, int length) in line.Reader.ReadAllAsync(ended.Token).ConfigureAwait(false))
+                {
+                    try
+                    {
+                        long wait = due - System.Diagnostics.Stopwatch.GetTimestamp();
+                        if (wait > 0)
+                        {
+                            await Task.Delay(TimeSpan.FromSeconds(wait / (double)System.Diagnostics.Stopwatch.Frequency), ended.Token).ConfigureAwait(false);
+                        }
+
+                        if (Volatile.Read(ref _cutGeneration) == generation)
+                        {
+                            await to.SendAsync(chunk.AsMemory(0, length), SocketFlags.None, ended.Token).ConfigureAwait(false);
+                            Interlocked.Add(ref _bytesToClients, length);
+                        }
+                    }
+                    finally
+                    {
+                        System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+                    }
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+            finally
+            {
+                // The client is gone: the receiving side must not wait on a full line that nobody reads.
+                await ended.CancelAsync().ConfigureAwait(false);
+            }
+        }
+
+        Task sender = SendAsync();
+        try
+        {
+            while (true)
+            {
+                byte[] chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(64 << 10);
+                int received;
+                try
+                {
+                    received = await from.ReceiveAsync(chunk, SocketFlags.None, ended.Token).ConfigureAwait(false);
+                    if (received > 0 && Volatile.Read(ref _cutGeneration) == generation)
+                    {
+                        long due = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(ResponseDelay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+                        await line.Writer.WriteAsync((due, chunk, received), ended.Token).ConfigureAwait(false);
+                        continue;
+                    }
+                }
+                catch
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+                    throw;
+                }
+
+                System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+                if (received == 0)
+                {
+                    return;
+                }
+
+                // Otherwise a black hole: this connection lived through a cut.
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            // Orderly end of the upstream: what is on the line is still delivered (after its delay).
+            line.Writer.TryComplete();
+            await sender.ConfigureAwait(false);
         }
     }
 
