@@ -30,17 +30,18 @@ internal static class BenchOnlineCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 7 };
         var budgetShare = new Option<double>("--budget-share") { Description = "share of ε the calibration may spend (the rest is a margin for the streams)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
         var exitShare = new Option<double>("--exit-share") { Description = "share of the budget the early exits may use (the rest: reduced bits)", DefaultValueFactory = _ => new OnlineEvaluationOptions().ExitShare };
+        var rawFeatures = new Option<bool>("--raw-features") { Description = "compare raw GAP features as the paper does (default: standardised on the calibration features)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
         var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, json,
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, rawFeatures, json,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
-                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(json));
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(rawFeatures), parse.GetValue(json));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
             {
@@ -52,7 +53,7 @@ internal static class BenchOnlineCommand
     }
 
     private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
-        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, bool json)
+        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, bool rawFeatures, bool json)
     {
         if (frameCount < 1 || runLength < 1 || delay < 0 || streamFrames < 1 || window is 1 or < 0)
         {
@@ -118,6 +119,7 @@ internal static class BenchOnlineCommand
             ExitShare = exitShare,
             EdgeSeconds = planEdgeSeconds,
             CloudSeconds = planCloudSeconds,
+            StandardiseFeatures = !rawFeatures,
         };
         using var inference = new OnnxSplitInference(head, tail);
         var evaluation = new OnlineEvaluation(inference, options);
@@ -187,6 +189,7 @@ internal static class BenchOnlineCommand
             w.WriteNumber("centre_window", evaluation.CentreWindow ?? 0);
             w.WriteNumber("cloud_ms", evaluation.CloudSeconds * 1e3);
             w.WriteNumber("bandwidth_mbps", bandwidthBytes * 8 / 1e6);
+            w.WriteBoolean("standardised_features", evaluation.Standardisation is not null);
             w.WritePropertyName("calibration");
             w.WriteRawValue(calibration.ToJson());
             w.WriteStartArray("levels");

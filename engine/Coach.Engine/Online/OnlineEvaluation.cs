@@ -21,7 +21,7 @@ public sealed class OnlineEvaluationOptions : CalibrationBudget
     public bool StreamCalibration { get; init; } = true;
 
     /// <summary>Frames per simulated calibration stream (one per correlation level).</summary>
-    public int StreamCalibrationFrames { get; init; } = 1000;
+    public int StreamCalibrationFrames { get; init; } = 3000;
 
     /// <summary>Frames per run of one class (medium) or one sample (high) in the simulated streams: 1 s of 30 fps video.</summary>
     public int StreamRunLength { get; init; } = 30;
@@ -39,6 +39,9 @@ public sealed class OnlineEvaluationOptions : CalibrationBudget
     public double? EdgeSeconds { get; init; }
 
     public double? CloudSeconds { get; init; }
+
+    /// <summary>Compare standardised task features (<see cref="FeatureStandardisation"/>, fitted on the calibration features) instead of raw GAP vectors.</summary>
+    public bool StandardiseFeatures { get; init; } = true;
 }
 
 /// <summary>One stream's outcome.</summary>
@@ -71,6 +74,7 @@ public sealed class OnlineEvaluation
     private readonly int[] _lengths;
     private readonly int _cutLength;
     private readonly int _featureLength;
+    private FeatureStandardisation? _standardisation;
 
     public OnlineEvaluation(ISplitInference model, OnlineEvaluationOptions? options = null)
     {
@@ -140,8 +144,9 @@ public sealed class OnlineEvaluation
         CloudSeconds = _options.CloudSeconds ?? (double)tailTicks / Stopwatch.Frequency / Math.Max(1, n);
         CalibrationFeatures = features;
         CalibrationLabels = labels;
+        _standardisation = _options.StandardiseFeatures ? FeatureStandardisation.Fit(features, _featureLength) : null;
         Calibration = SchedulerCalibrator.Calibrate(
-            new CalibrationSamples(features, labels, LabelCount, full, correct),
+            new CalibrationSamples(Standardised(features), labels, LabelCount, full, correct) { Standardised = _standardisation is not null },
             new SchedulerCalibrationOptions
             {
                 Epsilon = _options.Epsilon,
@@ -238,7 +243,7 @@ public sealed class OnlineEvaluation
         ArgumentNullException.ThrowIfNull(stream);
         var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before running a stream.");
         // Warm centres are the exact calibration means (what scheduler.json stores); the window applies from the first stream update.
-        var cache = new SemanticCache(LabelCount, _featureLength, CentreWindow);
+        var cache = new SemanticCache(LabelCount, _featureLength, CentreWindow, _standardisation);
         var warm = WarmCentres();
         var centres = new float[LabelCount * _featureLength];
         var counts = new long[LabelCount];
@@ -323,9 +328,28 @@ public sealed class OnlineEvaluation
             throw new InvalidOperationException("Calibrate before warming the centres.");
         }
 
-        var cache = new SemanticCache(LabelCount, _featureLength);
+        var cache = new SemanticCache(LabelCount, _featureLength, null, _standardisation);
         cache.Warm(CalibrationFeatures, CalibrationLabels);
         return cache;
+    }
+
+    /// <summary>The feature standardisation fitted on the calibration features (null when off or before calibration).</summary>
+    public FeatureStandardisation? Standardisation => _standardisation;
+
+    private float[] Standardised(float[] features)
+    {
+        if (_standardisation is null)
+        {
+            return features;
+        }
+
+        var result = new float[features.Length];
+        for (int offset = 0; offset < features.Length; offset += _featureLength)
+        {
+            _standardisation.Apply(features.AsSpan(offset, _featureLength), result.AsSpan(offset, _featureLength));
+        }
+
+        return result;
     }
 
     /// <summary>The calibration and warm centres as the edge loads them (<c>scheduler.json</c>).</summary>

@@ -47,6 +47,7 @@ public static class PlanOnlineCalibration
             HeaderBytesPerFrame = options.HeaderBytesPerFrame,
             EdgeSeconds = options.EdgeSeconds,
             CloudSeconds = options.CloudSeconds,
+            StandardiseFeatures = options.StandardiseFeatures,
         };
 
         byte[] tail = File.ReadAllBytes(tailPath);

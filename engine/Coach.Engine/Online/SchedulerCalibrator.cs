@@ -11,6 +11,9 @@ public sealed record CalibrationSamples(float[] Features, int[] Labels, int Labe
     public int Count => Labels.Length;
 
     public int FeatureLength => Labels.Length == 0 ? 0 : Features.Length / Labels.Length;
+
+    /// <summary>The features are standardised (<see cref="FeatureStandardisation"/>): similarities are <c>(1 + cos) / 2</c>, as the cache computes them.</summary>
+    public bool Standardised { get; init; }
 }
 
 /// <summary>Options of <see cref="SchedulerCalibrator.Calibrate"/>.</summary>
@@ -249,7 +252,8 @@ public static class SchedulerCalibrator
                 }
 
                 double norm = j == y ? Math.Sqrt(centreNormSquared) : norms[j];
-                similarities[j] = norm == 0 ? 0 : (float)Math.Clamp(dot / (norm * fNorm), 0, 1);
+                double cosine = norm == 0 ? double.NaN : dot / (norm * fNorm);
+                similarities[j] = double.IsNaN(cosine) ? 0 : (float)Math.Clamp(samples.Standardised ? 0.5 * (1 + cosine) : cosine, 0, 1);
             }
 
             separability[i] = Separability.Compute(similarities, out nearest[i]);

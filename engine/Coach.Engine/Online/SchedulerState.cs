@@ -53,6 +53,12 @@ public sealed class SchedulerState
     /// <summary>m_j per label: the calibration features each centre is the mean of.</summary>
     public IReadOnlyList<long> Counts { get; set; } = [];
 
+    /// <summary>μ of the feature standardisation the centres live in (<see cref="FeatureStandardisation"/>); null: raw GAP features.</summary>
+    public float[]? FeatureMean { get; set; }
+
+    /// <summary>σ of the feature standardisation; present exactly when <see cref="FeatureMean"/> is.</summary>
+    public float[]? FeatureScale { get; set; }
+
     /// <summary>Head time per frame measured during calibration on the calibrating machine (informative; the edge uses the plan's and its own).</summary>
     public double CalibrationEdgeMs { get; set; }
 
@@ -86,6 +92,8 @@ public sealed class SchedulerState
             FeatureLength = warmed.FeatureLength,
             Centres = centres,
             Counts = counts,
+            FeatureMean = warmed.Standardisation?.Mean.ToArray(),
+            FeatureScale = warmed.Standardisation?.Scale.ToArray(),
             CreatedUtc = DateTimeOffset.UtcNow,
         };
         state.Validate();
@@ -96,7 +104,7 @@ public sealed class SchedulerState
     public SemanticCache CreateCache(int? centreWindow = null)
     {
         Validate();
-        var cache = new SemanticCache(LabelCount, FeatureLength, centreWindow ?? CentreWindow);
+        var cache = new SemanticCache(LabelCount, FeatureLength, centreWindow ?? CentreWindow, Standardisation());
         var flat = new float[LabelCount * FeatureLength];
         for (int j = 0; j < LabelCount; j++)
         {
@@ -106,6 +114,9 @@ public sealed class SchedulerState
         cache.Restore(flat, [.. Counts]);
         return cache;
     }
+
+    /// <summary>The stored feature standardisation, or null when the centres hold raw GAP features.</summary>
+    public FeatureStandardisation? Standardisation() => FeatureMean is null || FeatureScale is null ? null : new FeatureStandardisation(FeatureMean, FeatureScale);
 
     /// <summary>Throws <see cref="InvalidDataException"/> naming the first inconsistency.</summary>
     public void Validate()
@@ -134,6 +145,13 @@ public sealed class SchedulerState
         if (FeedbackDelayFrames is < 0 || StreamRunLength is < 1)
         {
             throw new InvalidDataException($"scheduler state's feedback delay must be ≥ 0 and its stream run length ≥ 1 (or absent); got {FeedbackDelayFrames} and {StreamRunLength}.");
+        }
+
+        if ((FeatureMean is null) != (FeatureScale is null)
+            || (FeatureMean is not null && (FeatureMean.Length != FeatureLength || FeatureScale!.Length != FeatureLength
+                || FeatureMean.Any(v => !float.IsFinite(v)) || FeatureScale.Any(v => !float.IsFinite(v) || v <= 0f))))
+        {
+            throw new InvalidDataException($"scheduler state's feature standardisation needs featureMean and featureScale together, {FeatureLength} finite values each, every scale > 0; rerun `coach calibrate-online`.");
         }
 
         if (CentreWindow is < 2)

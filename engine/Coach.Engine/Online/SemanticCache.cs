@@ -8,6 +8,8 @@ namespace Coach.Engine.Online;
 /// With <c>countCap</c> unset, eq. 7 is applied exactly: <c>T_j ← (m_j T_j + F) / (m_j + 1)</c>, so a centre is the mean of
 /// every feature seen. For drifting streams (lighting, camera motion) set <c>countCap = W</c>: m_j stops growing at W − 1, so
 /// the update becomes an exponential moving average with weight 1/W and the centre follows the last ~W features.
+/// With a <see cref="FeatureStandardisation"/>, every feature is standardised before it updates a centre or is compared,
+/// centres live in the standardised space, and eq. 8's cosine (then in [−1, 1]) is mapped to [0, 1] as <c>(1 + cos) / 2</c>.
 /// </remarks>
 public sealed class SemanticCache
 {
@@ -15,8 +17,9 @@ public sealed class SemanticCache
     private readonly float[] _norms;
     private readonly long[] _counts;
     private readonly long _countCap;
+    private readonly float[] _standardised;
 
-    public SemanticCache(int labelCount, int featureLength, int? countCap = null)
+    public SemanticCache(int labelCount, int featureLength, int? countCap = null, FeatureStandardisation? standardisation = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(labelCount, 2);
         ArgumentOutOfRangeException.ThrowIfLessThan(featureLength, 1);
@@ -31,7 +34,17 @@ public sealed class SemanticCache
         _norms = new float[labelCount];
         _counts = new long[labelCount];
         _countCap = countCap is int cap ? cap - 1 : long.MaxValue;
+        if (standardisation is not null && standardisation.Length != featureLength)
+        {
+            throw new ArgumentException($"The standardisation covers {standardisation.Length} feature values; the features have {featureLength}.", nameof(standardisation));
+        }
+
+        Standardisation = standardisation;
+        _standardised = new float[featureLength];
     }
+
+    /// <summary>How features are standardised before they meet the centres; null: raw GAP features, as in the paper.</summary>
+    public FeatureStandardisation? Standardisation { get; }
 
     public int LabelCount { get; }
 
@@ -54,6 +67,7 @@ public sealed class SemanticCache
         }
 
         CheckFeature(feature);
+        feature = Standardised(feature);
         long m = Math.Min(_counts[label], _countCap);
         float keep = (float)m / (m + 1);
         float add = 1f / (m + 1);
@@ -84,7 +98,10 @@ public sealed class SemanticCache
         }
     }
 
-    /// <summary>Eq. 8: <c>t_j = cos(F, T_j)</c> clamped to [0, 1]; a label with no centre yet (or a zero feature) scores 0.</summary>
+    /// <summary>
+    /// Eq. 8: <c>t_j = cos(F, T_j)</c> clamped to [0, 1] (standardised: <c>(1 + cos) / 2</c>); a label with no centre yet
+    /// (or a zero feature) scores 0.
+    /// </summary>
     public void Similarities(ReadOnlySpan<float> feature, Span<float> similarities)
     {
         CheckFeature(feature);
@@ -93,12 +110,20 @@ public sealed class SemanticCache
             throw new ArgumentException($"similarities holds {similarities.Length} values but there are {LabelCount} labels.", nameof(similarities));
         }
 
+        feature = Standardised(feature);
+        bool standardised = Standardisation is not null;
         float featureNorm = MathF.Sqrt(TaskFeature.Dot(feature[..FeatureLength], feature));
         for (int j = 0; j < LabelCount; j++)
         {
             float denominator = featureNorm * _norms[j];
-            float t = denominator > 0f ? TaskFeature.Dot(feature[..FeatureLength], Centre(j)) / denominator : 0f;
-            similarities[j] = Math.Clamp(t, 0f, 1f);
+            if (denominator <= 0f)
+            {
+                similarities[j] = 0f;
+                continue;
+            }
+
+            float cosine = TaskFeature.Dot(feature[..FeatureLength], Centre(j)) / denominator;
+            similarities[j] = standardised ? Math.Clamp(0.5f * (1f + cosine), 0f, 1f) : Math.Clamp(cosine, 0f, 1f);
         }
     }
 
@@ -145,6 +170,17 @@ public sealed class SemanticCache
             var centre = Centre(j);
             _norms[j] = MathF.Sqrt(TaskFeature.Dot(centre, centre));
         }
+    }
+
+    private ReadOnlySpan<float> Standardised(ReadOnlySpan<float> feature)
+    {
+        if (Standardisation is null)
+        {
+            return feature;
+        }
+
+        Standardisation.Apply(feature, _standardised);
+        return _standardised;
     }
 
     private void CheckFeature(ReadOnlySpan<float> feature)

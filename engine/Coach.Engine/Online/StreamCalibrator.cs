@@ -29,7 +29,7 @@ public sealed class StreamCalibrationOptions : CalibrationBudget
     public IReadOnlyList<int?> WindowCandidates { get; init; } = [4, 8, 16, 32, null];
 
     /// <summary>Stream guards to choose from (<see cref="SchedulerCalibration.CloudAgreementFrames"/>, <see cref="SchedulerCalibration.MaxConsecutiveExits"/>).</summary>
-    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4)];
+    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4), (1, 6), (2, 6), (2, 10)];
 
     /// <summary>Threshold candidates tried per search (evenly spaced ranks of the observed separabilities).</summary>
     public int ThresholdCandidates { get; init; } = 160;
@@ -101,13 +101,13 @@ public static class StreamCalibrator
     /// model in frames; <c>ExitLoss</c>, the exits answered wrong where the full model is right (no credit for lucky exits);
     /// <c>BitsLoss</c>, what sending below the plan's bits lost against the plan's bits (net); frames sent and the sum of Q_r.
     /// </summary>
-    public static (int Exits, int Loss, int ExitLoss, int BitsLoss, int Sent, long BitSum) Simulate(StreamTrace trace, (float[] Centres, long[] Counts, int Labels, int FeatureLength) warm,
+    public static (int Exits, int Loss, int ExitLoss, int BitsLoss, int Sent, long BitSum) Simulate(StreamTrace trace, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
         int? window, int delay, SchedulerCalibration calibration)
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(calibration);
         int d = warm.FeatureLength;
-        var cache = new SemanticCache(warm.Labels, d, window);
+        var cache = new SemanticCache(warm.Labels, d, window, warm.Standardisation);
         cache.Restore(warm.Centres, warm.Counts);
         var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
         delay = Math.Max(0, delay);
@@ -155,16 +155,16 @@ public static class StreamCalibrator
     }
 
     /// <summary>The warm centres as plain arrays, restored into a fresh cache for every simulated stream.</summary>
-    public static (float[] Centres, long[] Counts, int Labels, int FeatureLength) Snapshot(SemanticCache cache)
+    public static (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) Snapshot(SemanticCache cache)
     {
         ArgumentNullException.ThrowIfNull(cache);
         var centres = new float[cache.LabelCount * cache.FeatureLength];
         var counts = new long[cache.LabelCount];
         cache.CopyTo(centres, counts);
-        return (centres, counts, cache.LabelCount, cache.FeatureLength);
+        return (centres, counts, cache.LabelCount, cache.FeatureLength, cache.Standardisation);
     }
 
-    private static StreamCalibrationResult FitWindow(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength) warm,
+    private static StreamCalibrationResult FitWindow(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
         int? window, (int CloudAgreement, int? MaxConsecutiveExits) guard, double[] budget, StreamCalibrationOptions options)
     {
         int delay = options.FeedbackDelayFrames;
@@ -248,7 +248,7 @@ public static class StreamCalibrator
     }
 
     /// <summary>Evenly spaced ranks of the separabilities of the frames the loop sends, above <paramref name="floor"/>, highest first.</summary>
-    private static List<double> Candidates(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength) warm,
+    private static List<double> Candidates(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
         int? window, int delay, SchedulerCalibration calibration, double floor, int count)
     {
         var values = new List<double>();
@@ -256,7 +256,7 @@ public static class StreamCalibrator
         foreach (var trace in traces)
         {
             // The same loop as Simulate, recording S of every frame that is not answered on the edge.
-            var cache = new SemanticCache(warm.Labels, d, window);
+            var cache = new SemanticCache(warm.Labels, d, window, warm.Standardisation);
             cache.Restore(warm.Centres, warm.Counts);
             var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
             var pendingFrame = new int[delay + 1];

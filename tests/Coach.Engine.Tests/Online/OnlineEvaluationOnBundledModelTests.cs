@@ -14,6 +14,9 @@ namespace Coach.Engine.Tests.Online;
 /// </summary>
 public sealed class OnlineEvaluationOnBundledModelTests(ITestOutputHelper output)
 {
+    // 2,000 frames per level: at high correlation a stream holds only ~67 distinct samples (30-frame runs), so one sample
+    // answered wrong on the edge for a run moves the loss by several frames; 0.5 % of 900 frames would be 4.5 frames.
+
     /// <summary>The cut <c>coach plan --method coach --bandwidth 10mbit --edge-slowdown 8</c> chooses for resnet-fm112.</summary>
     private const string PlannedCut = "/blocks/blocks.0/Add_output_0";
 
@@ -30,7 +33,7 @@ public sealed class OnlineEvaluationOnBundledModelTests(ITestOutputHelper output
         Assert.All(results, r => Assert.True(r.AccuracyLoss <= 0.005, $"{r.Correlation} loses {r.AccuracyLoss:P2}{Environment.NewLine}{table}"));
     }
 
-    [Fact(Skip = "Not yet reached: with stream-fitted S_ext, a 4-frame label delay and the 16-channel feature of this cut, at most 4 exits in a row and 30-frame runs, the high-correlation EER measured 0.36–0.47 (`coach bench online --plan` of the 3-bit plan at 10 Mbit/s: 0.378 on 2,000 frames); issue 7 asks ≥ 0.5.")]
+    [Fact(Skip = "Not yet reached at this 16-channel cut: with standardised features, 4-frame label delay and 30-frame runs the high-correlation EER measured 0.358 on 2,000 frames (0.507 at the 32-channel cut of the 20 Mbit/s plan: `coach bench online --plan`); issue 7 asks ≥ 0.5.")]
     public void AtHighCorrelationAtLeastHalfTheFramesExitEarly()
     {
         var results = Results.Value;
@@ -54,14 +57,13 @@ public sealed class OnlineEvaluationOnBundledModelTests(ITestOutputHelper output
             BandwidthBytesPerSecond = 20e6 / 8,
             FeedbackDelayFrames = 4,
             StreamRunLength = 30,
-            StreamCalibrationFrames = 1500,
         });
-        var calibration = evaluation.Calibrate(PlanOnlineCalibration.EvenSubset(BundledData.Load(DataSplit.Calibration), 600));
+        var calibration = evaluation.Calibrate(BundledData.Load(DataSplit.Calibration));
         Assert.Equal(3, calibration.StreamLevels.Count);
 
         var test = BundledData.Load(DataSplit.Test);
         return [.. new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High }
-            .Select(level => evaluation.Run(TaskStream.Create(test, level, count: 900, runLength: 30, seed: 7)))];
+            .Select(level => evaluation.Run(TaskStream.Create(test, level, count: 2000, runLength: 30, seed: 7)))];
     }
 
     private static string Table(StreamEvaluation[] results) => string.Join(Environment.NewLine, results.Select(r =>
