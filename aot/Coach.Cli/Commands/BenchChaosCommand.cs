@@ -174,10 +174,22 @@ internal static class BenchChaosCommand
                 w.WriteNumber("edge_rss_start_mb", Math.Round(EdgeStartMb, 1));
                 w.WriteNumber("edge_rss_end_mb", Math.Round(EdgeEndMb, 1));
                 w.WriteNumber("edge_peak_rss_mb", Math.Round(EdgePeakMb, 1));
-                w.WriteNumber("cloud_rss_start_mb", Math.Round(CloudStartMb, 1));
-                w.WriteNumber("cloud_rss_end_mb", Math.Round(CloudEndMb, 1));
-                w.WriteNumber("cloud_rss_window_s", Math.Round(CloudWindowSeconds, 1));
-                w.WriteNumber("cloud_peak_rss_mb", Math.Round(CloudPeakMb, 1));
+                if (CloudProcess == "child")
+                {
+                    w.WriteNumber("cloud_rss_start_mb", Math.Round(CloudStartMb, 1));
+                    w.WriteNumber("cloud_rss_end_mb", Math.Round(CloudEndMb, 1));
+                    w.WriteNumber("cloud_rss_window_s", Math.Round(CloudWindowSeconds, 1));
+                    w.WriteNumber("cloud_peak_rss_mb", Math.Round(CloudPeakMb, 1));
+                }
+                else
+                {
+                    // In-process the cloud's memory is part of the edge process's figures.
+                    foreach (string field in (string[])["cloud_rss_start_mb", "cloud_rss_end_mb", "cloud_rss_window_s", "cloud_peak_rss_mb"])
+                    {
+                        w.WriteNull(field);
+                    }
+                }
+
                 w.WriteNumber("rss_start_mb", Math.Round(EdgeStartMb, 1));
                 w.WriteNumber("rss_end_mb", Math.Round(EdgeEndMb, 1));
                 w.WriteNumber("rss_samples", Samples.Count);
