@@ -156,7 +156,7 @@ public sealed class TlsTests : IDisposable
         Assert.True(client.Connection.BytesSent > 200 * 16, "the request frames went through the TLS send loop");
 
         // The DNS name in the certificate works as well as its IP address.
-        await using EdgeClient byName = await EdgeClient.ConnectAsync(new DnsEndPoint("localhost", server.LocalEndPoint.Port, System.Net.Sockets.AddressFamily.InterNetwork), Hello(server, "edge-n"), tls: Edge());
+        await using EdgeClient byName = await EdgeClient.ConnectAsync(new DnsEndPoint("localhost", server.LocalEndPoint.Port), Hello(server, "edge-n"), tls: Edge());
         await RoundTripAsync(byName, 20);
     }
 

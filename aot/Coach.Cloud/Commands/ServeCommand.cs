@@ -7,7 +7,7 @@ using Coach.Transport.Security;
 
 namespace Coach.Cloud.Commands;
 
-/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--max-batch N] [--max-wait-ms MS]</c>.</summary>
+/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--max-batch N] [--max-wait-ms MS]</c>.</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -20,14 +20,17 @@ internal static class ServeCommand
         var logInterval = new Option<double>("--log-interval-s") { Description = "period of the metrics log line, seconds (0 = off)", DefaultValueFactory = _ => 5.0 };
         var preload = new Option<bool>("--preload") { Description = "load every tail at start instead of at its first handshake" };
         var keys = new Option<string?>("--keys") { Description = "pre-shared keys: a directory of <client-id>.key files (or one key file for every edge); edges must then authenticate" };
-        var insecure = new Option<bool>("--insecure-no-auth") { Description = "serve without authentication (the default when --keys is not given; logged as a warning)" };
+        var insecure = new Option<bool>("--insecure-no-auth") { Description = "serve without authentication (the default when neither --keys nor --tls-client-ca is given; logged as a warning)" };
         var idle = new Option<double>("--idle-timeout-s") { Description = "close connections idle this long, seconds (0 = never)", DefaultValueFactory = _ => 300.0 };
         var handshake = new Option<double>("--handshake-timeout-s") { Description = "drop connections that have not completed the handshake by then, seconds", DefaultValueFactory = _ => 10.0 };
         var maxConnections = new Option<int>("--max-connections") { Description = "most connections served at once", DefaultValueFactory = _ => 1024 };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "serve TLS with this certificate (PEM; further certificates in the file are sent as its chain)" };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "the private key of --tls-cert (PEM, unencrypted; chmod 600)" };
+        var tlsClientCa = new Option<FileInfo?>("--tls-client-ca") { Description = "mutual TLS: require edge certificates from this CA bundle (PEM); an edge with one needs no key, its client id must be the certificate's subject CN" };
         var delay = new Option<double>("--response-delay-ms") { Description = "fault injection: delay every batch of answers, ms", DefaultValueFactory = _ => 0.0 };
         var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
         {
-            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, idle, handshake, maxConnections, delay,
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -59,9 +62,41 @@ internal static class ServeCommand
                 }
             }
 
+            CloudTlsSettings? tls = null;
+            if (result.GetValue(tlsCert) is { } certificateFile)
+            {
+                if (result.GetValue(tlsKey) is not { } keyFile)
+                {
+                    Console.Error.WriteLine("coach-cloud: --tls-cert needs --tls-key (the certificate's private key file)");
+                    return 2;
+                }
+
+                if (result.GetValue(tlsClientCa) is not null && result.GetValue(insecure))
+                {
+                    Console.Error.WriteLine("coach-cloud: --tls-client-ca (client certificates) and --insecure-no-auth contradict each other; give one");
+                    return 2;
+                }
+
+                try
+                {
+                    tls = CloudTlsSettings.Load(certificateFile.FullName, keyFile.FullName, result.GetValue(tlsClientCa)?.FullName, log);
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                {
+                    Console.Error.WriteLine($"coach-cloud: {e.Message}");
+                    return 1;
+                }
+            }
+            else if (result.GetValue(tlsKey) is not null || result.GetValue(tlsClientCa) is not null)
+            {
+                Console.Error.WriteLine("coach-cloud: --tls-key and --tls-client-ca need --tls-cert (the server's certificate)");
+                return 2;
+            }
+
             var options = new CloudServerOptions
             {
                 Keys = keyStore,
+                Tls = tls,
                 IdleTimeout = TimeSpan.FromSeconds(result.GetValue(idle)),
                 HandshakeTimeout = TimeSpan.FromSeconds(result.GetValue(handshake)),
                 MaxConnections = result.GetValue(maxConnections),

@@ -8,7 +8,8 @@ using Coach.Transport.Protocol;
 namespace Coach.Edge.Commands;
 
 /// <summary>
-/// <c>coach-edge run --plan DIR --cloud ADDR:PORT --source stream:medium [--frames N] [--shape 20mbit] [--csv FILE] [--json]</c>:
+/// <c>coach-edge run --plan DIR --cloud ADDR:PORT --source stream:medium [--frames N] [--shape 20mbit] [--csv FILE] [--json]
+/// [--key FILE --client-id ID] [--tls [--tls-ca FILE] [--tls-server-name NAME] [--tls-cert FILE --tls-key FILE]]</c>:
 /// the pipelined edge (head → online scheduler → pack and send) on one plan; the logic lives in
 /// <see cref="EdgeRun"/> in Coach.Transport.
 /// </summary>
@@ -27,6 +28,7 @@ internal static class RunCommand
         var csv = new Option<FileInfo?>("--csv") { Description = "write the per-frame CSV here" };
         var json = new Option<bool>("--json") { Description = "print the summary as one JSON object on the last line" };
         var slots = new Option<int>("--slots") { Description = "frames in the pipeline at once", DefaultValueFactory = _ => 4 };
+        var fps = new Option<double?>("--fps") { Description = "frames arrive at this rate, like a camera's, and latency counts from each arrival (default: as fast as the pipeline takes them)" };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads of the head (0 = ORT default)", DefaultValueFactory = _ => 0 };
         var noProgress = new Option<bool>("--no-progress") { Description = "no progress bar on stderr" };
         var keyFile = new Option<FileInfo?>("--key") { Description = "this edge's pre-shared key file (32+ random bytes, hex or base64; chmod 600); the key itself is never given on the command line" };
@@ -35,11 +37,17 @@ internal static class RunCommand
         var noFallback = new Option<bool>("--no-fallback") { Description = "no full-model fallback on the edge while the cloud is away (such frames fail)" };
         var fullModel = new Option<FileInfo?>("--full-model") { Description = "the full model for the fallback (default: plan.json's model.path)" };
         var responseTimeout = new Option<double>("--response-timeout-s") { Description = "declare the connection dead after this long without traffic while requests are outstanding (0 = never)", DefaultValueFactory = _ => 15.0 };
+        var tlsOn = new Option<bool>("--tls") { Description = "speak TLS to the cloud (implied by --tls-ca and --tls-cert); without --tls-ca the system's trust store checks the cloud's certificate" };
+        var tlsCa = new Option<FileInfo?>("--tls-ca") { Description = "CA bundle (PEM) the cloud's certificate must chain to" };
+        var tlsServerName = new Option<string?>("--tls-server-name") { Description = "name the cloud's certificate must carry (default: the host of --cloud)" };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "mutual TLS: this edge's certificate (PEM); its subject CN is the client id (default --client-id)" };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "mutual TLS: the private key of --tls-cert (PEM, unencrypted; chmod 600)" };
         var scheduler = new Option<string?>("--scheduler") { Description = "online (early exit + adaptive bits from DIR/scheduler.json) or fixed (plan bits); default: online when the plan has scheduler.json" };
         scheduler.AcceptOnlyFromAmong("online", "fixed");
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
         {
-            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, threads, noProgress, scheduler, config,
+            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, fps, threads, noProgress, scheduler, config,
+            keyFile, clientId, noReconnect, noFallback, fullModel, responseTimeout, tlsOn, tlsCa, tlsServerName, tlsCert, tlsKey,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -59,17 +67,23 @@ internal static class RunCommand
 
                 LinkShaper? shaper = result.GetValue(shape) is { } rate ? new LinkShaper(LinkShaper.ParseRate(rate)) : null;
                 IFrameSource frameSource = TaskStreamSource.Parse(result.GetValue(source)!, result.GetValue(frames), result.GetValue(runLength), result.GetValue(seed));
+                var tls = CreateTls(result.GetValue(tlsOn), result.GetValue(tlsCa)?.FullName, result.GetValue(tlsServerName), result.GetValue(tlsCert)?.FullName, result.GetValue(tlsKey)?.FullName, configuration?.Tls);
                 var options = new EdgeRunOptions
                 {
                     Key = (result.GetValue(keyFile)?.FullName ?? configuration?.KeyFile) is { } key ? Coach.Transport.Security.PreSharedKey.Load(key, static warning => Console.Error.WriteLine($"coach-edge: {warning}")) : null,
-                    ClientId = result.GetValue(clientId) ?? $"coach-edge@{Environment.MachineName}",
+                    // With a client certificate the cloud expects its subject CN as the client id.
+                    ClientId = result.GetValue(clientId)
+                        ?? tls?.ClientCertificate?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false)
+                        ?? $"coach-edge@{Environment.MachineName}",
                     Reconnect = !result.GetValue(noReconnect),
                     Fallback = !result.GetValue(noFallback),
                     FullModelPath = result.GetValue(fullModel)?.FullName,
                     ResponseTimeout = TimeSpan.FromSeconds(result.GetValue(responseTimeout)),
+                    Tls = tls,
                     Cloud = cloudEndPoint,
                     Shaper = shaper,
                     Slots = result.GetValue(slots),
+                    FramesPerSecond = result.GetValue(fps) is double pace and > 0 ? pace : null,
                     HeadSettings = configuration is null
                         ? new SessionSettings { IntraOpThreads = result.GetValue(threads) }
                         : WithThreads(configuration.ToSessionSettings(), result.GetValue(threads)),
@@ -93,7 +107,7 @@ internal static class RunCommand
             }
             catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or IOException
                 or System.Net.Sockets.SocketException or HandshakeRejectedException or Coach.Transport.Protocol.ProtocolViolationException or OrtException
-                or Coach.Engine.Deployment.EdgeConfigurationException)
+                or Coach.Engine.Deployment.EdgeConfigurationException or System.Security.Cryptography.CryptographicException)
             {
                 Console.Error.WriteLine($"coach-edge run: {e.Message}");
                 return 1;
@@ -110,6 +124,28 @@ internal static class RunCommand
             ? new FixedBitsScheduler()
             : new OnlineFrameScheduler(plan, state ?? throw new InvalidDataException(
                 $"--scheduler online needs {Coach.Engine.Online.SchedulerState.FileName} in {plan.DirectoryPath}; write it with `coach calibrate-online --plan {plan.DirectoryPath}`"));
+    }
+
+    /// <summary>
+    /// TLS settings from the command line, each option overriding the configuration's field; null
+    /// when neither asks for TLS. Only file paths are taken: certificates and keys are read from files.
+    /// </summary>
+    private static Coach.Transport.Security.EdgeTlsSettings? CreateTls(bool enabled, string? ca, string? serverName, string? certificate, string? key, Coach.Engine.Deployment.TlsConfiguration? configured)
+    {
+        bool fromCommandLine = enabled || ca is not null || serverName is not null || certificate is not null || key is not null;
+        if (!fromCommandLine && configured is not { Enabled: true })
+        {
+            return null;
+        }
+
+        var settings = Coach.Transport.Security.EdgeTlsSettings.Load(
+            ca ?? configured?.CaFile,
+            serverName ?? configured?.ServerName,
+            certificate ?? (key is null ? configured?.CertificateFile : null),
+            key ?? (certificate is null ? configured?.KeyFile : null),
+            static warning => Console.Error.WriteLine($"coach-edge: {warning}"));
+        Console.Error.WriteLine($"coach-edge: {settings.Describe}");
+        return settings;
     }
 
     private static string? NullIfEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;

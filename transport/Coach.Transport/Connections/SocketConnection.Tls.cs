@@ -37,7 +37,7 @@ public sealed partial class SocketConnection
             return await ConnectAsync(endpoint, options, cancellationToken).ConfigureAwait(false);
         }
 
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket = CreateSocketFor(endpoint);
         SocketConnection? connection = null;
         try
         {

@@ -58,7 +58,7 @@ public sealed partial class SocketConnection : IAsyncDisposable
     /// <summary>Connects to <paramref name="endpoint"/> and starts the loops.</summary>
     public static async Task<SocketConnection> ConnectAsync(EndPoint endpoint, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket = CreateSocketFor(endpoint);
         try
         {
             await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
@@ -73,6 +73,14 @@ public sealed partial class SocketConnection : IAsyncDisposable
         connection.Start();
         return connection;
     }
+
+    /// <summary>
+    /// A socket that can reach <paramref name="endpoint"/>: a host name (<see cref="DnsEndPoint"/>
+    /// without a family) gets a dual-mode socket, which connects to whichever address the name resolves to.
+    /// </summary>
+    private static Socket CreateSocketFor(EndPoint endpoint) => endpoint.AddressFamily == AddressFamily.Unspecified
+        ? new Socket(SocketType.Stream, ProtocolType.Tcp)
+        : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
 
     /// <summary>Starts the receive and send loops (once).</summary>
     public void Start()
