@@ -24,9 +24,9 @@ CLOUD_IF=coach-veth-c
 EDGE_ADDR=198.18.0.1
 CLOUD_ADDR=198.18.0.2
 CGROUP=/sys/fs/cgroup/cpu/coach-edge
-# A short CFS period (10 ms) keeps throttling fine-grained, so per-frame latencies are not dominated by
-# 100 ms throttle gaps.
-CPU_PERIOD_US=10000
+# The shortest CFS period (1 ms) keeps throttling fine-grained: with a longer one a single frame's few hundred
+# microseconds of CPU fit inside one period's quota and run at full speed, so an idle edge would not be slower at all.
+CPU_PERIOD_US=1000
 dry_run=0
 
 usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }

@@ -5,12 +5,13 @@ namespace Coach.Cli.Experiments;
 /// <summary>
 /// A cgroup-v1 CPU group with a CFS quota: a process inside gets <c>quota/period</c> of one core, which
 /// makes this machine's CPU stand in for a Jetson-class device a stated factor slower (ARCHITECTURE §6).
-/// The period is short (10 ms) so throttling is fine-grained and per-frame latencies stay smooth.
+/// The period is the shortest CFS allows (1 ms): with a longer one a frame's few hundred microseconds of CPU fit inside
+/// one period's quota and run at full speed, so a lightly loaded edge would not be slower at all.
 /// </summary>
 internal sealed class CpuQuotaGroup : IDisposable
 {
     private const string ControllerRoot = "/sys/fs/cgroup/cpu";
-    private const int PeriodMicros = 10_000;
+    private const int PeriodMicros = 1_000;
 
     public string Directory { get; }
 

@@ -17,7 +17,7 @@ internal sealed record ExperimentSettings
 
     public StreamCorrelation Correlation { get; init; } = StreamCorrelation.Medium;
 
-    public int RunLength { get; init; } = 10;
+    public int RunLength { get; init; } = 30;
 
     public int Seed { get; init; } = 1;
 

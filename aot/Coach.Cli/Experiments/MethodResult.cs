@@ -3,10 +3,24 @@ using System.Text.Json;
 
 namespace Coach.Cli.Experiments;
 
-/// <summary>One method's measured run (the edge's JSON summary) beside what its plan predicted.</summary>
+/// <summary>
+/// One method's measured runs beside what its plan predicted: <see cref="Summary"/>, the edge's JSON summary of the
+/// throughput run (frames offered as fast as the pipeline takes them), and <see cref="Latency"/>, that of the latency run
+/// (frames arriving at <see cref="LatencyFps"/> like a camera's, well below the method's throughput, so a frame's latency is
+/// its own path through the stages and not the queue a saturated pipeline builds).
+/// </summary>
 internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, double PredictedThroughputFps)
 {
-    public double Number(string name) => Summary.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
+    public JsonElement? Latency { get; init; }
+
+    public double LatencyFps { get; init; }
+
+    public double Number(string name) => Read(Summary, name);
+
+    /// <summary>A figure of the latency run (the throughput run's when there was none).</summary>
+    public double LatencyNumber(string name) => Latency is JsonElement latency ? Read(latency, name) : Number(name);
+
+    private static double Read(JsonElement summary, string name) => summary.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
 
     public double ThroughputFps => Number("throughput_fps");
 
@@ -22,6 +36,20 @@ internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, doub
         }
 
         w.WriteNumber("predicted_throughput_fps", Math.Round(PredictedThroughputFps, 3));
+        if (Latency is JsonElement latency)
+        {
+            // The throughput run's latency_* fields are under full load; these are the paced run's.
+            w.WriteNumber("latency_run_fps", Math.Round(LatencyFps, 2));
+            foreach (var name in new[] { "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "frames_answered" })
+            {
+                double value = Read(latency, name);
+                if (double.IsFinite(value))
+                {
+                    w.WriteNumber("latency_run_" + name.Replace("latency_", string.Empty, StringComparison.Ordinal), Math.Round(value, 3));
+                }
+            }
+        }
+
         w.WriteEndObject();
     }
 

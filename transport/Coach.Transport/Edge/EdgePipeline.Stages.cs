@@ -13,8 +13,27 @@ public sealed partial class EdgePipeline
     {
         try
         {
+            double interval = _options.FramesPerSecond is double fps and > 0 ? 1e6 / fps : 0;
+            long firstArrival = MonotonicClock.NowMicros;
             for (int frame = 0; frame < _records.Length; frame++)
             {
+                long arrival = 0;
+                if (interval > 0)
+                {
+                    // A camera delivers frame i at t0 + i/fps; the head cannot start it earlier.
+                    arrival = firstArrival + (long)(frame * interval);
+                    long early = arrival - MonotonicClock.NowMicros;
+                    if (early > 1500)
+                    {
+                        await Task.Delay(TimeSpan.FromMicroseconds(early - 1000), cancellationToken).ConfigureAwait(false);
+                    }
+
+                    while (MonotonicClock.NowMicros < arrival)
+                    {
+                        Thread.SpinWait(64);
+                    }
+                }
+
                 long waitStart = MonotonicClock.NowMicros;
                 HeadSlot slot = await _freeSlots.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
                 long start = MonotonicClock.NowMicros;
@@ -23,7 +42,7 @@ public sealed partial class EdgePipeline
                 record.FrameId = frame;
                 record.TrueLabel = _source.Label(frame);
                 record.PredictedLabel = -1;
-                record.StartMicros = start;
+                record.StartMicros = interval > 0 ? arrival : start;
                 _source.RenderFrame(frame, slot.Input.AsSpan<float>());
                 slot.Run();
                 slot.FrameId = frame;

@@ -12,6 +12,12 @@ public sealed record EdgeRunOptions
 
     public string ClientId { get; init; } = $"coach-edge@{Environment.MachineName}";
 
+    /// <summary>
+    /// Frames arrive at this rate, as from a camera (null: as fast as the pipeline takes them). A paced frame's latency
+    /// counts from its arrival, so time spent waiting for a free slot behind a slower pipeline is part of it.
+    /// </summary>
+    public double? FramesPerSecond { get; init; }
+
     /// <summary>Frames that can be in the pipeline's stages at once (head outputs held).</summary>
     public int Slots { get; init; } = 4;
 
