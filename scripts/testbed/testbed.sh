@@ -3,11 +3,12 @@
 # the edge→cloud link shaped with `tc … tbf` (rate changeable during a run), and the edge in a CPU
 # cgroup whose quota makes it a stated factor slower than the cloud.
 #
-#   testbed.sh up [--rate 10mbit] [--edge-cpu-percent 25]   create namespaces, link, shaping, cgroup
+#   testbed.sh up [--rate 10mbit] [--edge-cpu-percent 25 | --edge-slowdown 8]
+#                                                            create namespaces, link, shaping, cgroup
 #   testbed.sh rate RATE                                     change the link rate live (e.g. 5mbit)
 #   testbed.sh schedule "20mbit:10,10mbit:10,5mbit:10"       follow a bandwidth schedule (rate:seconds,...)
 #   testbed.sh cloud -- CMD...                               run CMD in the cloud namespace
-#   testbed.sh edge -- CMD...                                run CMD in the edge namespace, inside the CPU cgroup
+#   testbed.sh edge [--no-quota] -- CMD...                   run CMD in the edge namespace, inside the CPU cgroup (or not)
 #   testbed.sh status                                        show what exists
 #   testbed.sh down                                          remove everything this script made
 #   testbed.sh check                                         exit 0 when kernel shaping is possible here (root, netns, tc, cgroup)
@@ -24,9 +25,11 @@ CLOUD_IF=coach-veth-c
 EDGE_ADDR=198.18.0.1
 CLOUD_ADDR=198.18.0.2
 CGROUP=/sys/fs/cgroup/cpu/coach-edge
-# The shortest CFS period (1 ms) keeps throttling fine-grained: with a longer one a single frame's few hundred
-# microseconds of CPU fit inside one period's quota and run at full speed, so an idle edge would not be slower at all.
-CPU_PERIOD_US=1000
+# CFS takes quotas of at least 1 ms, so the finest throttling for a share p % of one core is a 1 ms quota per
+# (100/p) ms period (8 ms for a TX2-like 12.5 %). A short period keeps a saturated edge smoothly slowed; a frame that
+# finds a full quota after idling still runs up to 1 ms at full speed, which is why latency runs use
+# `coach-edge run --emulate-slowdown` outside the quota (`edge --no-quota`) instead.
+CPU_QUOTA_US=1000
 dry_run=0
 
 usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
@@ -75,15 +78,18 @@ cmd_check() {
 }
 
 cmd_up() {
-  local rate=10mbit edge_cpu=100
+  local rate=10mbit edge_cpu=100 slowdown=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --rate) rate=$2; shift ;;
       --edge-cpu-percent) edge_cpu=$2; shift ;;
+      --edge-slowdown) slowdown=$2; shift ;;
       *) log "up: unknown option '$1'"; exit 2 ;;
     esac
     shift
   done
+  if ! [[ $slowdown =~ ^[0-9]+$ ]]; then log "up: --edge-slowdown takes a whole factor, e.g. 8"; exit 2; fi
+  if [ "$slowdown" -gt 1 ]; then edge_cpu=$(( 100 / slowdown )); fi
   need_root
   rate_bits "$rate" >/dev/null
   cmd_down quiet
@@ -104,15 +110,20 @@ cmd_up() {
   # shellcheck disable=SC2046
   run ip netns exec "$CLOUD_NS" tc qdisc add dev "$CLOUD_IF" root tbf $(tbf_args "$rate")
   if [ "$edge_cpu" -lt 100 ] || [ "$edge_cpu" -gt 100 ]; then
+    local period=10000 quota=$(( 100 * edge_cpu ))
+    if [ "$edge_cpu" -lt 100 ]; then period=$(( CPU_QUOTA_US * 100 / edge_cpu )); quota=$CPU_QUOTA_US; fi
+    if [ "$slowdown" -gt 1 ]; then period=$(( CPU_QUOTA_US * slowdown )); quota=$CPU_QUOTA_US; fi
     run mkdir -p "$CGROUP"
     if [ "$dry_run" = 1 ]; then
-      printf '+ echo %s > %s/cpu.cfs_period_us\n+ echo %s > %s/cpu.cfs_quota_us\n' "$CPU_PERIOD_US" "$CGROUP" $(( CPU_PERIOD_US * edge_cpu / 100 )) "$CGROUP"
+      printf '+ echo %s > %s/cpu.cfs_period_us\n+ echo %s > %s/cpu.cfs_quota_us\n' "$period" "$CGROUP" "$quota" "$CGROUP"
     else
-      echo "$CPU_PERIOD_US" > "$CGROUP/cpu.cfs_period_us"
-      echo $(( CPU_PERIOD_US * edge_cpu / 100 )) > "$CGROUP/cpu.cfs_quota_us"
+      # Period first when it grows, quota first when the period shrinks below the old quota: both must stay valid.
+      echo "$period" > "$CGROUP/cpu.cfs_period_us" 2>/dev/null || true
+      echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
+      echo "$period" > "$CGROUP/cpu.cfs_period_us"
     fi
   fi
-  log "up: edge $EDGE_ADDR ($EDGE_NS, cpu ${edge_cpu}% of one core) <-> cloud $CLOUD_ADDR ($CLOUD_NS), $rate"
+  log "up: edge $EDGE_ADDR ($EDGE_NS, cpu ${edge_cpu}% of one core, slowdown ${slowdown}) <-> cloud $CLOUD_ADDR ($CLOUD_NS), $rate"
 }
 
 cmd_rate() {
@@ -139,6 +150,7 @@ cmd_schedule() {
 
 cmd_exec() {
   local ns=$1 cgroup=$2; shift 2
+  if [ "${1:-}" = "--no-quota" ]; then cgroup=0; shift; fi
   [ "${1:-}" = "--" ] && shift
   [ $# -gt 0 ] || { log "give the command after --"; exit 2; }
   need_root

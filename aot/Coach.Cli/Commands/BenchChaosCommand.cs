@@ -404,28 +404,35 @@ internal static class BenchChaosCommand
         }
         finally
         {
-            var (summary, _) = await edge.ConfigureAwait(false);
-            report.EdgeSeconds = EdgeSeconds();
-            await schedule.CancelAsync().ConfigureAwait(false);
-            await sampler.ConfigureAwait(false);
-            Volatile.Write(ref phase, "end");
-            Sample(); // the edge's last frame is answered; the cloud still runs
-            report.FramesSent = summary.FramesSent;
-            report.FramesAnswered = summary.FramesAnswered;
-            report.FramesDuplicated = summary.Duplicates;
-            report.FallbackAnswers = summary.FallbackAnswers;
-            report.Reconnects = summary.Reconnects;
-            report.CloudAnswers = summary.RequestsAnswered;
-            report.Accuracy = summary.Accuracy;
-            Retire(cloud);
-            await cloud.DisposeAsync().ConfigureAwait(false);
-            report.ServerCrashes = crashes + (int)internalErrors;
             try
             {
-                Directory.Delete(root, recursive: true);
+                var (summary, _) = await edge.ConfigureAwait(false);
+                report.EdgeSeconds = EdgeSeconds();
+                await schedule.CancelAsync().ConfigureAwait(false);
+                await sampler.ConfigureAwait(false);
+                Volatile.Write(ref phase, "end");
+                Sample(); // the edge's last frame is answered; the cloud still runs
+                report.FramesSent = summary.FramesSent;
+                report.FramesAnswered = summary.FramesAnswered;
+                report.FramesDuplicated = summary.Duplicates;
+                report.FallbackAnswers = summary.FallbackAnswers;
+                report.Reconnects = summary.Reconnects;
+                report.CloudAnswers = summary.RequestsAnswered;
+                report.Accuracy = summary.Accuracy;
             }
-            catch (IOException)
+            finally
             {
+                // Whatever failed above, no cloud process is left running behind the bench.
+                Retire(cloud);
+                await cloud.DisposeAsync().ConfigureAwait(false);
+                report.ServerCrashes = crashes + (int)internalErrors;
+                try
+                {
+                    Directory.Delete(root, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
             }
         }
 

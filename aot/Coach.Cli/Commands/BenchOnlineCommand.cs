@@ -30,18 +30,19 @@ internal static class BenchOnlineCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 7 };
         var budgetShare = new Option<double>("--budget-share") { Description = "share of ε the calibration may spend (the rest is a margin for the streams)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
         var exitShare = new Option<double>("--exit-share") { Description = "share of the budget the early exits may use (the rest: reduced bits)", DefaultValueFactory = _ => new OnlineEvaluationOptions().ExitShare };
+        var bands = new Option<int>("--feature-bands") { Description = "horizontal bands each channel of the cut tensors is pooled over (1 = the paper's GAP)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeatureBands };
         var rawFeatures = new Option<bool>("--raw-features") { Description = "compare raw GAP features as the paper does (default: standardised on the calibration features)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
         var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, rawFeatures, json,
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, bands, rawFeatures, json,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
-                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(rawFeatures), parse.GetValue(json));
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(bands), parse.GetValue(rawFeatures), parse.GetValue(json));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
             {
@@ -53,7 +54,7 @@ internal static class BenchOnlineCommand
     }
 
     private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
-        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, bool rawFeatures, bool json)
+        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, int bands, bool rawFeatures, bool json)
     {
         if (frameCount < 1 || runLength < 1 || delay < 0 || streamFrames < 1 || window is 1 or < 0)
         {
@@ -120,6 +121,7 @@ internal static class BenchOnlineCommand
             EdgeSeconds = planEdgeSeconds,
             CloudSeconds = planCloudSeconds,
             StandardiseFeatures = !rawFeatures,
+            FeatureBands = bands,
         };
         using var inference = new OnnxSplitInference(head, tail);
         var evaluation = new OnlineEvaluation(inference, options);

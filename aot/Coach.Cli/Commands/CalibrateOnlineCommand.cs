@@ -24,18 +24,19 @@ internal static class CalibrateOnlineCommand
         var delay = new Option<int>("--feedback-delay") { Description = "frames until the cloud's label for a sent frame reaches the centres on the edge (pipeline depth)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeedbackDelayFrames };
         var runLength = new Option<int>("--run-length") { Description = "frames per run of one class (medium) or one sample (high) in the simulated calibration streams", DefaultValueFactory = _ => new OnlineEvaluationOptions().StreamRunLength };
         var minBits = new Option<int>("--min-bits") { Description = "fewest bits the scheduler may send", DefaultValueFactory = _ => new OnlineEvaluationOptions().MinBits };
+        var bands = new Option<int>("--feature-bands") { Description = "horizontal bands each channel of the cut tensors is pooled over (1 = the paper's GAP)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeatureBands };
         var rawFeatures = new Option<bool>("--raw-features") { Description = "compare raw GAP features as the paper does (default: standardised on the calibration features)" };
         var json = new Option<bool>("--json") { Description = "print the stored scheduler state's calibration as one JSON object on the last line" };
         var command = new Command("calibrate-online", "calibrate the online scheduler (S_ext, S_adj, warm semantic centres) of a plan into DIR/scheduler.json")
         {
-            plan, frames, epsilon, budgetShare, window, delay, runLength, minBits, rawFeatures, json,
+            plan, frames, epsilon, budgetShare, window, delay, runLength, minBits, bands, rawFeatures, json,
         };
         command.SetAction(parse => Run(parse.GetValue(plan)!, parse.GetValue(frames), parse.GetValue(epsilon), parse.GetValue(budgetShare),
-            parse.GetValue(window), parse.GetValue(delay), parse.GetValue(runLength), parse.GetValue(minBits), parse.GetValue(rawFeatures), parse.GetValue(json)));
+            parse.GetValue(window), parse.GetValue(delay), parse.GetValue(runLength), parse.GetValue(minBits), parse.GetValue(bands), parse.GetValue(rawFeatures), parse.GetValue(json)));
         return command;
     }
 
-    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int delay, int runLength, int minBits, bool rawFeatures, bool json)
+    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int delay, int runLength, int minBits, int bands, bool rawFeatures, bool json)
     {
         if (delay < 0 || runLength < 1)
         {
@@ -55,7 +56,7 @@ internal static class CalibrateOnlineCommand
             Console.Error.WriteLine($"coach calibrate-online: {plan.FullName}; {calibrationFrames.Count} calibration frames from {calibrationFrames.Source}");
             var clock = Stopwatch.StartNew();
             var lastDraw = TimeSpan.Zero;
-            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits, FeedbackDelayFrames = delay, StreamRunLength = runLength, StandardiseFeatures = !rawFeatures };
+            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits, FeedbackDelayFrames = delay, StreamRunLength = runLength, StandardiseFeatures = !rawFeatures, FeatureBands = bands };
             var state = PlanOnlineCalibration.Run(plan.FullName, calibrationFrames, options, (done, total) =>
             {
                 if (done == total || clock.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250))

@@ -25,6 +25,7 @@ internal static class PlanCommand
         var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud", DefaultValueFactory = _ => "coach" };
         var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
         var calibFrames = new Option<int?>("--calib-frames") { Description = "use only the first N calibration frames" };
+        var calibMargin = new Option<double>("--calib-margin") { Description = "standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written)", DefaultValueFactory = _ => CutCalibrator.DefaultStandardErrors };
         var overhead = new Option<double>("--frame-overhead-ms") { Description = "fixed link cost per frame, ms", DefaultValueFactory = _ => 0.5 };
         var dadsLoad = new Option<string>("--dads-load") { Description = "DADS regime: light (latency) or heavy (bottleneck)", DefaultValueFactory = _ => "light" };
         var exitRate = new Option<double>("--spinn-exit-rate") { Description = "share of frames SPINN answers at an early exit (expected-cost model)", DefaultValueFactory = _ => 0.0 };
@@ -33,7 +34,7 @@ internal static class PlanCommand
         var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
         var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
         {
-            model, edgeProfile, slowdown, cloudProfile, bandwidth, tmax, epsilon, method, calib, calibFrames, overhead, dadsLoad, exitRate, output, json, explain,
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, tmax, epsilon, method, calib, calibFrames, calibMargin, overhead, dadsLoad, exitRate, output, json, explain,
         };
         command.SetAction(parse =>
         {
@@ -42,7 +43,7 @@ internal static class PlanCommand
                 return Run(
                     parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
                     parse.GetValue(bandwidth)!, parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
-                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
+                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
                     parse.GetValue(exitRate), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
             catch (Exception e) when (e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
@@ -56,7 +57,7 @@ internal static class PlanCommand
     }
 
     private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, double? tmaxMs,
-        double epsilon, string method, string calib, int? calibFrames, double overheadMs, string dadsLoadText, double exitRate,
+        double epsilon, string method, string calib, int? calibFrames, double calibMargin, double overheadMs, string dadsLoadText, double exitRate,
         string? outDir, bool json, bool explain)
     {
         var settings = new CostSettings
@@ -109,7 +110,7 @@ internal static class PlanCommand
                 new PlanProfileSource(cloud.Device, cloud.Provider, Path.GetFullPath(cloudPath)), slowdown, epsilon);
         }
 
-        var bits = new TimedBitsProvider(method == "coach" ? BitsSource(calib, graph, epsilon, calibFrames) : new FixedBits(32));
+        var bits = new TimedBitsProvider(method == "coach" ? BitsSource(calib, graph, epsilon, calibFrames, calibMargin) : new FixedBits(32));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var plan = planner.Plan(problem, bits);
         plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
@@ -151,7 +152,7 @@ internal static class PlanCommand
         return 0;
     }
 
-    private static ICutBitsProvider BitsSource(string calib, LayerGraph? graph, double epsilon, int? frames)
+    private static ICutBitsProvider BitsSource(string calib, LayerGraph? graph, double epsilon, int? frames, double margin)
     {
         if (calib == "none")
         {
@@ -167,7 +168,7 @@ internal static class PlanCommand
             {
                 throw new ArgumentException("a synthetic graph has no model to calibrate; use --calib fixed:N");
             }
-            return new CutCalibrator(graph, BundledData.Load(DataSplit.Calibration), epsilon, maxFrames: frames);
+            return new CutCalibrator(graph, BundledData.Load(DataSplit.Calibration), epsilon, maxFrames: frames, standardErrors: margin);
         }
         var results = CalibrationResults.TryLoad(calib)
             ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N' or a calibration results file", calib);

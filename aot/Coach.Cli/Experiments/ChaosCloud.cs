@@ -102,6 +102,7 @@ internal sealed partial class ChildChaosCloud : ChaosCloud
     private long _internalErrors;
     private volatile bool _killed;
     private int _processId;
+    private int _disposed;
 
     private ChildChaosCloud(Process process) => _process = process;
 
@@ -152,7 +153,7 @@ internal sealed partial class ChildChaosCloud : ChaosCloud
 
     public override long InternalErrors => Interlocked.Read(ref _internalErrors);
 
-    public override bool Crashed => !_killed && _process.HasExited;
+    public override bool Crashed => !_killed && Volatile.Read(ref _disposed) == 0 && _process.HasExited;
 
     /// <summary>The last lines of its log, for messages.</summary>
     public string Tail
@@ -186,6 +187,11 @@ internal sealed partial class ChildChaosCloud : ChaosCloud
 
     public override async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             await KillAsync().ConfigureAwait(false);

@@ -5,13 +5,14 @@ namespace Coach.Cli.Experiments;
 /// <summary>
 /// A cgroup-v1 CPU group with a CFS quota: a process inside gets <c>quota/period</c> of one core, which
 /// makes this machine's CPU stand in for a Jetson-class device a stated factor slower (ARCHITECTURE §6).
-/// The period is the shortest CFS allows (1 ms): with a longer one a frame's few hundred microseconds of CPU fit inside
-/// one period's quota and run at full speed, so a lightly loaded edge would not be slower at all.
+/// CFS takes quotas of at least 1 ms, so the group gets a 1 ms quota per (1 ms / share) period, the finest throttling
+/// there is (8 ms for 1/8 of a core). A frame that finds a full quota after idling still runs up to 1 ms at full speed,
+/// so latency runs slow the edge with <c>coach-edge run --emulate-slowdown</c> instead.
 /// </summary>
 internal sealed class CpuQuotaGroup : IDisposable
 {
     private const string ControllerRoot = "/sys/fs/cgroup/cpu";
-    private const int PeriodMicros = 1_000;
+    private const int QuotaMicros = 1_000;
 
     public string Directory { get; }
 
@@ -57,9 +58,25 @@ internal sealed class CpuQuotaGroup : IDisposable
 
         var dir = Path.Combine(ControllerRoot, name);
         System.IO.Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "cpu.cfs_period_us"), PeriodMicros.ToString(CultureInfo.InvariantCulture));
-        File.WriteAllText(Path.Combine(dir, "cpu.cfs_quota_us"), ((int)Math.Round(PeriodMicros * shareOfOneCore)).ToString(CultureInfo.InvariantCulture));
+        int period = shareOfOneCore < 1 ? (int)Math.Round(QuotaMicros / shareOfOneCore) : 10_000;
+        int quota = shareOfOneCore < 1 ? QuotaMicros : (int)Math.Round(period * shareOfOneCore);
+        // Both values must be valid at every step: the period first when it grows, the quota first when it shrinks.
+        TryWrite(Path.Combine(dir, "cpu.cfs_period_us"), period);
+        File.WriteAllText(Path.Combine(dir, "cpu.cfs_quota_us"), quota.ToString(CultureInfo.InvariantCulture));
+        File.WriteAllText(Path.Combine(dir, "cpu.cfs_period_us"), period.ToString(CultureInfo.InvariantCulture));
         return new CpuQuotaGroup(dir, shareOfOneCore);
+    }
+
+    private static void TryWrite(string path, int value)
+    {
+        try
+        {
+            File.WriteAllText(path, value.ToString(CultureInfo.InvariantCulture));
+        }
+        catch (IOException)
+        {
+            // Not valid against the current quota yet; written again below.
+        }
     }
 
     public void Dispose()

@@ -185,7 +185,8 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
     public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
-        StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<ChildProcess, Task>? whileRunning = null)
+        StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<ChildProcess, Task>? whileRunning = null,
+        bool emulateSlowdown = false)
     {
         if (_edgeGroup is null && EdgeSlowdownNote is null && _testbed is null)
         {
@@ -212,9 +213,17 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             args.AddRange(extraArguments);
         }
 
+        // Emulated slowdown instead of the CPU quota: the edge stretches each compute step itself (latency runs, where a
+        // lone frame would otherwise run inside one period's full quota at this machine's speed).
+        bool emulate = emulateSlowdown && EffectiveSlowdown > 1;
+        if (emulate)
+        {
+            args.AddRange(["--emulate-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture)]);
+        }
+
         await using var edge = _testbed is not null
-            ? ChildProcess.Start($"coach-edge ({method.Title})", _testbed.Script, ["edge", "--", _edgeBinary, .. args])
-            : ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, _edgeGroup);
+            ? ChildProcess.Start($"coach-edge ({method.Title})", _testbed.Script, emulate ? ["edge", "--no-quota", "--", _edgeBinary, .. args] : ["edge", "--", _edgeBinary, .. args])
+            : ChildProcess.Start($"coach-edge ({method.Title})", _edgeBinary, args, emulate ? null : _edgeGroup);
         if (whileRunning is not null)
         {
             await whileRunning(edge).ConfigureAwait(false);

@@ -128,7 +128,7 @@ internal sealed class PaperBenchmark
             {
                 int frames = (int)Math.Clamp(fps * LatencyRunSeconds, 20, LatencyFrames);
                 Progress($"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: {m.Title}, latency at {fps:0.#} fps");
-                latency = await runner.RunEdgeAsync(m, ct, ["--fps", fps.ToString("0.###", CultureInfo.InvariantCulture)], frames: frames, csvName: $"{m.Key}-latency").ConfigureAwait(false);
+                latency = await runner.RunEdgeAsync(m, ct, ["--fps", fps.ToString("0.###", CultureInfo.InvariantCulture)], frames: frames, csvName: $"{m.Key}-latency", emulateSlowdown: true).ConfigureAwait(false);
             }
 
             results.Add(new MethodResult(m, summary, PlanDocument.Load(runner.PlanDirectory(m)).ThroughputFps) { Latency = latency, LatencyFps = fps });
@@ -447,9 +447,10 @@ internal sealed class PaperBenchmark
         b.AppendLine("# Coach against the baselines: the paper's experiments on this machine").AppendLine();
         b.AppendLine(c, $"Made by `{_options.CommandLine}` ({(_options.Quick ? "quick" : "full")} run, {Frames} frames per run, {_clock.Elapsed.TotalMinutes:0.0} min, {DateTime.UtcNow:yyyy-MM-dd}).");
         b.AppendLine("Every figure is measured end to end: the published `coach-cloud` and NativeAOT `coach-edge` as separate processes, the edge slowed by a CPU cgroup quota "
-            + $"({XavierNx.Slowdown}x slower than the cloud standing in for a Jetson Xavier NX, {Tx2.Slowdown}x for a TX2; CFS period 1 ms), each method planned by `coach plan` on layer profiles measured here.").AppendLine();
+            + $"({XavierNx.Slowdown}x slower than the cloud standing in for a Jetson Xavier NX, {Tx2.Slowdown}x for a TX2; the quota is 1 ms of CPU per factor-ms period), each method planned by `coach plan` on layer profiles measured here.").AppendLine();
         b.AppendLine("Throughput is measured with frames offered as fast as each pipeline takes them. Latency is measured in a second run per method "
             + $"with frames arriving like a camera's, at {CameraFps:0} fps or half the method's measured throughput when that is lower, and counts from a frame's arrival to its answer; "
+            + "in latency runs the edge is slowed by stretching each of its compute steps to the factor (`coach-edge run --emulate-slowdown`), not by the quota, which cannot slow a lone frame (CFS quotas are ≥ 1 ms, more than a frame's CPU); "
             + "the latency of the saturated throughput run (frames queueing behind the slowest stage) is listed beside it as latency under full load.").AppendLine();
         foreach (var n in _notes)
         {

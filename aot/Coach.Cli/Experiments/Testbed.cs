@@ -36,8 +36,12 @@ internal sealed class Testbed : IDisposable
 
     public void Up(string rate, double edgeShareOfOneCore)
     {
-        var percent = Math.Max(1, (int)Math.Round(edgeShareOfOneCore * 100));
-        Check(Run(_script, ["up", "--rate", rate, "--edge-cpu-percent", percent.ToString(CultureInfo.InvariantCulture)]), "up");
+        // A whole slowdown factor is passed as such (1 ms of CPU per factor-ms period); other shares as a percentage.
+        double slowdown = 1 / edgeShareOfOneCore;
+        string[] cpu = Math.Abs(slowdown - Math.Round(slowdown)) < 1e-9 && slowdown >= 1
+            ? ["--edge-slowdown", ((int)Math.Round(slowdown)).ToString(CultureInfo.InvariantCulture)]
+            : ["--edge-cpu-percent", Math.Max(1, (int)Math.Round(edgeShareOfOneCore * 100)).ToString(CultureInfo.InvariantCulture)];
+        Check(Run(_script, ["up", "--rate", rate, .. cpu]), "up");
         _up = true;
         // Also clean up when the process is terminated (SIGTERM) rather than cancelled.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();

@@ -16,12 +16,19 @@ public sealed record CutCalibration(string[] CutTensors, int Bits, Dictionary<st
 /// <summary>The calibration results of one model (the JSON file under .cache/calibration/, or a file given to `coach plan --calib`).</summary>
 public sealed class CalibrationResults
 {
-    public const string CurrentSchema = "coach.calibration/1";
+    public const string CurrentSchema = "coach.calibration/2";
     public string Schema { get; init; } = CurrentSchema;
     public required string ModelSha256 { get; init; }
     public required double Epsilon { get; init; }
     public required int Frames { get; init; }
     public required double BaselineAccuracy { get; init; }
+
+    /// <summary>Whether the full model is right on each calibration frame ('1') or not ('0'), in frame order.</summary>
+    public required string BaselineCorrect { get; init; }
+
+    /// <summary>z of the acceptance test: the measured loss plus z standard errors must stay within ε (0: eq. 1 as written).</summary>
+    public double StandardErrors { get; init; }
+
     public Dictionary<string, CutCalibration> Cuts { get; init; } = new(StringComparer.Ordinal);
 
     public static string Key(IEnumerable<string> cutTensors) => string.Join('|', cutTensors.Order(StringComparer.Ordinal));
@@ -53,7 +60,8 @@ public sealed class CalibrationResults
 }
 
 /// <summary>
-/// Minimum bit width of a cut under the accuracy constraint of eq. 1, |Acc − Acc(Q)| ≤ ε, measured on the calibration
+/// Minimum bit width of a cut under the accuracy constraint of eq. 1, Acc − Acc(Q) ≤ ε with a margin of z standard errors
+/// for the calibration set's size (<see cref="Accepts"/>), measured on the calibration
 /// set by running head → UAQ round trip (per tensor, per frame, as the data plane sends it) → tail through ONNX
 /// Runtime. Dichotomous search: 8 bits first (if even 8 loses more than ε the cut goes unquantized, 32), then
 /// binary search over 2…8. This assumes accuracy does not fall when bits rise (monotone in the bit width), which
@@ -72,7 +80,11 @@ public sealed class CutCalibrator : ICutBitsProvider
     private readonly string _inputName;
     private readonly int _batchSize;
 
-    public CutCalibrator(LayerGraph graph, FrameSet frames, double epsilon = 0.005, string? cachePath = null, int? maxFrames = null, int batchSize = 50)
+    /// <summary>The default z of the acceptance test: one standard error of margin (<see cref="Accepts"/>).</summary>
+    public const double DefaultStandardErrors = 1.0;
+
+    public CutCalibrator(LayerGraph graph, FrameSet frames, double epsilon = 0.005, string? cachePath = null, int? maxFrames = null, int batchSize = 50,
+        double standardErrors = DefaultStandardErrors)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(frames);
@@ -95,20 +107,28 @@ public sealed class CutCalibrator : ICutBitsProvider
         }
         _inputName = input.Name;
         Epsilon = epsilon;
-        _cachePath = cachePath ?? DefaultCachePath(graph.Sha256, epsilon, _frameCount);
+        if (standardErrors is < 0 or > 10)
+        {
+            throw new ArgumentOutOfRangeException(nameof(standardErrors), standardErrors, "the margin is a number of standard errors in [0, 10], e.g. 1");
+        }
+        _cachePath = cachePath ?? DefaultCachePath(graph.Sha256, epsilon, _frameCount, standardErrors);
         var cached = CalibrationResults.TryLoad(_cachePath);
-        if (cached is not null && cached.ModelSha256 == graph.Sha256 && cached.Epsilon == epsilon && cached.Frames == _frameCount)
+        if (cached is not null && cached.ModelSha256 == graph.Sha256 && cached.Epsilon == epsilon && cached.Frames == _frameCount
+            && cached.StandardErrors == standardErrors && cached.BaselineCorrect.Length == _frameCount)
         {
             _results = cached;
         }
         else
         {
+            var baseline = MeasureBaseline();
             _results = new CalibrationResults
             {
                 ModelSha256 = graph.Sha256,
                 Epsilon = epsilon,
                 Frames = _frameCount,
-                BaselineAccuracy = MeasureBaseline(),
+                StandardErrors = standardErrors,
+                BaselineCorrect = baseline,
+                BaselineAccuracy = (double)baseline.Count(c => c == '1') / _frameCount,
             };
             _results.Save(_cachePath);
         }
@@ -121,8 +141,9 @@ public sealed class CutCalibrator : ICutBitsProvider
     /// <summary>Cuts measured (not taken from the cache) by this instance.</summary>
     public int CutsMeasured { get; private set; }
 
-    public static string DefaultCachePath(string modelSha256, double epsilon, int frames) =>
-        Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration", $"{modelSha256[..16]}-eps{epsilon.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)}-n{frames}.json");
+    public static string DefaultCachePath(string modelSha256, double epsilon, int frames, double standardErrors = DefaultStandardErrors) =>
+        Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{modelSha256[..16]}-eps{epsilon:0.####}-n{frames}-z{standardErrors:0.##}.json"));
 
     public int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors)
     {
@@ -142,9 +163,10 @@ public sealed class CutCalibrator : ICutBitsProvider
         using var evaluation = new CutEvaluation(this, cutTensors);
         bool Safe(int bits)
         {
-            double acc = evaluation.Accuracy(bits);
+            var correct = evaluation.Correct(bits);
+            double acc = (double)correct.Count(c => c) / _frameCount;
             accuracy[bits.ToString(System.Globalization.CultureInfo.InvariantCulture)] = acc;
-            return Math.Abs(_results.BaselineAccuracy - acc) <= Epsilon; // eq. 1
+            return Accepts(_results.BaselineCorrect, correct, Epsilon, StandardErrors);
         }
         int result;
         if (!Safe(8))
@@ -175,17 +197,50 @@ public sealed class CutCalibrator : ICutBitsProvider
         return result;
     }
 
-    private double MeasureBaseline()
+    /// <summary>
+    /// Eq. 1 with a margin for the calibration set's finite size. With <c>a</c> frames the full model gets right and the
+    /// quantized split gets wrong, and <c>b</c> the other way round, the loss is <c>(a − b)/n</c> and, the frames being
+    /// paired, its standard error is about <c>√(a + b)/n</c>; the width is accepted when <c>loss + z·se ≤ ε</c>. At
+    /// z = 0 this is eq. 1 (a gain is always accepted). Without the margin a width whose loss on 1,000 frames sits just
+    /// under ε loses more than ε on another stream half the time.
+    /// </summary>
+    public static bool Accepts(string baselineCorrect, IReadOnlyList<bool> correct, double epsilon, double standardErrors)
+    {
+        ArgumentNullException.ThrowIfNull(baselineCorrect);
+        ArgumentNullException.ThrowIfNull(correct);
+        if (baselineCorrect.Length != correct.Count || correct.Count == 0)
+        {
+            throw new ArgumentException($"the baseline covers {baselineCorrect.Length} frames, the quantized run {correct.Count}", nameof(correct));
+        }
+
+        int lost = 0, gained = 0;
+        for (int i = 0; i < correct.Count; i++)
+        {
+            bool before = baselineCorrect[i] == '1';
+            lost += before && !correct[i] ? 1 : 0;
+            gained += !before && correct[i] ? 1 : 0;
+        }
+
+        double n = correct.Count;
+        double loss = (lost - gained) / n;
+        double standardError = Math.Sqrt(lost + gained) / n;
+        return loss + (standardErrors * standardError) <= epsilon;
+    }
+
+    /// <summary>z of the acceptance test (<see cref="Accepts"/>).</summary>
+    public double StandardErrors => _results.StandardErrors;
+
+    private string MeasureBaseline()
     {
         using var session = InferenceSession.Open(_graph.Model.ToByteArray(), _settings, "calibration baseline");
         var output = session.Outputs[0].Name;
-        int correct = 0;
+        var correct = new char[_frameCount];
         foreach (var (start, count, frame) in Batches())
         {
             var logits = session.Run([new NamedTensor(_inputName, frame)], [output])[0];
-            correct += CountCorrect(logits, start, count);
+            MarkCorrect(logits, start, count, correct);
         }
-        return (double)correct / _frameCount;
+        return new string(correct);
     }
 
     private IEnumerable<(int Start, int Count, DenseTensor Frame)> Batches()
@@ -204,19 +259,14 @@ public sealed class CutCalibrator : ICutBitsProvider
         }
     }
 
-    private int CountCorrect(DenseTensor logits, int start, int count)
+    private void MarkCorrect(DenseTensor logits, int start, int count, char[] correct)
     {
         var values = logits.AsSpan<float>();
         int classes = values.Length / count;
-        int correct = 0;
         for (int i = 0; i < count; i++)
         {
-            if (ModelEvaluator.ArgMax(values.Slice(i * classes, classes)) == _frames.Label(start + i))
-            {
-                correct++;
-            }
+            correct[start + i] = ModelEvaluator.ArgMax(values.Slice(i * classes, classes)) == _frames.Label(start + i) ? '1' : '0';
         }
-        return correct;
     }
 
     /// <summary>Head and tail sessions of one cut; head outputs kept in memory when small enough.</summary>
@@ -258,9 +308,9 @@ public sealed class CutCalibrator : ICutBitsProvider
             return values;
         }
 
-        public double Accuracy(int bits)
+        public bool[] Correct(int bits)
         {
-            int correct = 0;
+            var marks = new char[_owner._frameCount];
             var batches = _cache ?? _owner.Batches().Select(b => (b.Start, b.Count, HeadValues(b.Frame)));
             foreach (var (start, count, values) in batches)
             {
@@ -284,9 +334,9 @@ public sealed class CutCalibrator : ICutBitsProvider
                     inputs.Add(new NamedTensor(name, restored));
                 }
                 var logits = _tail.Run(inputs, [_output])[0];
-                correct += _owner.CountCorrect(logits, start, count);
+                _owner.MarkCorrect(logits, start, count, marks);
             }
-            return (double)correct / _owner._frameCount;
+            return [.. marks.Select(m => m == '1')];
         }
 
         public void Dispose()

@@ -40,6 +40,9 @@ public sealed class OnlineEvaluationOptions : CalibrationBudget
 
     public double? CloudSeconds { get; init; }
 
+    /// <summary>Bands each cut tensor's channels are pooled over (<see cref="TaskFeature.BandPool(ReadOnlySpan{float}, int, int, Span{float})"/>); 1 is the paper's GAP.</summary>
+    public int FeatureBands { get; init; } = 4;
+
     /// <summary>Compare standardised task features (<see cref="FeatureStandardisation"/>, fitted on the calibration features) instead of raw GAP vectors.</summary>
     public bool StandardiseFeatures { get; init; } = true;
 }
@@ -84,7 +87,12 @@ public sealed class OnlineEvaluation
         _channels = [.. model.CutTensors.Select(t => t.Channels)];
         _lengths = [.. model.CutTensors.Select(t => t.Length)];
         _cutLength = _lengths.Sum();
-        _featureLength = _channels.Sum();
+        if (_options.FeatureBands < 1 || model.CutTensors.Any(t => t.Length / Math.Max(1, t.Channels) < _options.FeatureBands))
+        {
+            throw new ArgumentException($"FeatureBands must be between 1 and the H×W values of every cut tensor; got {_options.FeatureBands}.", nameof(options));
+        }
+
+        _featureLength = _channels.Sum() * _options.FeatureBands;
     }
 
     public SchedulerCalibration? Calibration { get; private set; }
@@ -127,7 +135,7 @@ public sealed class OnlineEvaluation
             long t0 = Stopwatch.GetTimestamp();
             _model.RunHead(frame, cut);
             long t1 = Stopwatch.GetTimestamp();
-            TaskFeature.GlobalAveragePool(cut, _lengths, _channels, features.AsSpan(i * _featureLength, _featureLength));
+            TaskFeature.BandPool(cut, _lengths, _channels, _options.FeatureBands, features.AsSpan(i * _featureLength, _featureLength));
             full[i] = _model.RunTail(cut) == labels[i];
             tailTicks += Stopwatch.GetTimestamp() - t1;
             headTicks += t1 - t0;
@@ -225,7 +233,7 @@ public sealed class OnlineEvaluation
             stream.RenderFrame(i, frame);
             truth[i] = stream.Label(i);
             _model.RunHead(frame, cut);
-            TaskFeature.GlobalAveragePool(cut, _lengths, _channels, features.AsSpan(i * _featureLength, _featureLength));
+            TaskFeature.BandPool(cut, _lengths, _channels, _options.FeatureBands, features.AsSpan(i * _featureLength, _featureLength));
             full[i] = _model.RunTail(cut);
             for (int b = _options.MinBits; b <= _options.PlanBits; b++)
             {
@@ -284,7 +292,7 @@ public sealed class OnlineEvaluation
             stream.RenderFrame(i, frame);
             int truth = stream.Label(i);
             _model.RunHead(frame, cut);
-            TaskFeature.GlobalAveragePool(cut, _lengths, _channels, feature);
+            TaskFeature.BandPool(cut, _lengths, _channels, _options.FeatureBands, feature);
             var decision = scheduler.Decide(feature);
             int fullLabel = _model.RunTail(cut);
             int answer;
@@ -356,7 +364,7 @@ public sealed class OnlineEvaluation
     public SchedulerState CreateState(string calibrationSource)
     {
         var calibration = Calibration ?? throw new InvalidOperationException("Calibrate before creating the scheduler state.");
-        var state = SchedulerState.Create(calibration, WarmCentres(), [.. _model.CutTensors.Select(t => new SchedulerCutTensor(t.Name, t.Channels))], CentreWindow);
+        var state = SchedulerState.Create(calibration, WarmCentres(), [.. _model.CutTensors.Select(t => new SchedulerCutTensor(t.Name, t.Channels))], CentreWindow, _options.FeatureBands);
         if (StreamFit is not null)
         {
             state.FeedbackDelayFrames = StreamFit.FeedbackDelayFrames;

@@ -48,6 +48,7 @@ public static class PlanOnlineCalibration
             EdgeSeconds = options.EdgeSeconds,
             CloudSeconds = options.CloudSeconds,
             StandardiseFeatures = options.StandardiseFeatures,
+            FeatureBands = options.FeatureBands,
         };
 
         byte[] tail = File.ReadAllBytes(tailPath);

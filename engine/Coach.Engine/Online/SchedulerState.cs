@@ -40,6 +40,9 @@ public sealed class SchedulerState
     /// <summary>Run length of the simulated calibration streams (frames per run of one class or one sample); null: not fitted on streams.</summary>
     public int? StreamRunLength { get; set; }
 
+    /// <summary>Bands each channel is pooled over (<see cref="TaskFeature.BandPool(ReadOnlySpan{float}, int, int, Span{float})"/>); 1: plain GAP.</summary>
+    public int FeatureBands { get; set; } = 1;
+
     /// <summary>The cut tensors, in plan order; the task feature concatenates their GAP vectors.</summary>
     public IReadOnlyList<SchedulerCutTensor> CutTensors { get; set; } = [];
 
@@ -70,7 +73,7 @@ public sealed class SchedulerState
     public DateTimeOffset CreatedUtc { get; set; }
 
     /// <summary>Centres warmed as an exact mean (no decay window), captured from <paramref name="warmed"/>.</summary>
-    public static SchedulerState Create(SchedulerCalibration calibration, SemanticCache warmed, IReadOnlyList<SchedulerCutTensor> cutTensors, int? centreWindow)
+    public static SchedulerState Create(SchedulerCalibration calibration, SemanticCache warmed, IReadOnlyList<SchedulerCutTensor> cutTensors, int? centreWindow, int featureBands = 1)
     {
         ArgumentNullException.ThrowIfNull(calibration);
         ArgumentNullException.ThrowIfNull(warmed);
@@ -87,6 +90,7 @@ public sealed class SchedulerState
         {
             Calibration = calibration,
             CentreWindow = centreWindow,
+            FeatureBands = featureBands,
             CutTensors = [.. cutTensors],
             LabelCount = warmed.LabelCount,
             FeatureLength = warmed.FeatureLength,
@@ -132,9 +136,14 @@ public sealed class SchedulerState
             throw new InvalidDataException($"scheduler state needs ≥ 2 labels and a feature length ≥ 1; got {LabelCount} labels of {FeatureLength} values.");
         }
 
-        if (CutTensors.Count == 0 || CutTensors.Sum(t => t.Channels) != FeatureLength || CutTensors.Any(t => t.Channels < 1 || string.IsNullOrEmpty(t.Name)))
+        if (FeatureBands < 1)
         {
-            throw new InvalidDataException($"scheduler state's cut tensors ({string.Join(", ", CutTensors.Select(t => $"{t.Name}:{t.Channels}"))}) must be named and their channels must add up to the feature length {FeatureLength}.");
+            throw new InvalidDataException($"scheduler state's feature bands must be ≥ 1; got {FeatureBands}.");
+        }
+
+        if (CutTensors.Count == 0 || CutTensors.Sum(t => t.Channels) * FeatureBands != FeatureLength || CutTensors.Any(t => t.Channels < 1 || string.IsNullOrEmpty(t.Name)))
+        {
+            throw new InvalidDataException($"scheduler state's cut tensors ({string.Join(", ", CutTensors.Select(t => $"{t.Name}:{t.Channels}"))}) must be named and their channels × {FeatureBands} band(s) must add up to the feature length {FeatureLength}.");
         }
 
         if (Centres.Count != LabelCount || Counts.Count != LabelCount || Centres.Any(c => c is null || c.Length != FeatureLength))

@@ -25,6 +25,24 @@ public class CutCalibratorTests
     }
 
     [Fact]
+    public void AcceptanceKeepsOneStandardErrorOfMarginForTheCalibrationSetsSize()
+    {
+        // 1,000 frames, the full model right on the first 900.
+        string baseline = new string('1', 900) + new string('0', 100);
+        bool[] Quantized(int lost, int gained) => [.. Enumerable.Range(0, 1000).Select(i => i < 900 ? i >= lost : i < 900 + gained)];
+
+        // 4 lost, 0 gained: loss 0.4 %, standard error √4/1000 = 0.2 %.
+        Assert.True(CutCalibrator.Accepts(baseline, Quantized(4, 0), 0.005, 0)); // eq. 1 as written
+        Assert.False(CutCalibrator.Accepts(baseline, Quantized(4, 0), 0.005, 1)); // 0.4 % + 0.2 % > 0.5 %
+        // 2 lost, 0 gained: 0.2 % + 0.14 % ≤ 0.5 %.
+        Assert.True(CutCalibrator.Accepts(baseline, Quantized(2, 0), 0.005, 1));
+        // 20 lost and 20 gained: no net loss, but flips that many leave an error of 0.63 %: refused at z = 1.
+        Assert.True(CutCalibrator.Accepts(baseline, Quantized(20, 20), 0.005, 0));
+        Assert.False(CutCalibrator.Accepts(baseline, Quantized(20, 20), 0.005, 1));
+        Assert.Throws<ArgumentException>(() => CutCalibrator.Accepts(baseline, Quantized(0, 0)[..999], 0.005, 1));
+    }
+
+    [Fact]
     public void DichotomousSearchFindsTheNarrowestSafeWidthAndCachesIt()
     {
         var graph = LayerGraph.FromModel(FrameClassifier());
@@ -33,7 +51,7 @@ public class CutCalibratorTests
         try
         {
             var frames = BundledData.Load(DataSplit.Calibration);
-            var calibrator = new CutCalibrator(graph, frames, epsilon: 0.02, cachePath: cache, maxFrames: 100);
+            var calibrator = new CutCalibrator(graph, frames, epsilon: 0.02, cachePath: cache, maxFrames: 100, standardErrors: 0);
             var cut = graph.Tensors.Where(t => t.Producer >= 0 && graph.Nodes[t.Producer].OpType == "Relu").Select(t => t.Name).Take(1).ToArray();
             int bits = calibrator.MinimumBits(cut);
             Assert.True(bits is (>= 2 and <= 8) or 32, $"{bits} bits");
@@ -50,7 +68,7 @@ public class CutCalibratorTests
             }
             Assert.Equal(1, calibrator.CutsMeasured);
 
-            var again = new CutCalibrator(graph, frames, epsilon: 0.02, cachePath: cache, maxFrames: 100);
+            var again = new CutCalibrator(graph, frames, epsilon: 0.02, cachePath: cache, maxFrames: 100, standardErrors: 0);
             Assert.Equal(bits, again.MinimumBits(cut));
             Assert.Equal(0, again.CutsMeasured);
 

@@ -46,7 +46,7 @@ public sealed partial class EdgePipeline
                 _source.RenderFrame(frame, slot.Input.AsSpan<float>());
                 slot.Run();
                 slot.FrameId = frame;
-                long end = MonotonicClock.NowMicros;
+                long end = Dilate(start, MonotonicClock.NowMicros);
                 record.HeadMicros = (int)(end - start);
                 HeadClock.AddBusy(end - start);
                 if (!_toSchedule.Writer.TryWrite(slot))
@@ -102,7 +102,7 @@ public sealed partial class EdgePipeline
                     }
                 }
 
-                long end = MonotonicClock.NowMicros;
+                long end = Dilate(start, MonotonicClock.NowMicros);
                 record.ScheduleMicros = (int)(end - start);
                 ScheduleClock.AddBusy(end - start);
                 if (!forward)
@@ -170,6 +170,7 @@ public sealed partial class EdgePipeline
                 try
                 {
                     _records[frame].WireBytes = WriteRequest(client, slot, bits, _records[frame].StartMicros);
+                    Dilate(start, MonotonicClock.NowMicros);
                     Interlocked.Increment(ref _requestsSent);
                     FlushResult flush = await client.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
                     if (flush.IsCompleted || flush.IsCanceled)
@@ -188,6 +189,34 @@ public sealed partial class EdgePipeline
             SendClock.AddBusy(end - start);
             _freeSlots.Writer.TryWrite(slot);
         }
+    }
+
+    /// <summary>
+    /// Emulated slower device (<see cref="EdgeRunOptions.EmulatedSlowdown"/>): a compute step that ran from
+    /// <paramref name="start"/> to <paramref name="end"/> is stretched to <c>slowdown × (end − start)</c> by waiting
+    /// (sleep, then a spin for the last millisecond so the stretch is exact to a few microseconds). Returns the new end.
+    /// </summary>
+    private long Dilate(long start, long end)
+    {
+        double slowdown = _options.EmulatedSlowdown;
+        if (slowdown <= 1)
+        {
+            return end;
+        }
+
+        long until = end + (long)((end - start) * (slowdown - 1));
+        long remaining;
+        while ((remaining = until - MonotonicClock.NowMicros) > 1500)
+        {
+            Thread.Sleep((int)((remaining - 1000) / 1000));
+        }
+
+        while (MonotonicClock.NowMicros < until)
+        {
+            Thread.SpinWait(32);
+        }
+
+        return MonotonicClock.NowMicros;
     }
 
     /// <summary>

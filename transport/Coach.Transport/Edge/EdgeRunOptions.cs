@@ -18,6 +18,13 @@ public sealed record EdgeRunOptions
     /// </summary>
     public double? FramesPerSecond { get; init; }
 
+    /// <summary>
+    /// Emulates a device this many times slower: every edge compute step (render and head, scheduling, packing) is
+    /// stretched to this multiple of its measured time by waiting. For latency measurements on a fast machine, where a
+    /// CPU quota cannot slow a lone frame (CFS quotas are ≥ 1 ms, more than a frame's CPU); 1 = off.
+    /// </summary>
+    public double EmulatedSlowdown { get; init; } = 1;
+
     /// <summary>Frames that can be in the pipeline's stages at once (head outputs held).</summary>
     public int Slots { get; init; } = 4;
 

@@ -27,6 +27,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
     private readonly PendingFeatures _pending;
     private readonly int[] _channels;
     private readonly float[] _feature;
+    private readonly int _bands;
     private double _edgeSeconds;
     private long _bitSum;
 
@@ -86,6 +87,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
         _scheduler = new OnlineScheduler(state.CreateCache(), state.Calibration, cost, Bandwidth);
         _pending = new PendingFeatures(pendingCapacity, state.FeatureLength);
         _feature = new float[state.FeatureLength];
+        _bands = state.FeatureBands;
         _edgeSeconds = cost.EdgeSeconds;
     }
 
@@ -121,8 +123,8 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
         int offset = 0;
         for (int k = 0; k < _channels.Length; k++)
         {
-            TaskFeature.GlobalAveragePool(cutTensors[k].AsSpan<float>(), _channels[k], _feature.AsSpan(offset)); // F: GAP per cut tensor, concatenated
-            offset += _channels[k];
+            TaskFeature.BandPool(cutTensors[k].AsSpan<float>(), _channels[k], _bands, _feature.AsSpan(offset)); // F: GAP (or band pooling) per cut tensor, concatenated
+            offset += _channels[k] * _bands;
         }
 
         if (headSeconds > 0 && double.IsFinite(headSeconds))
