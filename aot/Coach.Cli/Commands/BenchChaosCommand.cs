@@ -38,9 +38,10 @@ internal static class BenchChaosCommand
         var killEveryCycle = new Option<bool>("--kill-every-cycle") { Description = "kill and restart the cloud in every cycle of a soak (default: in the first only, so one cloud process lives through the rest and its memory can be compared)" };
         var rssInterval = new Option<double>("--rss-interval-s") { Description = "period of the RSS samples of the cloud and the edge, seconds (default 1 with --quick, else 10)", DefaultValueFactory = _ => 0 };
         var rssCsv = new Option<FileInfo?>("--rss-csv") { Description = "write the RSS samples here (CSV)" };
+        var liveFuzz = new Option<int>("--live-fuzz-cases") { Description = "mutated frames sent to the live cloud per cycle (default 1,500 with --quick, else 10,000)", DefaultValueFactory = _ => 0 };
         var command = new Command("chaos", "fault schedule against a live cloud and edge: kill/restart, link cut, 1 Mbit/s, slow cloud, fuzzing; every frame must be answered exactly once")
         {
-            quick, json, rate, duration, fuzzCases, inProcess, bin, killEveryCycle, rssInterval, rssCsv,
+            quick, json, rate, duration, fuzzCases, inProcess, bin, killEveryCycle, rssInterval, rssCsv, liveFuzz,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -54,6 +55,7 @@ internal static class BenchChaosCommand
                 KillEveryCycle = parse.GetValue(killEveryCycle),
                 RssInterval = TimeSpan.FromSeconds(interval),
                 RssCsv = parse.GetValue(rssCsv)?.FullName,
+                LiveFuzzCasesOverride = parse.GetValue(liveFuzz),
             };
             ChaosReport report = await RunAsync(settings, cancellationToken).ConfigureAwait(false);
             Console.Error.WriteLine(report.Describe());
@@ -73,7 +75,9 @@ internal static class BenchChaosCommand
 
         public TimeSpan Phase => TimeSpan.FromSeconds(Quick ? 2 : 5);
 
-        public int LiveFuzzCases => Quick ? 1500 : 10_000;
+        public int LiveFuzzCases => LiveFuzzCasesOverride > 0 ? LiveFuzzCasesOverride : Quick ? 1500 : 10_000;
+
+        public int LiveFuzzCasesOverride { get; init; }
 
         public bool InProcess { get; init; }
 
@@ -385,7 +389,7 @@ internal static class BenchChaosCommand
                 {
                     Phase("live-fuzz", $"fault: {settings.LiveFuzzCases} mutated frames over real sockets to the live cloud");
                     long answeredBefore = proxy.BytesToClients;
-                    (long cases, long failures) = await LiveFuzzAsync(cloud.LocalEndPoint, plan, fuzzKey, settings.LiveFuzzCases, report.Cycles, schedule.Token).ConfigureAwait(false);
+                    (long cases, long failures) = await LiveFuzzAsync(cloud.LocalEndPoint, plan, fuzzKey, settings.LiveFuzzCases, report.Cycles, Event, schedule.Token).ConfigureAwait(false);
                     long answerBytes = proxy.BytesToClients - answeredBefore;
                     report.FuzzLive += cases;
                     report.FuzzFailures += failures;
@@ -470,9 +474,9 @@ internal static class BenchChaosCommand
     /// <summary>
     /// Mutated frames to the live server, each on its own connection: half are mutated handshakes,
     /// half mutated Requests after a valid authenticated handshake. A failure is a connection the
-    /// server neither answers nor closes within 10 s (a hang).
+    /// server neither answers nor closes within 10 s (a hang); the first few are described.
     /// </summary>
-    private static async Task<(long Cases, long Failures)> LiveFuzzAsync(IPEndPoint cloud, PlanDirectory plan, PreSharedKey key, int cases, int seed, CancellationToken cancellationToken)
+    private static async Task<(long Cases, long Failures)> LiveFuzzAsync(IPEndPoint cloud, PlanDirectory plan, PreSharedKey key, int cases, int seed, Action<string> describe, CancellationToken cancellationToken)
     {
         IReadOnlyList<byte[]> seeds = ProtocolFuzzer.SeedFrames();
         long done = 0, failures = 0;
@@ -482,11 +486,11 @@ internal static class BenchChaosCommand
             var random = new Random((seed * 7919) + worker);
             while (Interlocked.Increment(ref next) < cases && !cancellationToken.IsCancellationRequested)
             {
-                bool ok = await OneCaseAsync(cloud, plan, key, seeds, random, cancellationToken).ConfigureAwait(false);
+                string? failure = await OneCaseAsync(cloud, plan, key, seeds, random, cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref done);
-                if (!ok)
+                if (failure is not null && Interlocked.Increment(ref failures) <= 5)
                 {
-                    Interlocked.Increment(ref failures);
+                    describe($"live fuzz failure: {failure}");
                 }
             }
         }
@@ -495,19 +499,25 @@ internal static class BenchChaosCommand
         return (done, failures);
     }
 
-    private static async Task<bool> OneCaseAsync(IPEndPoint cloud, PlanDirectory plan, PreSharedKey key, IReadOnlyList<byte[]> seeds, Random random, CancellationToken cancellationToken)
+    /// <summary>One live case; null when the server answered and closed, else where it stuck.</summary>
+    private static async Task<string?> OneCaseAsync(IPEndPoint cloud, PlanDirectory plan, PreSharedKey key, IReadOnlyList<byte[]> seeds, Random random, CancellationToken cancellationToken)
     {
         using var socket = new Socket(cloud.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(10));
         var received = new List<byte>();
         byte[] buffer = new byte[4096];
+        string stage = "connecting";
+        byte[] mutated = [];
+        long start = Stopwatch.GetTimestamp();
         try
         {
             await socket.ConnectAsync(cloud, timeout.Token).ConfigureAwait(false);
             if (random.Next(2) == 0)
             {
-                await socket.SendAsync(ProtocolFuzzer.Mutate(seeds[random.Next(seeds.Count)], random), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                mutated = ProtocolFuzzer.Mutate(seeds[random.Next(seeds.Count)], random);
+                stage = "waiting for the answer to a mutated first frame";
+                await socket.SendAsync(mutated, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 socket.Shutdown(SocketShutdown.Send);
             }
             else
@@ -516,40 +526,49 @@ internal static class BenchChaosCommand
                 var hello = new HelloMessage { ClientId = "chaos-fuzzer", PlanId = plan.Id, PlanHash = plan.PlanHash, Authentication = HandshakeAuthentication.ClientField(clientNonce) };
                 var writer = new ArrayBufferWriter<byte>();
                 hello.Write(writer);
+                stage = "waiting for the Challenge";
                 await socket.SendAsync(writer.WrittenMemory, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 var challenge = await ReadFrameAsync(socket, received, buffer, timeout.Token).ConfigureAwait(false);
                 if (challenge is not { Type: FrameType.Challenge } c)
                 {
-                    return false;
+                    return $"a valid Hello was answered with {challenge?.Type.ToString() ?? "a close"}, not a Challenge";
                 }
 
                 writer.Clear();
                 HandshakeAuthentication.WriteProof(writer, HandshakeAuthentication.ClientProof(key, hello, clientNonce, c.Payload.AsSpan(1).ToArray()));
+                stage = "waiting for the HelloAck";
                 await socket.SendAsync(writer.WrittenMemory, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 if (await ReadFrameAsync(socket, received, buffer, timeout.Token).ConfigureAwait(false) is not { Type: FrameType.HelloAck })
                 {
-                    return false;
+                    return "a valid Proof was not answered with a HelloAck";
                 }
 
                 byte[] request = seeds.First(s => s[5] == (byte)FrameType.Request);
-                await socket.SendAsync(ProtocolFuzzer.Mutate(request, random), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                mutated = ProtocolFuzzer.Mutate(request, random);
+                stage = "waiting for the answer to a mutated Request";
+                await socket.SendAsync(mutated, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 socket.Shutdown(SocketShutdown.Send);
             }
 
             // The server must answer (Result/Error/Reject) and close, never hang.
-            while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false) > 0)
+            int total = received.Count;
+            int n;
+            while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false)) > 0)
             {
+                total += n;
+                stage = $"waiting for the close after {total} bytes of answers";
             }
 
-            return true;
+            return null;
         }
         catch (SocketException)
         {
-            return true; // reset by the server: a closed connection is a correct answer to garbage
+            return null; // reset by the server: a closed connection is a correct answer to garbage
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return false;
+            string frame = mutated.Length == 0 ? string.Empty : $"; the frame ({mutated.Length} B) began {Convert.ToHexString(mutated.AsSpan(0, Math.Min(48, mutated.Length)))}";
+            return string.Create(CultureInfo.InvariantCulture, $"{Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s {stage}{frame}");
         }
     }
 
