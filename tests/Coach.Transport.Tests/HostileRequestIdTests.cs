@@ -13,7 +13,8 @@ namespace Coach.Transport.Tests;
 /// a Request with request id 0 (docs/protocol.md §3: ≠ 0) that fails validation is answered with
 /// an Error of id 0, which the cloud takes for a connection-level Error and never settles, so the
 /// connection counts a request in flight forever: after the edge's FIN it is never closed (and
-/// without FIN the idle timeout never fires). Unskip once the cloud rejects or settles id 0.
+/// without FIN the idle timeout never fires). The request reader now refuses id 0 as malformed, which closes the
+/// connection with a reason.
 /// </summary>
 public sealed class HostileRequestIdTests : IDisposable
 {
@@ -21,7 +22,7 @@ public sealed class HostileRequestIdTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    [Fact(Skip = "cloud bug found by the chaos soak: CloudConnection.Settle does not settle an Error whose request id is 0, and RequestReader accepts id 0; unskip with the fix")]
+    [Fact]
     public async Task AnInvalidRequestWithIdZeroIsAnsweredAndTheHalfClosedConnectionCloses()
     {
         PlanDirectory plan = ChaosPlan.Write(Path.Combine(_root, "chaos"));
@@ -44,9 +45,15 @@ public sealed class HostileRequestIdTests : IDisposable
         socket.Shutdown(SocketShutdown.Send);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) > 0)
+        int total = 0, read;
+        while ((read = await socket.ReceiveAsync(buffer.AsMemory(total), SocketFlags.None, timeout.Token)) > 0)
         {
+            total += read;
         }
+
+        // The connection ended within the timeout (ReceiveAsync would have thrown otherwise) after the cloud said why.
+        Assert.True(total > 0, "the cloud closed the connection without an Error frame");
+        Assert.Throws<Coach.Transport.Protocol.ProtocolViolationException>(() => RequestReader.Read(new byte[28], WireLimits.Default, new WireTensor[4]));
     }
 
     private static async Task<byte[]> Drain(Pipe pipe)

@@ -168,6 +168,12 @@ public static class RequestReader
     {
         var r = new WireSpanReader(payload, FrameType.Request);
         ulong id = r.ReadUInt64();
+        if (id == 0)
+        {
+            // Id 0 names the connection in Error frames (docs/protocol.md §3): a request carrying it could never be settled.
+            throw new ProtocolViolationException(ReasonCode.MalformedPayload, "request id 0 is reserved for connection-level errors; request ids start at 1");
+        }
+
         long capture = r.ReadInt64();
         long send = r.ReadInt64();
         int count = r.ReadUInt16();
