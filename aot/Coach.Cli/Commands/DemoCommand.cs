@@ -61,6 +61,7 @@ internal static class DemoCommand
         }
 
         var profile = runner.EnsureProfile();
+        await runner.MeasureEdgeOverheadAsync(profile, cancellationToken).ConfigureAwait(false);
         foreach (var m in Methods.Demo)
         {
             runner.EnsurePlan(m, profile);

@@ -26,6 +26,7 @@ internal static class PlanCommand
         var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
         var calibFrames = new Option<int?>("--calib-frames") { Description = "use only the first N calibration frames" };
         var calibMargin = new Option<double>("--calib-margin") { Description = "standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written)", DefaultValueFactory = _ => CutCalibrator.DefaultStandardErrors };
+        var edgeOverhead = new Option<double>("--edge-overhead-ms") { Description = "the edge's per-frame work besides the head's layers (taking the frame, scheduling, packing, sockets), in the edge's ms; added to T_e", DefaultValueFactory = _ => 0.0 };
         var overhead = new Option<double>("--frame-overhead-ms") { Description = "fixed link cost per frame, ms", DefaultValueFactory = _ => 0.5 };
         var dadsLoad = new Option<string>("--dads-load") { Description = "DADS regime: light (latency) or heavy (bottleneck)", DefaultValueFactory = _ => "light" };
         var exitRate = new Option<double>("--spinn-exit-rate") { Description = "share of frames SPINN answers at an early exit (expected-cost model)", DefaultValueFactory = _ => 0.0 };
@@ -34,7 +35,7 @@ internal static class PlanCommand
         var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
         var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
         {
-            model, edgeProfile, slowdown, cloudProfile, bandwidth, tmax, epsilon, method, calib, calibFrames, calibMargin, overhead, dadsLoad, exitRate, output, json, explain,
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, exitRate, output, json, explain,
         };
         command.SetAction(parse =>
         {
@@ -43,7 +44,7 @@ internal static class PlanCommand
                 return Run(
                     parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
                     parse.GetValue(bandwidth)!, parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
-                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
+                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(edgeOverhead), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
                     parse.GetValue(exitRate), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
             catch (Exception e) when (e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
@@ -57,13 +58,18 @@ internal static class PlanCommand
     }
 
     private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, double? tmaxMs,
-        double epsilon, string method, string calib, int? calibFrames, double calibMargin, double overheadMs, string dadsLoadText, double exitRate,
+        double epsilon, string method, string calib, int? calibFrames, double calibMargin, double edgeOverheadMs, double overheadMs, string dadsLoadText, double exitRate,
         string? outDir, bool json, bool explain)
     {
+        if (!(edgeOverheadMs >= 0) || !(overheadMs >= 0))
+        {
+            throw new ArgumentException($"--edge-overhead-ms and --frame-overhead-ms are times ≥ 0 (got {edgeOverheadMs} and {overheadMs})");
+        }
         var settings = new CostSettings
         {
             BandwidthBitsPerSecond = Bandwidth.ParseBitsPerSecond(bandwidthText),
             FrameOverheadSeconds = overheadMs * 1e-3,
+            EdgeFrameOverheadSeconds = edgeOverheadMs * 1e-3,
             LatencyBudgetSeconds = tmaxMs * 1e-3,
         };
         var dadsLoad = dadsLoadText switch

@@ -82,6 +82,59 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         return path;
     }
 
+    /// <summary>The edge's per-frame work besides the head's layers, in the edge's ms (<see cref="MeasureEdgeOverheadAsync"/>).</summary>
+    public double EdgeOverheadMs { get; private set; }
+
+    /// <summary>
+    /// Measures what the edge spends per frame besides the head's layers — taking the frame, the scheduler, packing,
+    /// sockets, the runtime — so every plan's T_e includes it: plans COACH without it, runs 200 frames of that plan
+    /// through the real edge (fixed bits), and takes the edge process's CPU time per frame × the slowdown minus the
+    /// plan's head time. Measured once per settings and cached beside the plans (<c>edge-overhead.json</c>).
+    /// </summary>
+    public async Task<double> MeasureEdgeOverheadAsync(string profile, CancellationToken cancellationToken)
+    {
+        var cached = Path.Combine(_plansRoot, "edge-overhead.json");
+        if (File.Exists(cached))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(cached));
+            EdgeOverheadMs = doc.RootElement.GetProperty("edge_overhead_ms").GetDouble();
+            return EdgeOverheadMs;
+        }
+
+        var probeRoot = Path.Combine(_settings.WorkDirectory, "probes", SettingsKey());
+        var probe = Path.Combine(probeRoot, "coach");
+        if (!File.Exists(Path.Combine(probe, "plan.json")))
+        {
+            _log.WriteLine($"planning the edge-overhead probe ({_settings.Bandwidth}, edge {EffectiveSlowdown:0.#}x slower)");
+            RunInProcess("plan", PlanCommand.Create(),
+            [
+                "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
+                "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
+                "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
+                "--method", "coach", "--out", probe,
+            ]);
+        }
+
+        var plan = PlanDocument.Load(probe);
+        await StartCloudAsync(cancellationToken, probeRoot).ConfigureAwait(false);
+        JsonElement summary;
+        try
+        {
+            summary = await RunEdgeAsync(Methods.Coach, cancellationToken, ["--scheduler", "fixed"], frames: 200, csvName: "edge-overhead-probe", planDirectory: probe).ConfigureAwait(false);
+        }
+        finally
+        {
+            await StopCloudAsync().ConfigureAwait(false);
+        }
+
+        double cpuMs = summary.GetProperty("cpu_ms_per_frame").GetDouble();
+        EdgeOverheadMs = Math.Max(0, (cpuMs * EffectiveSlowdown) - plan.TEdgeMs);
+        File.WriteAllText(cached, string.Create(CultureInfo.InvariantCulture,
+            $"{{\"edge_overhead_ms\": {EdgeOverheadMs:0.####}, \"cpu_ms_per_frame\": {cpuMs:0.####}, \"slowdown\": {EffectiveSlowdown}, \"probe_t_edge_ms\": {plan.TEdgeMs:0.####}}}\n"));
+        _log.WriteLine($"edge overhead {EdgeOverheadMs:0.###} ms per frame (CPU {cpuMs:0.###} ms × {EffectiveSlowdown:0.#} − head {plan.TEdgeMs:0.###} ms)");
+        return EdgeOverheadMs;
+    }
+
     /// <summary>Plans <paramref name="method"/> into its plan directory unless a plan for the same settings is there.</summary>
     public string EnsurePlan(MethodSpec method, string profile)
     {
@@ -102,6 +155,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
                 "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
                 "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
                 "--method", method.PlannerMethod, "--out", dir,
+                "--edge-overhead-ms", EdgeOverheadMs.ToString(CultureInfo.InvariantCulture),
             ]);
         }
 
@@ -127,10 +181,10 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     }
 
     /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it listens.</summary>
-    public async Task StartCloudAsync(CancellationToken cancellationToken)
+    public async Task StartCloudAsync(CancellationToken cancellationToken, string? plans = null)
     {
         _cloudPort = FreeLoopbackPort();
-        string[] serve = ["serve", "--listen", $"{CloudHost}:{_cloudPort}", "--plans", _plansRoot, "--threads", "1", "--preload", "--log-interval-s", "0"];
+        string[] serve = ["serve", "--listen", $"{CloudHost}:{_cloudPort}", "--plans", plans ?? _plansRoot, "--threads", "1", "--preload", "--log-interval-s", "0"];
         if (_testbed is not null)
         {
             _testbed.Up(_settings.Bandwidth, 1.0 / EffectiveSlowdown);
@@ -160,6 +214,17 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         throw new TimeoutException($"coach-cloud did not listen on {CloudHost}:{_cloudPort} within 90 s:\n{_cloud.StderrTail()}");
     }
 
+    /// <summary>Stops the cloud started by <see cref="StartCloudAsync"/> (the testbed stays up).</summary>
+    public async Task StopCloudAsync()
+    {
+        if (_cloud is not null)
+        {
+            await _cloud.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await _cloud.DisposeAsync().ConfigureAwait(false);
+            _cloud = null;
+        }
+    }
+
     /// <summary>Changes the link rate during a run (kernel testbed only: tc qdisc change).</summary>
     public void SetRate(string rate)
     {
@@ -186,7 +251,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
     public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
         StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<ChildProcess, Task>? whileRunning = null,
-        bool emulateSlowdown = false)
+        bool emulateSlowdown = false, string? planDirectory = null)
     {
         if (_edgeGroup is null && EdgeSlowdownNote is null && _testbed is null)
         {
@@ -197,7 +262,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
         var args = new List<string>
         {
-            "run", "--plan", PlanDirectory(method), "--cloud", $"{CloudHost}:{_cloudPort}",
+            "run", "--plan", planDirectory ?? PlanDirectory(method), "--cloud", $"{CloudHost}:{_cloudPort}",
             "--source", correlation is { } c ? "stream:" + c.ToString().ToLowerInvariant() : _settings.SourceArgument,
             "--frames", (frames ?? _settings.Frames).ToString(CultureInfo.InvariantCulture),
             "--run-length", _settings.RunLength.ToString(CultureInfo.InvariantCulture), "--seed", _settings.Seed.ToString(CultureInfo.InvariantCulture),

@@ -103,6 +103,7 @@ internal sealed class PaperBenchmark
     {
         await using var runner = Runner(model, speed, bandwidth, correlation);
         var profile = runner.EnsureProfile();
+        await runner.MeasureEdgeOverheadAsync(profile, ct).ConfigureAwait(false);
         foreach (var m in methods)
         {
             runner.EnsurePlan(m, profile);
@@ -142,6 +143,7 @@ internal sealed class PaperBenchmark
     {
         await using var runner = Runner(model, Tx2, TableBandwidth, StreamCorrelation.Medium);
         var profile = runner.EnsureProfile();
+        await runner.MeasureEdgeOverheadAsync(profile, ct).ConfigureAwait(false);
         runner.EnsurePlan(Methods.Coach, profile);
         await runner.StartCloudAsync(ct).ConfigureAwait(false);
         var predicted = PlanDocument.Load(runner.PlanDirectory(Methods.Coach)).ThroughputFps;
@@ -171,6 +173,7 @@ internal sealed class PaperBenchmark
         }
 
         var profile = runner.EnsureProfile();
+        await runner.MeasureEdgeOverheadAsync(profile, ct).ConfigureAwait(false);
         var plan = PlanDocument.Load(runner.EnsurePlan(Methods.Coach, profile));
         await runner.StartCloudAsync(ct).ConfigureAwait(false);
         // Enough frames to outlast the schedule: each phase's throughput at most the plan's, with transmission

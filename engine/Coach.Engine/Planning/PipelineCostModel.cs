@@ -111,9 +111,10 @@ public static class PipelineCostModel
         return s;
     }
 
+    /// <summary>T_e: the edge's layers plus its per-frame overhead (<see cref="CostSettings.EdgeFrameOverheadSeconds"/>).</summary>
     public static double EdgeSeconds(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
     {
-        double s = 0;
+        double s = problem.Settings.EdgeFrameOverheadSeconds;
         for (int i = 0; i < problem.NodeCount; i++)
         {
             if (onEdge[i])
@@ -149,7 +150,7 @@ public static class PipelineCostModel
     {
         int n = problem.NodeCount;
         var finish = new double[n];
-        double edgeTime = 0;
+        double edgeTime = problem.Settings.EdgeFrameOverheadSeconds; // the frame is taken before the first layer runs
         for (int i = 0; i < n; i++)
         {
             if (onEdge[i])

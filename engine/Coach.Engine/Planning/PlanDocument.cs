@@ -45,6 +45,9 @@ public sealed class PlanDocument
     public double EdgeSlowdown { get; init; } = 1;
     public double BandwidthBps { get; init; }
     public double FrameOverheadMs { get; init; }
+
+    /// <summary>The edge's per-frame work besides the head's layers, included in <see cref="TEdgeMs"/>.</summary>
+    public double EdgeOverheadMs { get; init; }
     public double? TmaxMs { get; init; }
     public double Epsilon { get; init; }
     public required PlanCutTensor[] CutTensors { get; init; }
@@ -129,6 +132,7 @@ public static class PlanWriter
             EdgeSlowdown = context.EdgeSlowdown,
             BandwidthBps = problem.Settings.BandwidthBitsPerSecond,
             FrameOverheadMs = problem.Settings.FrameOverheadSeconds * 1e3,
+            EdgeOverheadMs = problem.Settings.EdgeFrameOverheadSeconds * 1e3,
             TmaxMs = problem.Settings.LatencyBudgetSeconds * 1e3,
             Epsilon = context.Epsilon,
             CutTensors = cut,

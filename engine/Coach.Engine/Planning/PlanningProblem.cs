@@ -17,6 +17,11 @@ public sealed record CostSettings
     public required double BandwidthBitsPerSecond { get; init; }
     /// <summary>Fixed cost of sending one frame (header, syscalls, first-byte latency), added to T_t once per frame.</summary>
     public double FrameOverheadSeconds { get; init; } = 0.0005;
+    /// <summary>
+    /// The edge's own work per frame besides the head's layers (taking the frame, the online scheduler, packing, the
+    /// socket), in the edge's time; added to T_e of every partition. Measured, not guessed: <c>coach bench paper</c> probes it.
+    /// </summary>
+    public double EdgeFrameOverheadSeconds { get; init; }
     /// <summary>T_max of eq. 3 (latency of one task under the overlap model), or null for none.</summary>
     public double? LatencyBudgetSeconds { get; init; }
     /// <summary>Bytes of quantization parameters (scale, zero point, bits) sent with each quantized tensor.</summary>

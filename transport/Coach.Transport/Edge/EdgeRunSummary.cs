@@ -51,6 +51,9 @@ public sealed record EdgeRunSummary
     /// <summary>Cloud answers dropped because the frame had already been answered locally (late, not duplicates).</summary>
     public int StaleAnswers { get; init; }
 
+    /// <summary>CPU time of the whole edge process per frame over the run (every thread: head, scheduler, sockets), in ms.</summary>
+    public double CpuMsPerFrame { get; init; }
+
     public double EarlyExitRatio => FramesSent == 0 ? 0 : EarlyExits / (double)FramesSent;
 
     internal static EdgeRunSummary Create(EdgePipeline pipeline, PlanDirectory plan, string scheduler, long wallMicros, int requestsSent, int requestsAnswered, int duplicates, string? connectionError)
@@ -167,6 +170,7 @@ public sealed record EdgeRunSummary
             json.WriteNumber("early_exit_ratio", Round(EarlyExitRatio));
             json.WriteNumber("wall_s", Round(WallSeconds));
             json.WriteNumber("throughput_fps", Round(ThroughputFps));
+            json.WriteNumber("cpu_ms_per_frame", Round(CpuMsPerFrame));
             json.WriteNumber("latency_mean_ms", Round(LatencyMeanMs));
             json.WriteNumber("latency_p50_ms", Round(LatencyP50Ms));
             json.WriteNumber("latency_p95_ms", Round(LatencyP95Ms));
