@@ -98,7 +98,7 @@ internal static class CalibrateOnlineCommand
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or IOException
                                       or ArgumentException or Coach.Native.OnnxRuntime.OrtException)
         {
-            Console.Error.WriteLine($"coach calibrate-online: {e.Message}");
+            Console.Error.WriteLine($"coach calibrate-online: {e.Message}{(Environment.GetEnvironmentVariable("COACH_TRACE") is null ? string.Empty : Environment.NewLine + e.StackTrace)}");
             return 1;
         }
     }

@@ -82,6 +82,9 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         return path;
     }
 
+    /// <summary>Requests every edge run keeps outstanding at most (the label delay COACH's online calibration assumes).</summary>
+    public const int MaxInFlight = 4;
+
     /// <summary>The edge's per-frame work besides the head's layers, in the edge's ms (<see cref="MeasureEdgeOverheadAsync"/>).</summary>
     public double EdgeOverheadMs { get; private set; }
 
@@ -167,7 +170,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             try
             {
                 RunInProcess("calibrate-online", CalibrateOnlineCommand.Create(),
-                    ["--plan", dir, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture)]);
+                    ["--plan", dir, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture), "--feedback-delay", MaxInFlight.ToString(CultureInfo.InvariantCulture)]);
             }
             catch (InvalidOperationException e)
             {
@@ -267,6 +270,9 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             "--frames", (frames ?? _settings.Frames).ToString(CultureInfo.InvariantCulture),
             "--run-length", _settings.RunLength.ToString(CultureInfo.InvariantCulture), "--seed", _settings.Seed.ToString(CultureInfo.InvariantCulture),
             "--threads", "1", "--csv", csv, "--json", "--no-progress",
+            // Enough requests in flight to keep any of these links busy; more would only queue frames in the shaper, adding
+            // latency to every method and delaying the labels COACH's centres learn from beyond what they were fitted for.
+            "--max-in-flight", MaxInFlight.ToString(CultureInfo.InvariantCulture),
         };
         if (_testbed is null)
         {

@@ -58,6 +58,11 @@ internal sealed class PaperBenchmark
 
     private int LatencyFrames => _options.Quick ? 90 : 300;
 
+    /// <summary>Longest a throughput run should take at the method's predicted throughput (fewer frames for slow methods).</summary>
+    private double RunSeconds => _options.Quick ? 10 : 30;
+
+    private const int MinFrames = 60;
+
     private double LatencyRunSeconds => _options.Quick ? 4 : 10;
 
     public async Task<string> RunAsync(CancellationToken cancellationToken)
@@ -119,8 +124,11 @@ internal sealed class PaperBenchmark
         var results = new List<MethodResult>();
         foreach (var m in methods)
         {
-            Progress($"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: {m.Title}");
-            var summary = await runner.RunEdgeAsync(m, ct).ConfigureAwait(false);
+            // A slow method (cloud-only at 1 Mbit/s: ~3 frames/s) runs for about RunSeconds rather than Frames frames.
+            double predictedFps = PlanDocument.Load(runner.PlanDirectory(m)).ThroughputFps;
+            int runFrames = predictedFps > 0 ? (int)Math.Clamp(predictedFps * RunSeconds, MinFrames, Frames) : Frames;
+            Progress($"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: {m.Title}{(runFrames < Frames ? $" ({runFrames} frames)" : string.Empty)}");
+            var summary = await runner.RunEdgeAsync(m, ct, frames: runFrames).ConfigureAwait(false);
             // Latency at a camera's pace well below this method's throughput: each frame's own way through the stages.
             double measured = summary.TryGetProperty("throughput_fps", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : 0;
             double fps = Math.Min(CameraFps, 0.5 * measured);
@@ -474,7 +482,7 @@ internal sealed class PaperBenchmark
         {
             b.AppendLine(c, $"### {Path.GetFileNameWithoutExtension(model)}, edge {speed.Name} ({speed.Slowdown}x slower)").AppendLine();
             b.AppendLine("| method | answered | throughput fps (predicted) | mean latency ms | p95 ms | latency under full load ms | accuracy | bytes/frame | bubble ratio | early exit |");
-            b.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+            b.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             foreach (var r in results)
             {
                 b.AppendLine(c, $"| {r.Method.Title} | {r.Number("frames_answered")}/{r.Number("frames_sent")} | {r.ThroughputFps:0.0} ({r.PredictedThroughputFps:0.0}) | {r.LatencyNumber("latency_mean_ms"):0.0} | {r.LatencyNumber("latency_p95_ms"):0.0} | {r.Number("latency_mean_ms"):0.0} | {r.Accuracy:0.0000} | {r.Number("bytes_per_frame"):0} | {r.Number("bubble_ratio"):0.00} | {r.Number("early_exit_ratio"):0.00} |");
@@ -511,6 +519,14 @@ internal sealed class PaperBenchmark
 
         b.AppendLine().AppendLine("![Fig. 6](fig6-latency.png)").AppendLine().AppendLine("![Fig. 7](fig7-throughput.png)").AppendLine();
         b.AppendLine("Data: `table1.csv`, `table2.csv`, `fig5-*.csv`, `bandwidth-sweep.csv`; per-frame CSVs of every run are under the work folder (`.cache/bench/runs`).");
+        foreach (var (file, what) in new[] { ("soak.md", "the 10-minute fault soak (`coach bench chaos --duration-s 600`): frames, fuzzing and the edge's and cloud's memory"), ("online.md", "the online scheduler on its own (`coach bench online`)") })
+        {
+            if (File.Exists(Path.Combine(_options.OutputDirectory, file)))
+            {
+                b.AppendLine().AppendLine(c, $"See also [{file}]({file}): {what}.");
+            }
+        }
+
         return b.ToString();
     }
 

@@ -292,7 +292,8 @@ public static class StreamCalibrator
         for (int k = 1; k <= count && values.Count > 0; k++)
         {
             // Threshold at a frame's own S: that frame and every lower one stay below (eq. 10 needs S > S_ext).
-            double t = values[Math.Min(values.Count - 1, (int)((long)k * values.Count / count) - 1)];
+            // Fewer values than candidates: the first ranks round down to index −1, so clamp at the highest S.
+            double t = values[Math.Clamp((int)((long)k * values.Count / count) - 1, 0, values.Count - 1)];
             if (picked.Count == 0 || t < picked[^1])
             {
                 picked.Add(t);

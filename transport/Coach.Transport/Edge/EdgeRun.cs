@@ -19,6 +19,13 @@ public static class EdgeRun
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(options);
         using EdgeHead head = EdgeHead.Open(plan, Math.Max(1, options.Slots), options.HeadSettings, options.FullModelPath);
+
+        // A session's first runs allocate and choose kernels (TensorRT builds engines): warm every slot before the clock starts.
+        foreach (HeadSlot slot in head.Slots)
+        {
+            slot.Run();
+        }
+
         EdgeClient? client = null;
         FallbackModel? fallback = null;
         Func<CancellationToken, Task<EdgeClient>>? connect = null;
