@@ -48,8 +48,8 @@ public sealed record StreamCalibrationResult(int? Window, int FeedbackDelayFrame
 /// <remarks>
 /// Fitting against exact class means (<see cref="SchedulerCalibrator"/>) leaves S_ext far above the separabilities that a
 /// centre tracking the current video run produces, so few frames exit; fitting on the loop itself lets the threshold and the
-/// window be chosen together. Budget per stream: ε·share·n frames for what the online policy adds (the plan's own bits are
-/// the planner's bound). S_ext is lowered over candidate thresholds while what the early exits lose against sending at the
+/// window be chosen together. Budget per stream: share·(ε·n − what the plan's bits lose on that stream) frames for what the
+/// online policy adds, so plan bits and policy together stay within ε. S_ext is lowered over candidate thresholds while what the early exits lose against sending at the
 /// plan's bits stay within the exit share of the budget on every correlation level (the worst level
 /// binds); then S_adj(b) for b = PlanBits − 1 … MinBits the same way with those exits plus what the reduced bits lose against
 /// the plan's bits, each width adding an equal slice of the rest. A search stops at the first candidate that breaks the budget, so the thresholds stay
@@ -76,8 +76,9 @@ public static class StreamCalibrator
         }
 
         var warm = Snapshot(warmCentres);
-        // The plan's bits are the planner's choice and bounded there; what the online policy adds is budgeted per stream.
-        double[] budget = [.. traces.Select(t => options.Epsilon * options.BudgetShare * t.Count)];
+        // ε bounds the whole loss against the full model: what the plan's bits already lose on a stream comes off that
+        // stream's budget before the online policy (exits, bits below the plan's) gets its share of the rest.
+        double[] budget = [.. traces.Select(t => options.BudgetShare * Math.Max(0, (options.Epsilon * t.Count) - Math.Max(0, PlanLoss(t, options.PlanBits))))];
         StreamCalibrationResult? best = null;
         double bestHighExits = -1;
         foreach (int? window in options.WindowCandidates)
@@ -301,6 +302,20 @@ public static class StreamCalibrator
         }
 
         return picked;
+    }
+
+    /// <summary>Frames the plan's bits lose against the full model on a recorded stream (net; negative: gained).</summary>
+    public static int PlanLoss(StreamTrace trace, int planBits)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        var atPlan = trace.LabelAtBits[planBits];
+        int loss = 0;
+        for (int i = 0; i < trace.Count; i++)
+        {
+            loss += (trace.FullLabels[i] == trace.Truth[i] ? 1 : 0) - (atPlan[i] == trace.Truth[i] ? 1 : 0);
+        }
+
+        return loss;
     }
 
     private static int IndexOfHighest(IReadOnlyList<StreamTrace> traces)

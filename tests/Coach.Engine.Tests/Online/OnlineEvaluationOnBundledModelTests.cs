@@ -30,10 +30,11 @@ public sealed class OnlineEvaluationOnBundledModelTests(ITestOutputHelper output
         output.WriteLine(table);
         Assert.True(results[0].EarlyExitRatio < results[1].EarlyExitRatio && results[1].EarlyExitRatio < results[2].EarlyExitRatio, table);
         Assert.True(results[0].MeanBytesPerFrame > results[1].MeanBytesPerFrame && results[1].MeanBytesPerFrame > results[2].MeanBytesPerFrame, table);
-        Assert.All(results, r => Assert.True(r.AccuracyLoss <= 0.005, $"{r.Correlation} loses {r.AccuracyLoss:P2}{Environment.NewLine}{table}"));
+        // 10 of 2,000 frames is 0.5 % exactly; the tolerance only absorbs the rounding of the shares.
+        Assert.All(results, r => Assert.True(r.AccuracyLoss <= 0.005 + 1e-9, $"{r.Correlation} loses {r.AccuracyLoss:P2}{Environment.NewLine}{table}"));
     }
 
-    [Fact(Skip = "Not yet reached at this 16-channel cut: with standardised features, 4-frame label delay and 30-frame runs the high-correlation EER measured 0.358 on 2,000 frames (0.507 at the 32-channel cut of the 20 Mbit/s plan: `coach bench online --plan`); issue 7 asks ≥ 0.5.")]
+    [Fact]
     public void AtHighCorrelationAtLeastHalfTheFramesExitEarly()
     {
         var results = Results.Value;
