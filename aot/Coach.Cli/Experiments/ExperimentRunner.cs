@@ -109,13 +109,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         if (!File.Exists(Path.Combine(probe, "plan.json")))
         {
             _log.WriteLine($"planning the edge-overhead probe ({_settings.Bandwidth}, edge {EffectiveSlowdown:0.#}x slower)");
-            RunInProcess("plan", PlanCommand.Create(),
-            [
-                "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
-                "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
-                "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-                "--method", "coach", "--out", probe,
-            ]);
+            Plan(profile, "coach", probe, edgeOverheadMs: 0);
         }
 
         var plan = PlanDocument.Load(probe);
@@ -152,14 +146,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         if (!File.Exists(Path.Combine(dir, "plan.json")))
         {
             _log.WriteLine($"planning {method.Title} ({_settings.Bandwidth}, edge {EffectiveSlowdown:0.#}x slower)");
-            RunInProcess("plan", PlanCommand.Create(),
-            [
-                "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
-                "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
-                "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-                "--method", method.PlannerMethod, "--out", dir,
-                "--edge-overhead-ms", EdgeOverheadMs.ToString(CultureInfo.InvariantCulture),
-            ]);
+            Plan(profile, method.PlannerMethod, dir, EdgeOverheadMs);
         }
 
         var plan = PlanDocument.Load(dir);
@@ -182,6 +169,16 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
         return dir;
     }
+
+    /// <summary><c>coach plan</c> of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
+    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs) => RunInProcess("plan", PlanCommand.Create(),
+    [
+        "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
+        "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
+        "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
+        "--method", plannerMethod, "--out", directory,
+        "--edge-overhead-ms", edgeOverheadMs.ToString(CultureInfo.InvariantCulture),
+    ]);
 
     /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it listens.</summary>
     public async Task StartCloudAsync(CancellationToken cancellationToken, string? plans = null)
