@@ -14,10 +14,10 @@ public sealed partial class SocketConnection
             while (!_aborted.IsCancellationRequested)
             {
                 Memory<byte> memory = writer.GetMemory(_options.MinimumSegmentSize);
-                int received = await _socket.ReceiveAsync(memory, SocketFlags.None, _aborted.Token).ConfigureAwait(false);
+                int received = await ReceiveAsync(memory).ConfigureAwait(false);
                 if (received == 0)
                 {
-                    break; // the peer closed its side
+                    break; // the peer closed its side (over TLS: close_notify or the TCP FIN)
                 }
 
                 writer.Advance(received);
@@ -38,15 +38,27 @@ public sealed partial class SocketConnection
         catch (SocketException e) when (IsConnectionReset(e))
         {
         }
+        catch (IOException e) when (e.InnerException is SocketException socketError && IsConnectionReset(socketError))
+        {
+            // The TLS stream wraps the socket's errors.
+        }
+        catch (IOException) when (_aborted.IsCancellationRequested)
+        {
+        }
         catch (Exception e)
         {
-            error = e;
+            error = e; // e.g. a TLS alert (the cloud refusing this edge's certificate) reaches the reader
         }
         finally
         {
             await writer.CompleteAsync(error).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The next bytes from the peer: the TLS stream's plaintext, or the socket's bytes on a plain connection.</summary>
+    private ValueTask<int> ReceiveAsync(Memory<byte> memory) => _tlsStream is { } tls
+        ? tls.ReadAsync(memory, _aborted.Token)
+        : _socket.ReceiveAsync(memory, SocketFlags.None, _aborted.Token);
 
     private static bool IsConnectionReset(SocketException e) => e.SocketErrorCode is
         SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown

@@ -35,6 +35,11 @@ public sealed partial class SocketConnection
 
             if (!_aborted.IsCancellationRequested)
             {
+                if (_tlsStream is { } tls)
+                {
+                    await tls.ShutdownAsync().ConfigureAwait(false); // close_notify before the TCP FIN
+                }
+
                 _socket.Shutdown(SocketShutdown.Send);
             }
         }
@@ -45,6 +50,13 @@ public sealed partial class SocketConnection
         {
         }
         catch (SocketException e) when (IsConnectionReset(e))
+        {
+        }
+        catch (IOException e) when (e.InnerException is SocketException socketError && IsConnectionReset(socketError))
+        {
+            // The TLS stream wraps the socket's errors.
+        }
+        catch (IOException) when (_aborted.IsCancellationRequested)
         {
         }
         catch (Exception e)
@@ -65,7 +77,8 @@ public sealed partial class SocketConnection
             LinkShaper? shaper = Shaper;
             if (shaper is not null)
             {
-                // Paced chunk by chunk so the receiver sees the shaped rate within a frame too.
+                // Paced chunk by chunk so the receiver sees the shaped rate within a frame too. Over TLS the
+                // plaintext is shaped: TLS adds ~30 bytes per ≤ 16 KiB record, under 0.2 %.
                 if (chunk.Length > shaper.ChunkBytes)
                 {
                     chunk = chunk[..shaper.ChunkBytes];
@@ -74,7 +87,17 @@ public sealed partial class SocketConnection
                 await shaper.AcquireAsync(chunk.Length, _aborted.Token).ConfigureAwait(false);
             }
 
-            int sent = await _socket.SendAsync(chunk, SocketFlags.None, _aborted.Token).ConfigureAwait(false);
+            int sent;
+            if (_tlsStream is { } tls)
+            {
+                await tls.WriteAsync(chunk, _aborted.Token).ConfigureAwait(false);
+                sent = chunk.Length;
+            }
+            else
+            {
+                sent = await _socket.SendAsync(chunk, SocketFlags.None, _aborted.Token).ConfigureAwait(false);
+            }
+
             Interlocked.Add(ref _bytesSent, sent);
             segment = segment[sent..];
         }

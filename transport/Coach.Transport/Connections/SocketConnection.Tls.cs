@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -18,9 +16,10 @@ public sealed record TlsSessionInfo(SslProtocols Protocol, TlsCipherSuite Cipher
 }
 
 /// <summary>
-/// TLS under the pipes: the handshake runs on the socket before <see cref="Start"/>, then the loops
-/// move the authenticated <see cref="SslStream"/>'s plaintext instead of raw socket bytes. The plain
-/// loops stay as they are (no stream in between, no allocation per receive).
+/// TLS under the pipes: the handshake runs on the socket before <see cref="Start"/>, then the same
+/// receive and send loops move the authenticated <see cref="SslStream"/>'s plaintext instead of raw
+/// socket bytes. A plain connection calls the socket directly (no stream in between, no allocation
+/// per receive).
 /// </summary>
 public sealed partial class SocketConnection
 {
@@ -102,132 +101,5 @@ public sealed partial class SocketConnection
         X509Certificate? remote = stream.RemoteCertificate;
         X509Certificate2? peer = remote is null ? null : remote as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(remote.GetRawCertData());
         return new TlsSessionInfo(stream.SslProtocol, stream.NegotiatedCipherSuite, peer);
-    }
-
-    private async Task ReceiveTlsLoopAsync(SslStream stream)
-    {
-        PipeWriter writer = _input.Writer;
-        Exception? error = null;
-        try
-        {
-            while (!_aborted.IsCancellationRequested)
-            {
-                Memory<byte> memory = writer.GetMemory(_options.MinimumSegmentSize);
-                int received = await stream.ReadAsync(memory, _aborted.Token).ConfigureAwait(false);
-                if (received == 0)
-                {
-                    break; // close_notify or the peer closed its side
-                }
-
-                writer.Advance(received);
-                Interlocked.Add(ref _bytesReceived, received);
-                FlushResult flush = await writer.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (IOException e) when (e.InnerException is SocketException socketError && IsConnectionReset(socketError))
-        {
-        }
-        catch (IOException) when (_aborted.IsCancellationRequested)
-        {
-        }
-        catch (Exception e)
-        {
-            error = e; // a TLS alert (e.g. the cloud refusing this edge's certificate) reaches the reader
-        }
-        finally
-        {
-            await writer.CompleteAsync(error).ConfigureAwait(false);
-        }
-    }
-
-    private async Task SendTlsLoopAsync(SslStream stream)
-    {
-        PipeReader reader = _output.Reader;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                ReadResult result = await reader.ReadAsync().ConfigureAwait(false);
-                if (result.IsCanceled)
-                {
-                    break; // aborted
-                }
-
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                foreach (ReadOnlyMemory<byte> segment in buffer)
-                {
-                    await SendTlsSegmentAsync(stream, segment).ConfigureAwait(false);
-                }
-
-                reader.AdvanceTo(buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-
-            if (!_aborted.IsCancellationRequested)
-            {
-                await stream.ShutdownAsync().ConfigureAwait(false); // close_notify, then the TCP FIN
-                _socket.Shutdown(SocketShutdown.Send);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (SocketException e) when (IsConnectionReset(e))
-        {
-        }
-        catch (IOException e) when (e.InnerException is SocketException socketError && IsConnectionReset(socketError))
-        {
-        }
-        catch (IOException) when (_aborted.IsCancellationRequested)
-        {
-        }
-        catch (Exception e)
-        {
-            error = e;
-        }
-        finally
-        {
-            await reader.CompleteAsync(error).ConfigureAwait(false);
-        }
-    }
-
-    private async ValueTask SendTlsSegmentAsync(SslStream stream, ReadOnlyMemory<byte> segment)
-    {
-        while (!segment.IsEmpty)
-        {
-            ReadOnlyMemory<byte> chunk = segment;
-            LinkShaper? shaper = Shaper;
-            if (shaper is not null)
-            {
-                // Shaped on plaintext bytes: TLS adds ~30 bytes per ≤16 KiB record, under 0.2 %.
-                if (chunk.Length > shaper.ChunkBytes)
-                {
-                    chunk = chunk[..shaper.ChunkBytes];
-                }
-
-                await shaper.AcquireAsync(chunk.Length, _aborted.Token).ConfigureAwait(false);
-            }
-
-            await stream.WriteAsync(chunk, _aborted.Token).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesSent, chunk.Length);
-            segment = segment[chunk.Length..];
-        }
     }
 }

@@ -90,13 +90,6 @@ public sealed partial class SocketConnection : IAsyncDisposable
             return;
         }
 
-        if (_tlsStream is { } tls)
-        {
-            _receiveLoop = Task.Run(() => ReceiveTlsLoopAsync(tls));
-            _sendLoop = Task.Run(() => SendTlsLoopAsync(tls));
-            return;
-        }
-
         _receiveLoop = Task.Run(ReceiveLoopAsync);
         _sendLoop = Task.Run(SendLoopAsync);
     }
