@@ -5,7 +5,7 @@ namespace Coach.Engine.Online;
 /// between early exit and reduced bits, and the bit range. Shared by the per-sample, the stream and the evaluation
 /// calibrations so they cannot drift apart.
 /// </summary>
-public abstract class CalibrationBudget
+public abstract record CalibrationBudget
 {
     /// <summary>ε: accuracy loss against the full model the policy may cost (paper: 0.5 %).</summary>
     public double Epsilon { get; init; } = 0.005;

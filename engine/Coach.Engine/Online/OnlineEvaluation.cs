@@ -5,7 +5,7 @@ using Coach.Engine.DataPlane;
 namespace Coach.Engine.Online;
 
 /// <summary>Settings of <see cref="OnlineEvaluation"/>.</summary>
-public sealed class OnlineEvaluationOptions : CalibrationBudget
+public sealed record OnlineEvaluationOptions : CalibrationBudget
 {
     /// <summary>Decay window W of the semantic centres on the stream; null: chosen by the stream calibration from
     /// <see cref="CentreWindowCandidates"/> (the exact running mean of eq. 7 when stream calibration is off).</summary>

@@ -29,26 +29,12 @@ public static class PlanOnlineCalibration
         }
 
         int planBits = PlanBits(plan);
-        var effective = new OnlineEvaluationOptions
+        var effective = options with
         {
-            Epsilon = options.Epsilon,
-            BudgetShare = options.BudgetShare,
             PlanBits = planBits,
             MinBits = Math.Min(options.MinBits, planBits),
             MaxBits = Math.Max(options.MaxBits, planBits),
-            CentreWindow = options.CentreWindow,
-            FeedbackDelayFrames = options.FeedbackDelayFrames,
-            CentreWindowCandidates = options.CentreWindowCandidates,
-            StreamCalibration = options.StreamCalibration,
-            StreamCalibrationFrames = options.StreamCalibrationFrames,
-            StreamRunLength = options.StreamRunLength,
-            StreamSeed = options.StreamSeed,
             BandwidthBytesPerSecond = plan.BandwidthBps > 0 ? plan.BandwidthBps / 8 : options.BandwidthBytesPerSecond,
-            HeaderBytesPerFrame = options.HeaderBytesPerFrame,
-            EdgeSeconds = options.EdgeSeconds,
-            CloudSeconds = options.CloudSeconds,
-            StandardiseFeatures = options.StandardiseFeatures,
-            FeatureBands = options.FeatureBands,
         };
 
         byte[] tail = File.ReadAllBytes(tailPath);

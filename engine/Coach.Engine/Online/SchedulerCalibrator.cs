@@ -17,7 +17,7 @@ public sealed record CalibrationSamples(float[] Features, int[] Labels, int Labe
 }
 
 /// <summary>Options of <see cref="SchedulerCalibrator.Calibrate"/>.</summary>
-public sealed class SchedulerCalibrationOptions : CalibrationBudget
+public sealed record SchedulerCalibrationOptions : CalibrationBudget
 {
 }
 

@@ -20,7 +20,7 @@ public sealed record StreamTrace(StreamCorrelation Correlation, float[] Features
 public sealed record StreamLevelCalibration(string Correlation, int Frames, double EarlyExitRatio, double AccuracyLoss, double MeanMinimumBits);
 
 /// <summary>Settings of <see cref="StreamCalibrator.Fit"/>.</summary>
-public sealed class StreamCalibrationOptions : CalibrationBudget
+public sealed record StreamCalibrationOptions : CalibrationBudget
 {
     /// <summary>Frames between sending a frame and learning the cloud's label for it (the edge pipeline's depth).</summary>
     public int FeedbackDelayFrames { get; init; } = 4;
