@@ -1,6 +1,5 @@
 using System.Buffers;
-using Coach.Engine.Onnx.Proto;
-using Google.Protobuf;
+using Coach.Transport.Faults;
 
 namespace Coach.Transport.Tests;
 
@@ -36,7 +35,7 @@ internal sealed class ChunkSegment : ReadOnlySequenceSegment<byte>
 }
 
 /// <summary>
-/// Tiny ONNX models built with the protobuf types, whose answers are known: the "tail" flattens a
+/// The tiny models of <see cref="ChaosPlan"/>, whose answers are known: the "tail" flattens a
 /// [N,4,2,2] cut tensor and multiplies by a 16×10 matrix whose column c sums the elements j with
 /// j mod 10 = c, so a tensor that is 1 at those elements and 0 elsewhere has label c.
 /// </summary>
@@ -58,41 +57,13 @@ internal static class TinyModels
         return values;
     }
 
-    public static byte[] Tail(string inputName = "cut")
-    {
-        var graph = new GraphProto { Name = "tiny_tail" };
-        graph.Input.Add(Value(inputName, ["N", 4L, 2L, 2L]));
-        graph.Output.Add(Value("logits", ["N", 10L]));
-        graph.Initializer.Add(Weights("w"));
-        graph.Initializer.Add(Int64s("flat_shape", [-1, CutElements]));
-        graph.Node.Add(Node("Reshape", [inputName, "flat_shape"], ["flat"]));
-        graph.Node.Add(Node("MatMul", ["flat", "w"], ["logits"]));
-        return Model(graph);
-    }
+    public static byte[] Tail(string inputName = "cut") => ChaosPlan.TailModel(inputName);
 
     /// <summary>Head: frame [N,4,2,2] → Relu → cut tensor "cut" (so head(frame) = frame for frame ≥ 0).</summary>
-    public static byte[] Head()
-    {
-        var graph = new GraphProto { Name = "tiny_head" };
-        graph.Input.Add(Value("frame", ["N", 4L, 2L, 2L]));
-        graph.Output.Add(Value("cut", ["N", 4L, 2L, 2L]));
-        graph.Node.Add(Node("Relu", ["frame"], ["cut"]));
-        return Model(graph);
-    }
+    public static byte[] Head() => ChaosPlan.HeadModel();
 
     /// <summary>Full model (edge-only): Relu → Reshape → MatMul.</summary>
-    public static byte[] Full()
-    {
-        var graph = new GraphProto { Name = "tiny_full" };
-        graph.Input.Add(Value("frame", ["N", 4L, 2L, 2L]));
-        graph.Output.Add(Value("logits", ["N", 10L]));
-        graph.Initializer.Add(Weights("w"));
-        graph.Initializer.Add(Int64s("flat_shape", [-1, CutElements]));
-        graph.Node.Add(Node("Relu", ["frame"], ["cut"]));
-        graph.Node.Add(Node("Reshape", ["cut", "flat_shape"], ["flat"]));
-        graph.Node.Add(Node("MatMul", ["flat", "w"], ["logits"]));
-        return Model(graph);
-    }
+    public static byte[] Full() => ChaosPlan.FullModel();
 
     /// <summary>Writes a plan directory: plan.json (+ head.onnx / tail.onnx as given).</summary>
     public static string WritePlan(string root, string id, byte[]? head, byte[]? tail, int bits, string cutName = "cut")
@@ -112,59 +83,5 @@ internal static class TinyModels
         string cuts = tail is null ? "[]" : $"[{{\"name\":\"{cutName}\",\"shape\":[1,4,2,2],\"bits\":{bits}}}]";
         File.WriteAllText(Path.Combine(dir, "plan.json"), $"{{\"id\":\"{id}\",\"method\":\"test\",\"cut_tensors\":{cuts}}}");
         return dir;
-    }
-
-    private static byte[] Model(GraphProto graph)
-    {
-        var model = new ModelProto { IrVersion = 8, ProducerName = "coach-tests", Graph = graph };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 17 });
-        return model.ToByteArray();
-    }
-
-    private static NodeProto Node(string op, string[] inputs, string[] outputs)
-    {
-        var node = new NodeProto { OpType = op, Name = $"{op}_{outputs[0]}" };
-        node.Input.AddRange(inputs);
-        node.Output.AddRange(outputs);
-        return node;
-    }
-
-    private static ValueInfoProto Value(string name, object[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (object d in dims)
-        {
-            shape.Dim.Add(d is string p ? new TensorShapeProto.Types.Dimension { DimParam = p } : new TensorShapeProto.Types.Dimension { DimValue = (long)d });
-        }
-
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } },
-        };
-    }
-
-    private static TensorProto Weights(string name)
-    {
-        var tensor = new TensorProto { Name = name, DataType = 1 };
-        tensor.Dims.Add(CutElements);
-        tensor.Dims.Add(Classes);
-        for (int j = 0; j < CutElements; j++)
-        {
-            for (int c = 0; c < Classes; c++)
-            {
-                tensor.FloatData.Add(j % Classes == c ? 1f : 0f);
-            }
-        }
-
-        return tensor;
-    }
-
-    private static TensorProto Int64s(string name, long[] values)
-    {
-        var tensor = new TensorProto { Name = name, DataType = 7 };
-        tensor.Dims.Add(values.Length);
-        tensor.Int64Data.AddRange(values);
-        return tensor;
     }
 }

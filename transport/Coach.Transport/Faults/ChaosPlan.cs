@@ -19,12 +19,21 @@ public static class ChaosPlan
     public static PlanDirectory Write(string directory)
     {
         Directory.CreateDirectory(directory);
-        File.WriteAllBytes(Path.Combine(directory, "head.onnx"), Model("chaos_head", relu: true, matmul: false, "frame"));
-        File.WriteAllBytes(Path.Combine(directory, "tail.onnx"), Model("chaos_tail", relu: false, matmul: true, "cut"));
-        File.WriteAllBytes(Path.Combine(directory, "full.onnx"), Model("chaos_full", relu: true, matmul: true, "frame"));
+        File.WriteAllBytes(Path.Combine(directory, "head.onnx"), HeadModel());
+        File.WriteAllBytes(Path.Combine(directory, "tail.onnx"), TailModel());
+        File.WriteAllBytes(Path.Combine(directory, "full.onnx"), FullModel());
         File.WriteAllText(Path.Combine(directory, "plan.json"), """{"id":"chaos","method":"chaos","model":{"path":"full.onnx"},"cut_tensors":[{"name":"cut","shape":[1,4,2,2],"bits":8}]}""");
         return PlanDirectory.Load(directory);
     }
+
+    /// <summary>Head: frame [N,4,2,2] → Relu → cut tensor "cut" (head(frame) = frame for frame ≥ 0).</summary>
+    public static byte[] HeadModel() => Model("chaos_head", relu: true, matmul: false, "frame");
+
+    /// <summary>Tail: cut tensor [N,4,2,2] named <paramref name="inputName"/> → Reshape → MatMul → logits [N,10].</summary>
+    public static byte[] TailModel(string inputName = "cut") => Model("chaos_tail", relu: false, matmul: true, inputName);
+
+    /// <summary>Full model (the edge's fallback): Relu → Reshape → MatMul.</summary>
+    public static byte[] FullModel() => Model("chaos_full", relu: true, matmul: true, "frame");
 
     /// <summary>Frames of known labels (frame i has label 7·i mod 10).</summary>
     public sealed class Source(int count, Action<int>? onFrame = null) : IFrameSource
