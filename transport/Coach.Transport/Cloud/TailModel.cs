@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
+using Coach.Engine.Data;
 using Coach.Engine.DataPlane;
 using Coach.Native.Compression;
 using Coach.Native.OnnxRuntime;
@@ -334,7 +335,7 @@ public sealed class TailModel : IDisposable
                 ReadOnlySpan<float> rowLogits = logits.Slice(row * ClassCount, ClassCount);
                 var result = new ResultMessage(
                     job.RequestId,
-                    ArgMax(rowLogits),
+                    ModelEvaluator.ArgMax(rowLogits),
                     batch.Count,
                     (int)Math.Min(int.MaxValue, computeMicros),
                     (int)Math.Min(int.MaxValue, computeStart - job.EnqueuedMicros),
@@ -382,20 +383,6 @@ public sealed class TailModel : IDisposable
                 Uaq.UnpackDequantize(source, t.Quantization, destination);
             }
         }
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
     }
 
     private BatchBuffers BuffersFor(int batchSize)

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using Coach.Engine.Data;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Protocol;
 
@@ -86,7 +87,7 @@ public sealed partial class EdgePipeline
                 bool forward = false;
                 if (_plan.IsEdgeOnly)
                 {
-                    Complete(ref record, FrameDecision.EdgeOnly, ArgMax(slot.Outputs[0].AsSpan<float>()), MonotonicClock.NowMicros);
+                    Complete(ref record, FrameDecision.EdgeOnly, ModelEvaluator.ArgMax(slot.Outputs[0].AsSpan<float>()), MonotonicClock.NowMicros);
                 }
                 else
                 {
@@ -293,19 +294,5 @@ public sealed partial class EdgePipeline
                 _scheduler.OnTransferSample(item.Bytes, item.Seconds);
             }
         }
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
     }
 }

@@ -1,3 +1,4 @@
+using Coach.Engine.Data;
 using Coach.Native.OnnxRuntime;
 
 namespace Coach.Transport.Edge;
@@ -61,7 +62,7 @@ public sealed class FallbackModel : IDisposable
 
             frame.CopyTo(input);
             _binding.Run();
-            return ArgMax(_output.AsSpan<float>());
+            return ModelEvaluator.ArgMax(_output.AsSpan<float>());
         }
     }
 
@@ -73,7 +74,7 @@ public sealed class FallbackModel : IDisposable
         {
             source.RenderFrame(frame, _input.AsSpan<float>());
             _binding.Run();
-            return ArgMax(_output.AsSpan<float>());
+            return ModelEvaluator.ArgMax(_output.AsSpan<float>());
         }
     }
 
@@ -86,19 +87,5 @@ public sealed class FallbackModel : IDisposable
             _output.Dispose();
             _session.Dispose();
         }
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
     }
 }
