@@ -125,7 +125,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     /// <summary>Runs every frame of the source through the stages and waits for every answer.</summary>
     public async Task<EdgeRunSummary> RunAsync(CancellationToken cancellationToken = default)
     {
-        TimeSpan cpuAtStart = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+        TimeSpan cpuAtStart = Environment.CpuUsage.TotalTime;
         long start = MonotonicClock.NowMicros;
         if (_records.Length == 0)
         {
@@ -196,7 +196,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
             }
         }
 
-        TimeSpan cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
+        TimeSpan cpu = Environment.CpuUsage.TotalTime - cpuAtStart;
         return EdgeRunSummary.Create(this, _plan, _scheduler.Name, end - start, _requestsSent, _requestsAnswered, _duplicates, _connectionError) with
         {
             CpuMsPerFrame = _records.Length == 0 ? 0 : cpu.TotalMilliseconds / _records.Length,
