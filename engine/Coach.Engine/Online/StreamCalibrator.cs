@@ -101,9 +101,10 @@ public static class StreamCalibrator
     /// Runs the edge's loop over one recorded stream. Returns the exits; <c>Loss</c>, the net accuracy loss against the full
     /// model in frames; <c>ExitLoss</c>, the exits answered wrong where the full model is right (no credit for lucky exits);
     /// <c>BitsLoss</c>, what sending below the plan's bits lost against the plan's bits (net); frames sent and the sum of Q_r.
+    /// When <paramref name="sentSeparabilities"/> is given, the S of every frame sent (not answered on the edge) is added to it.
     /// </summary>
     public static (int Exits, int Loss, int ExitLoss, int BitsLoss, int Sent, long BitSum) Simulate(StreamTrace trace, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
-        int? window, int delay, SchedulerCalibration calibration)
+        int? window, int delay, SchedulerCalibration calibration, List<double>? sentSeparabilities = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(calibration);
@@ -140,6 +141,7 @@ public static class StreamCalibrator
             {
                 answer = trace.LabelAtBits[decision.MinimumBits][i]; // eq. 11 picks Q_c ≥ Q_r: Q_r is the conservative case
                 bitsLoss += (atPlan[i] == truth ? 1 : 0) - (answer == truth ? 1 : 0);
+                sentSeparabilities?.Add(decision.Separability);
                 sent++;
                 bitSum += decision.MinimumBits;
                 pendingFrame[slot] = i;
@@ -253,41 +255,12 @@ public static class StreamCalibrator
         int? window, int delay, SchedulerCalibration calibration, double floor, int count)
     {
         var values = new List<double>();
-        int d = warm.FeatureLength;
         foreach (var trace in traces)
         {
-            // The same loop as Simulate, recording S of every frame that is not answered on the edge.
-            var cache = new SemanticCache(warm.Labels, d, window, warm.Standardisation);
-            cache.Restore(warm.Centres, warm.Counts);
-            var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
-            var pendingFrame = new int[delay + 1];
-            var pendingLabel = new int[delay + 1];
-            Array.Fill(pendingFrame, -1);
-            for (int i = 0; i < trace.Count; i++)
-            {
-                int slot = i % (delay + 1);
-                if (pendingFrame[slot] >= 0)
-                {
-                    scheduler.Learn(pendingLabel[slot], trace.Features.AsSpan(pendingFrame[slot] * d, d));
-                    pendingFrame[slot] = -1;
-                }
-
-                var decision = scheduler.Decide(trace.Features.AsSpan(i * d, d));
-                if (decision.EarlyExit)
-                {
-                    continue;
-                }
-
-                if (decision.Separability > floor)
-                {
-                    values.Add(decision.Separability);
-                }
-
-                pendingFrame[slot] = i;
-                pendingLabel[slot] = trace.LabelAtBits[decision.MinimumBits][i];
-            }
+            Simulate(trace, warm, window, delay, calibration, values);
         }
 
+        values.RemoveAll(v => !(v > floor));
         values.Sort((a, b) => b.CompareTo(a));
         var picked = new List<double>();
         for (int k = 1; k <= count && values.Count > 0; k++)
