@@ -20,6 +20,7 @@ internal static class PlanCommand
         var slowdown = new Option<double>("--edge-slowdown") { Description = "multiply the edge profile's times (a profile measured here standing in for a slower device)", DefaultValueFactory = _ => 1.0 };
         var cloudProfile = new Option<string?>("--cloud-profile") { Description = "layer profile of the cloud server" };
         var bandwidth = new Option<string>("--bandwidth") { Description = "uplink rate: 10mbit, 500kbit, 1gbit", DefaultValueFactory = _ => "10mbit" };
+        var bandwidthRange = new Option<string?>("--bandwidth-range") { Description = "COACH for a link that moves between rates, e.g. 20mbit,10mbit,5mbit: the partition with the highest mean predicted throughput over them (bits for --bandwidth)" };
         var tmax = new Option<double?>("--tmax") { Description = "latency budget T_max of one frame in ms (eq. 3)" };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed by quantization (eq. 1)", DefaultValueFactory = _ => 0.005 };
         var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud", DefaultValueFactory = _ => "coach" };
@@ -35,7 +36,7 @@ internal static class PlanCommand
         var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
         var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
         {
-            model, edgeProfile, slowdown, cloudProfile, bandwidth, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, exitRate, output, json, explain,
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, exitRate, output, json, explain,
         };
         command.SetAction(parse =>
         {
@@ -43,7 +44,7 @@ internal static class PlanCommand
             {
                 return Run(
                     parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
-                    parse.GetValue(bandwidth)!, parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
+                    parse.GetValue(bandwidth)!, parse.GetValue(bandwidthRange), parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
                     parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(edgeOverhead), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
                     parse.GetValue(exitRate), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
@@ -57,7 +58,7 @@ internal static class PlanCommand
         return command;
     }
 
-    private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, double? tmaxMs,
+    private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, string? bandwidthRange, double? tmaxMs,
         double epsilon, string method, string calib, int? calibFrames, double calibMargin, double edgeOverheadMs, double overheadMs, string dadsLoadText, double exitRate,
         string? outDir, bool json, bool explain)
     {
@@ -79,6 +80,21 @@ internal static class PlanCommand
             _ => throw new ArgumentException($"--dads-load must be light or heavy, not '{dadsLoadText}'"),
         };
         var planner = Planners.Create(method, dadsLoad, exitRate);
+        if (bandwidthRange is not null)
+        {
+            if (method != "coach")
+            {
+                throw new ArgumentException($"--bandwidth-range plans COACH for a moving link; method '{method}' plans for one rate (leave --bandwidth-range out)");
+            }
+
+            var rates = bandwidthRange.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Bandwidth.ParseBitsPerSecond).ToList();
+            if (rates.Count == 0)
+            {
+                throw new ArgumentException("--bandwidth-range lists link rates separated by commas, e.g. 20mbit,10mbit,5mbit");
+            }
+
+            planner = new BandwidthRangePlanner(planner, rates);
+        }
 
         LayerGraph? graph = null;
         PlanningProblem problem;

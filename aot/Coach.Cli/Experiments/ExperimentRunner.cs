@@ -138,7 +138,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         var dir = PlanDirectory(method);
         var failedMarker = Path.Combine(dir, "scheduler.failed");
         bool calibrated = File.Exists(Path.Combine(dir, "scheduler.json")) || File.Exists(failedMarker);
-        if (File.Exists(Path.Combine(dir, "plan.json")) && (method != Methods.Coach || calibrated))
+        if (File.Exists(Path.Combine(dir, "plan.json")) && (!method.IsCoach || calibrated))
         {
             return dir;
         }
@@ -146,11 +146,11 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         if (!File.Exists(Path.Combine(dir, "plan.json")))
         {
             _log.WriteLine($"planning {method.Title} ({_settings.Bandwidth}, edge {EffectiveSlowdown:0.#}x slower)");
-            Plan(profile, method.PlannerMethod, dir, EdgeOverheadMs);
+            Plan(profile, method.PlannerMethod, dir, EdgeOverheadMs, method.BandwidthRange);
         }
 
         var plan = PlanDocument.Load(dir);
-        if (method == Methods.Coach && plan.Head is not null && plan.Tail is not null)
+        if (method.IsCoach && plan.Head is not null && plan.Tail is not null)
         {
             // COACH's online component (§III-C): S_ext, S_adj and warm semantic centres, stored beside the plan.
             _log.WriteLine($"calibrating the online scheduler of {method.Title}");
@@ -171,8 +171,9 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     }
 
     /// <summary><c>coach plan</c> of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
-    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs) => RunInProcess("plan", PlanCommand.Create(),
+    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunInProcess("plan", PlanCommand.Create(),
     [
+        .. (bandwidthRange is null ? (string[])[] : ["--bandwidth-range", bandwidthRange]),
         "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
         "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
         "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),

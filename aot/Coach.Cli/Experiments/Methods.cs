@@ -1,7 +1,12 @@
 namespace Coach.Cli.Experiments;
 
 /// <summary>The methods an experiment compares: COACH and the baselines, keyed as in reports.</summary>
-internal sealed record MethodSpec(string Key, string PlannerMethod, string Title);
+/// <param name="BandwidthRange">Link rates COACH is planned for, comma-separated (<c>coach plan --bandwidth-range</c>); null = the run's one rate.</param>
+internal sealed record MethodSpec(string Key, string PlannerMethod, string Title, string? BandwidthRange = null)
+{
+    /// <summary>COACH's offline and online components (calibrated scheduler), in any variant.</summary>
+    public bool IsCoach => PlannerMethod == "coach";
+}
 
 internal static class Methods
 {
@@ -12,6 +17,10 @@ internal static class Methods
     public static readonly MethodSpec Jps = new("jps", "jps", "JPS");
     public static readonly MethodSpec CloudOnly = new("cloud_only", "cloud", "cloud-only");
     public static readonly MethodSpec EdgeOnly = new("edge_only", "edge", "edge-only");
+
+    /// <summary>COACH planned for a link that moves between <paramref name="rates"/> (<c>coach plan --bandwidth-range</c>).</summary>
+    public static MethodSpec CoachForRange(IReadOnlyList<string> rates) =>
+        new("coach-range-" + string.Join('-', rates), "coach", $"COACH (planned for {string.Join(", ", rates)})", string.Join(',', rates));
 
     public static IReadOnlyList<MethodSpec> Demo { get; } = [Coach, Neurosurgeon, Jps, CloudOnly, EdgeOnly];
 
