@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Coach.Cli.Commands;
+using Coach.Engine.Calibration;
 using Coach.Engine.Data;
 using Coach.Engine.Planning;
 
@@ -328,7 +329,9 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     private string SettingsKey()
     {
-        var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture));
+        // The calibration margin is part of the key: plans cached under another default would otherwise be reused.
+        var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
+            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture));
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
     }
 
