@@ -33,7 +33,7 @@ public static class PlanOnlineCalibration
         {
             PlanBits = planBits,
             MinBits = Math.Min(options.MinBits, planBits),
-            MaxBits = Math.Max(options.MaxBits, planBits),
+            MaxBits = Math.Max(options.MaxBits, plan.Bits.Where(b => b is >= 1 and <= 8).DefaultIfEmpty(planBits).Max()),
             BandwidthBytesPerSecond = plan.BandwidthBps > 0 ? plan.BandwidthBps / 8 : options.BandwidthBytesPerSecond,
         };
 
@@ -47,12 +47,18 @@ public static class PlanOnlineCalibration
         return state;
     }
 
-    /// <summary>The offline bits of the cut: the widest quantized width of the plan's cut tensors (8 when they are sent raw).</summary>
+    /// <summary>
+    /// Q_r without an S_adj threshold: the calibrated minimum safe bits of the plan's cut (eq. 1), the widest over its
+    /// quantized tensors (8 when they are sent raw) — not the plan's own bits, which eq. 11 may have raised offline to fill
+    /// the link at the planned rate. Online, eq. 11 raises Q_r again from the live bandwidth, so a slower link goes back down
+    /// to the safe floor instead of stopping at the widths the faster planned rate allowed.
+    /// </summary>
     public static int PlanBits(PlanDocument plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        int bits = plan.Bits.Where(b => b is >= 1 and <= 8).DefaultIfEmpty(8).Max();
-        return bits;
+        return plan.CutTensors.Where(t => t.Bits is >= 1 and <= 8)
+            .Select(t => t.MinimumBits is >= 1 and <= 8 ? Math.Min(t.MinimumBits, t.Bits) : t.Bits)
+            .DefaultIfEmpty(8).Max();
     }
 
     /// <summary><paramref name="count"/> evenly spaced frames of <paramref name="frames"/> (keeps the class balance of a shuffled split).</summary>
