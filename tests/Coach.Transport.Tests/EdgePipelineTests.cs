@@ -96,4 +96,27 @@ public sealed class EdgePipelineTests : IAsyncLifetime
         Assert.Equal(100, summary.FramesAnswered);
         Assert.True(summary.WallSeconds >= minimumSeconds * 0.95, $"{bytes} bytes at 8 KB/s took {summary.WallSeconds:0.00} s, expected ≥ {minimumSeconds:0.00} s");
     }
+
+    [Fact]
+    public async Task ADurationEndsTheRunWithTheFramesTakenAllAnsweredAndOnlyThoseReported()
+    {
+        // Paced at 200 fps for 0.5 s: about 100 of the source's 100,000 frames are taken; every one of them is answered.
+        PlanDirectory plan = PlanDirectory.Load(Path.Combine(_root, "split"));
+        var options = Options() with { FramesPerSecond = 200, Duration = TimeSpan.FromSeconds(0.5) };
+        var (summary, pipeline) = await EdgeRun.RunAsync(plan, new PatternSource(100_000), new FixedBitsScheduler(), options);
+
+        Assert.InRange(summary.FramesSent, 20, 150);
+        Assert.Equal(summary.FramesSent, summary.FramesAnswered);
+        Assert.Equal(summary.FramesSent, pipeline.Records.Length);
+        Assert.Equal(1.0, summary.Accuracy);
+        foreach (FrameRecord record in pipeline.Records)
+        {
+            Assert.Equal(FrameDecision.Cloud, record.Decision);
+        }
+
+        var csv = new StringWriter();
+        pipeline.WriteCsv(csv);
+        Assert.Equal(summary.FramesSent + 1, csv.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => EdgeRun.RunAsync(plan, new PatternSource(10), new FixedBitsScheduler(), Options() with { Duration = TimeSpan.Zero }));
+    }
 }

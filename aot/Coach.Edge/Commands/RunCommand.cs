@@ -30,6 +30,7 @@ internal static class RunCommand
         var slots = new Option<int>("--slots") { Description = "frames in the pipeline at once", DefaultValueFactory = _ => 4 };
         var emulateSlowdown = new Option<double>("--emulate-slowdown") { Description = "stretch every edge compute step to this multiple of its time, emulating a slower device (for latency runs; 1 = off)", DefaultValueFactory = _ => 1.0 };
         var maxInFlight = new Option<int>("--max-in-flight") { Description = "most requests outstanding at the cloud (also capped by the cloud); more than fills the link only queues frames", DefaultValueFactory = _ => new EdgeRunOptions().MaxInFlight };
+        var duration = new Option<double?>("--duration-s") { Description = "stop taking new frames after this many seconds (frames taken are still answered; --frames is then an upper bound)" };
         var fps = new Option<double?>("--fps") { Description = "frames arrive at this rate, like a camera's, and latency counts from each arrival (default: as fast as the pipeline takes them)" };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads of the head (0 = ORT default)", DefaultValueFactory = _ => 0 };
         var noProgress = new Option<bool>("--no-progress") { Description = "no progress bar on stderr" };
@@ -48,7 +49,7 @@ internal static class RunCommand
         scheduler.AcceptOnlyFromAmong("online", "fixed");
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
         {
-            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, fps, emulateSlowdown, maxInFlight, threads, noProgress, scheduler, config,
+            plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, fps, duration, emulateSlowdown, maxInFlight, threads, noProgress, scheduler, config,
             keyFile, clientId, noReconnect, noFallback, fullModel, responseTimeout, tlsOn, tlsCa, tlsServerName, tlsCert, tlsKey,
         };
         command.SetAction(async (result, cancellationToken) =>
@@ -86,6 +87,7 @@ internal static class RunCommand
                     Shaper = shaper,
                     Slots = result.GetValue(slots),
                     FramesPerSecond = result.GetValue(fps) is double pace and > 0 ? pace : null,
+                    Duration = result.GetValue(duration) is double seconds ? (seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--duration-s must be a positive number of seconds, got {seconds}")) : null,
                     EmulatedSlowdown = Math.Max(1, result.GetValue(emulateSlowdown)),
                     MaxInFlight = Math.Max(1, result.GetValue(maxInFlight)),
                     HeadSettings = configuration is null

@@ -85,7 +85,7 @@ public sealed partial class EdgePipeline
 
     private void OnClosed(int epoch, Exception? error)
     {
-        if (Volatile.Read(ref _completed) >= _records.Length)
+        if (Volatile.Read(ref _completed) >= Volatile.Read(ref _target))
         {
             return;
         }
@@ -206,7 +206,7 @@ public sealed partial class EdgePipeline
     private async Task ReconnectAsync(CancellationToken cancellationToken)
     {
         TimeSpan delay = _options.ReconnectInitialDelay;
-        for (int attempt = 1; !cancellationToken.IsCancellationRequested && Volatile.Read(ref _completed) < _records.Length; attempt++)
+        for (int attempt = 1; !cancellationToken.IsCancellationRequested && Volatile.Read(ref _completed) < Volatile.Read(ref _target); attempt++)
         {
             // Full jitter on a capped exponential schedule, so many edges do not reconnect in lockstep.
             TimeSpan wait = TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + (Random.Shared.NextDouble() * 0.5))));

@@ -16,8 +16,21 @@ public sealed partial class EdgePipeline
         {
             double interval = _options.FramesPerSecond is double fps and > 0 ? 1e6 / fps : 0;
             long firstArrival = MonotonicClock.NowMicros;
+            long stopAt = _options.Duration is { } duration ? firstArrival + (long)duration.TotalMicroseconds : long.MaxValue;
             for (int frame = 0; frame < _records.Length; frame++)
             {
+                if (MonotonicClock.NowMicros >= stopAt)
+                {
+                    // Time is up: the frames taken so far are the run. Completing them ends it (Complete compares with _target).
+                    Interlocked.Exchange(ref _target, frame);
+                    if (Volatile.Read(ref _completed) >= frame)
+                    {
+                        _allDone.TrySetResult();
+                    }
+
+                    break;
+                }
+
                 long arrival = 0;
                 if (interval > 0)
                 {

@@ -39,6 +39,9 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     private readonly int[][] _frameShapes;
     private readonly SchedulingDecision[] _slotDecisions;
     private int _completed;
+
+    /// <summary>Frames the run answers: the source's count, lowered to the frames taken when <see cref="EdgeRunOptions.Duration"/> ends the run early.</summary>
+    private int _target;
     private int _requestsSent;
     private int _requestsAnswered;
     private int _duplicates;
@@ -66,6 +69,11 @@ public sealed partial class EdgePipeline : IEdgeResultSink
             throw new ArgumentException($"{plan} sends cut tensors to the cloud; connect an EdgeClient first, or give a reconnect function to start disconnected", nameof(client));
         }
 
+        if (options.Duration is { } duration && duration <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), duration, "a run's duration must be positive (EdgeRunOptions.Duration)");
+        }
+
         _plan = plan;
         _head = head;
         _source = source;
@@ -78,6 +86,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         _sentEpoch = new int[source.Count];
         _records = new FrameRecord[source.Count];
         _finished = new int[source.Count];
+        _target = source.Count;
         for (int i = 0; i < _records.Length; i++)
         {
             _records[i].FrameId = i;
@@ -119,8 +128,8 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         }
     }
 
-    /// <summary>Per-frame records (valid after <see cref="RunAsync"/>).</summary>
-    public ReadOnlySpan<FrameRecord> Records => _records;
+    /// <summary>Per-frame records of the frames taken (valid after <see cref="RunAsync"/>).</summary>
+    public ReadOnlySpan<FrameRecord> Records => _records.AsSpan(0, Volatile.Read(ref _target));
 
     /// <summary>Runs every frame of the source through the stages and waits for every answer.</summary>
     public async Task<EdgeRunSummary> RunAsync(CancellationToken cancellationToken = default)
@@ -146,6 +155,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         }
 
         using var progress = _options.ShowProgress ? new ProgressBar(_records.Length, () => Volatile.Read(ref _completed), start) : null;
+
         Task head = Task.Run(() => HeadStageAsync(cancellationToken), CancellationToken.None);
         Task schedule = Task.Run(() => ScheduleStageAsync(cancellationToken), CancellationToken.None);
         Task send = Task.Run(() => SendStageAsync(cancellationToken), CancellationToken.None);
@@ -199,7 +209,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         TimeSpan cpu = Environment.CpuUsage.TotalTime - cpuAtStart;
         return EdgeRunSummary.Create(this, _plan, _scheduler.Name, end - start, _requestsSent, _requestsAnswered, _duplicates, _connectionError) with
         {
-            CpuMsPerFrame = _records.Length == 0 ? 0 : cpu.TotalMilliseconds / _records.Length,
+            CpuMsPerFrame = _target == 0 ? 0 : cpu.TotalMilliseconds / _target,
             FallbackAnswers = _fallbackAnswers,
             Reconnects = _reconnects,
             StaleAnswers = _staleAnswers,
@@ -207,7 +217,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     }
 
     /// <summary>Writes the per-frame CSV (header + one row per frame).</summary>
-    public void WriteCsv(TextWriter writer) => EdgeRunSummary.WriteCsv(writer, _records);
+    public void WriteCsv(TextWriter writer) => EdgeRunSummary.WriteCsv(writer, Records);
 
     /// <summary>Ends a frame exactly once; false when it had already ended (a duplicate answer).</summary>
     private bool Complete(ref FrameRecord record, FrameDecision decision, int label, long endMicros)
@@ -220,7 +230,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         record.Decision = decision;
         record.PredictedLabel = label;
         record.EndMicros = endMicros;
-        if (Interlocked.Increment(ref _completed) == _records.Length)
+        if (Interlocked.Increment(ref _completed) >= Volatile.Read(ref _target))
         {
             _allDone.TrySetResult();
         }

@@ -19,6 +19,13 @@ public sealed record EdgeRunOptions
     public double? FramesPerSecond { get; init; }
 
     /// <summary>
+    /// Stop taking new frames this long after the first (null: run every frame of the source). Frames already taken are
+    /// still answered; the summary and the CSV cover the frames taken. For runs that follow a schedule (a link that changes
+    /// rate) or a time budget, whatever throughput the pipeline reaches.
+    /// </summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>
     /// Emulates a device this many times slower: every edge compute step (render and head, scheduling, packing) is
     /// stretched to this multiple of its measured time by waiting. For latency measurements on a fast machine, where a
     /// CPU quota cannot slow a lone frame (CFS quotas are ≥ 1 ms, more than a frame's CPU); 1 = off.
