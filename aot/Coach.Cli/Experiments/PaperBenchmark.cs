@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Coach.Engine.Data;
 using Coach.Engine.Planning;
+using Coach.Transport.Edge;
 
 namespace Coach.Cli.Experiments;
 
@@ -253,10 +254,13 @@ internal sealed class PaperBenchmark
             }
 
             runner.SetRate(schedule[0]);
-            // The edge takes frames for as long as the schedule lasts (--duration-s), as many as the pipeline accepts
-            // (--frames only bounds the source: 1,000 frames/s is far above any plan's throughput here).
+            // The edge takes frames for as long as the schedule lasts (--duration-s), as many as the pipeline accepts.
+            // --frames only bounds the source, but the source renders its frames before the clock starts only while they fit
+            // its capture buffer; beyond that it renders each frame on the edge's critical path, which a slowed edge cannot
+            // afford (a 60,000-frame source held COACH at 133 frames/s). Twice the plan's throughput, within the buffer.
             var duration = step.TotalSeconds * schedule.Length;
-            int frames = (int)(duration * 1000);
+            int captured = (int)(TaskStreamSource.MaxCapturedBytes / FrameRenderer.PixelCount);
+            int frames = (int)Math.Clamp(duration * ((2 * plan.ThroughputFps) + 100), 300, captured);
             var csvName = $"dynamic-{method.Key}-" + string.Join("-", schedule);
             Progress($"Fig. 5: {label}, {method.Title}, {step.TotalSeconds:0} s per step");
             // Rate changes are stamped on the monotonic clock the edge also writes into its CSV (end_monotonic_us), so
