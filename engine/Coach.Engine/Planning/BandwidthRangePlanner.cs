@@ -46,7 +46,8 @@ public sealed class BandwidthRangePlanner : IPartitionPlanner
         var nominal = _inner.Plan(problem, bits);
         var candidates = new List<bool[]> { nominal.OnEdge };
         long examined = nominal.CandidatesExamined;
-        foreach (var atRate in atRates)
+        // The nominal rate's plan is already a candidate (and usually one of the rates): no second search for it.
+        foreach (var atRate in atRates.Where(p => p.Settings.BandwidthBitsPerSecond != problem.Settings.BandwidthBitsPerSecond))
         {
             PartitionPlan plan;
             try
@@ -81,18 +82,8 @@ public sealed class BandwidthRangePlanner : IPartitionPlanner
 
         var chosen = ReferenceEquals(best, nominal.OnEdge) ? nominal : new BitChooser(problem, bits).Choose(Method, best, out _) ?? nominal;
         string rates = string.Join(", ", _rates.Select(Bandwidth.Format));
-        return new PartitionPlan
-        {
-            Method = chosen.Method,
-            OnEdge = chosen.OnEdge,
-            CutTensors = chosen.CutTensors,
-            Bits = chosen.Bits,
-            MinimumBits = chosen.MinimumBits,
-            Cost = chosen.Cost,
-            CandidatesExamined = examined,
-            Note = string.Create(CultureInfo.InvariantCulture,
-                $"planned for {rates}: {candidates.Count} candidate partitions (the single-rate optima), mean predicted throughput over the rates {bestMean:F1} fps (the {Bandwidth.Format(problem.Settings.BandwidthBitsPerSecond)} plan alone: {nominalMean:F1})"),
-        };
+        return chosen.WithSearch(examined, string.Create(CultureInfo.InvariantCulture,
+            $"planned for {rates}: {candidates.Count} candidate partitions (the single-rate optima), mean predicted throughput over the rates {bestMean:F1} fps (the {Bandwidth.Format(problem.Settings.BandwidthBitsPerSecond)} plan alone: {nominalMean:F1})"));
     }
 
     /// <summary>Mean over the rates of the partition's predicted throughput with the bits it gets at each (0 where it breaks T_max).</summary>

@@ -61,12 +61,7 @@ public sealed class NeurosurgeonPlanner : IPartitionPlanner
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
     {
         var plans = ChainCuts.SingleTensorPrefixes(problem).Select(p => PartitionPlan.ForPartition(Method, problem, p, 32)).ToList();
-        var best = plans.MinBy(p => p.Cost.SerialLatencySeconds)!;
-        return new PartitionPlan
-        {
-            Method = Method, OnEdge = best.OnEdge, CutTensors = best.CutTensors, Bits = best.Bits, Cost = best.Cost,
-            CandidatesExamined = plans.Count,
-        };
+        return plans.MinBy(p => p.Cost.SerialLatencySeconds)!.WithSearch(plans.Count);
     }
 }
 
@@ -120,10 +115,6 @@ public sealed class JpsPlanner : IPartitionPlanner
             .OrderBy(p => Math.Max(p.Cost.EdgeSeconds, p.Cost.TransmissionSeconds + p.Cost.CloudSeconds))
             .ThenBy(p => p.Cost.SerialLatencySeconds)
             .First();
-        return new PartitionPlan
-        {
-            Method = Method, OnEdge = best.OnEdge, CutTensors = best.CutTensors, Bits = best.Bits, Cost = best.Cost,
-            CandidatesExamined = plans.Count,
-        };
+        return best.WithSearch(plans.Count);
     }
 }

@@ -102,19 +102,9 @@ public sealed class CoachPlanner : IPartitionPlanner
                 $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that",
                 bestLatency);
         }
-        best.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
-        return new PartitionPlan
-        {
-            Method = best.Method,
-            OnEdge = best.OnEdge,
-            CutTensors = best.CutTensors,
-            Bits = best.Bits,
-            MinimumBits = best.MinimumBits,
-            Cost = best.Cost,
-            PlannerMilliseconds = clock.Elapsed.TotalMilliseconds,
-            CandidatesExamined = candidates.Count,
-            Note = $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits",
-        };
+        var chosen = best.WithSearch(candidates.Count, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits");
+        chosen.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
+        return chosen;
     }
 }
 

@@ -39,6 +39,23 @@ public sealed class PartitionPlan
 
     public int EdgeLayerCount => OnEdge.Count(x => x);
 
+    /// <summary>
+    /// This partition, bits and costs with the account of the search that chose it (what a planner returns after picking
+    /// one of its candidates); <see cref="PlannerMilliseconds"/> is left for the caller to set.
+    /// </summary>
+    public PartitionPlan WithSearch(long candidatesExamined, string? note = null) => new()
+    {
+        Method = Method,
+        OnEdge = OnEdge,
+        CutTensors = CutTensors,
+        Bits = Bits,
+        MinimumBits = MinimumBits,
+        Cost = Cost,
+        EarlyExitRate = EarlyExitRate,
+        CandidatesExamined = candidatesExamined,
+        Note = note,
+    };
+
     /// <summary>Builds a plan for a given edge set at given bits (one width for all float cut tensors).</summary>
     public static PartitionPlan ForPartition(string method, PlanningProblem problem, bool[] onEdge, int bits, long examined = 1)
     {
