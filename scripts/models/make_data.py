@@ -3,7 +3,8 @@
 
     /usr/bin/python3 scripts/models/make_data.py
 
-models/data/calib-{images-idx3,labels-idx1}-ubyte.gz : Fashion-MNIST train[0::60] (1,000 samples)
+models/data/calib-{images-idx3,labels-idx1}-ubyte.gz : Fashion-MNIST t10k[9000:10000] (1,000 samples the models
+    never trained on and the test split never streams: the test split is t10k[0:9000])
 models/data/test-{images-idx3,labels-idx1}-ubyte.gz  : Fashion-MNIST t10k[0:2000]
 tests/Coach.Engine.Tests/Data/ReferenceFrames/*.rgb.gz: frames rendered by frames.py (uint8 [3,112,112],
     gzip) that the C# FrameRenderer must reproduce byte for byte; index.json says what each one is.
@@ -14,14 +15,13 @@ import json
 import os
 import sys
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frames  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-CALIBRATION_STRIDE = 60
 CALIBRATION_COUNT = 1000
+CALIBRATION_START = 10000 - CALIBRATION_COUNT
 TEST_SLICE = 2000
 
 # (slice split, index in the slice, dx, dy, noise seed, noise amplitude)
@@ -37,11 +37,9 @@ REFERENCES = [
 def main():
     data_dir = os.path.join(ROOT, "models", "data")
     os.makedirs(data_dir, exist_ok=True)
-    train_images, train_labels = frames.load_split("train")
     test_images, test_labels = frames.load_split("t10k")
-    calib_idx = np.arange(CALIBRATION_COUNT) * CALIBRATION_STRIDE
     slices = {
-        "calib": (train_images[calib_idx], train_labels[calib_idx]),
+        "calib": (test_images[CALIBRATION_START:], test_labels[CALIBRATION_START:]),
         "test": (test_images[:TEST_SLICE], test_labels[:TEST_SLICE]),
     }
     for name, (images, labels) in slices.items():

@@ -32,17 +32,18 @@ internal static class BenchOnlineCommand
         var exitShare = new Option<double>("--exit-share") { Description = "share of the budget the early exits may use (the rest: reduced bits)", DefaultValueFactory = _ => new OnlineEvaluationOptions().ExitShare };
         var bands = new Option<int>("--feature-bands") { Description = "horizontal bands each channel of the cut tensors is pooled over (1 = the paper's GAP)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeatureBands };
         var rawFeatures = new Option<bool>("--raw-features") { Description = "compare raw GAP features as the paper does (default: standardised on the calibration features)" };
+        var noReuse = new Option<bool>("--no-reuse") { Description = "leave temporal reuse off (exits only by S_ext against the label centres)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object with the table" };
         var command = new Command("online", "early-exit ratio, accuracy and bytes per frame of the online scheduler on low/medium/high correlated streams")
         {
-            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, bands, rawFeatures, json,
+            plan, model, cut, frames, runLength, calibrationCount, bandwidth, planBits, window, delay, streamFrames, seed, budgetShare, exitShare, bands, rawFeatures, noReuse, json,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(plan), parse.GetValue(model)!, parse.GetValue(cut), parse.GetValue(frames), parse.GetValue(runLength),
-                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(bands), parse.GetValue(rawFeatures), parse.GetValue(json));
+                    parse.GetValue(calibrationCount), parse.GetValue(bandwidth), parse.GetValue(planBits), parse.GetValue(window), parse.GetValue(delay), parse.GetValue(streamFrames), parse.GetValue(seed), parse.GetValue(budgetShare), parse.GetValue(exitShare), parse.GetValue(bands), parse.GetValue(rawFeatures), parse.GetValue(noReuse), parse.GetValue(json));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidCutException or KeyNotFoundException or ArgumentException)
             {
@@ -54,7 +55,7 @@ internal static class BenchOnlineCommand
     }
 
     private static int Run(string? planDirectory, string modelName, string? cut, int frameCount, int runLength, int calibrationCount,
-        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, int bands, bool rawFeatures, bool json)
+        double? bandwidthMbps, int? planBits, int window, int delay, int streamFrames, int seed, double budgetShare, double exitShare, int bands, bool rawFeatures, bool noReuse, bool json)
     {
         if (frameCount < 1 || runLength < 1 || delay < 0 || streamFrames < 1 || window is 1 or < 0)
         {
@@ -120,7 +121,7 @@ internal static class BenchOnlineCommand
             ExitShare = exitShare,
             EdgeSeconds = planEdgeSeconds,
             CloudSeconds = planCloudSeconds,
-            StandardiseFeatures = !rawFeatures,
+            StandardiseFeatures = !rawFeatures, TemporalReuse = !noReuse,
             FeatureBands = bands,
         };
         using var inference = new OnnxSplitInference(head, tail);
@@ -134,7 +135,7 @@ internal static class BenchOnlineCommand
         var testFrames = BundledData.Load(DataSplit.Test);
         Console.Error.WriteLine($"coach bench online: {source}; cut {string.Join(", ", inference.CutTensors.Select(t => $"{t.Name} [{t.Channels} ch, {t.Length} values]"))}; calibrating on {calibrationFrames.Count} frames ({calibrationFrames.Source})");
         var calibration = evaluation.Calibrate(calibrationFrames);
-        Console.Error.WriteLine($"coach bench online: S_ext {calibration.ExitThreshold?.ToString("0.###") ?? "off"}, S_adj {string.Join(" ", calibration.BitThresholds.Select(t => $"{t.Bits}b>{t.MinSeparability:0.###}"))}, plan bits {calibration.PlanBits}; calibration accuracy full {calibration.FullAccuracy:P2} → policy {calibration.PolicyAccuracy:P2}; T_e {evaluation.EdgeSeconds * 1e3:0.00} ms, T_c {evaluation.CloudSeconds * 1e3:0.00} ms, B̂ {bandwidthBytes * 8 / 1e6:0.##} Mbit/s");
+        Console.Error.WriteLine($"coach bench online: S_ext {calibration.ExitThreshold?.ToString("0.###") ?? "off"}, reuse {calibration.ReuseThreshold?.ToString("0.###") ?? "off"}, S_adj {string.Join(" ", calibration.BitThresholds.Select(t => $"{t.Bits}b>{t.MinSeparability:0.###}"))}, plan bits {calibration.PlanBits}; calibration accuracy full {calibration.FullAccuracy:P2} → policy {calibration.PolicyAccuracy:P2}; T_e {evaluation.EdgeSeconds * 1e3:0.00} ms, T_c {evaluation.CloudSeconds * 1e3:0.00} ms, B̂ {bandwidthBytes * 8 / 1e6:0.##} Mbit/s");
         Console.Error.WriteLine($"coach bench online: centre window W {evaluation.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "exact mean"}, label feedback after {delay} frames, run length {runLength}, exit guards: agree with the last {calibration.CloudAgreementFrames} cloud labels, at most {calibration.MaxConsecutiveExits?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"} exits in a row; on the calibration streams: {string.Join("; ", calibration.StreamLevels.Select(l => $"{l.Correlation} EER {l.EarlyExitRatio:P1} loss {l.AccuracyLoss * 100:0.00}%"))}");
 
         var results = new List<StreamEvaluation>();

@@ -26,17 +26,18 @@ internal static class CalibrateOnlineCommand
         var minBits = new Option<int>("--min-bits") { Description = "fewest bits the scheduler may send", DefaultValueFactory = _ => new OnlineEvaluationOptions().MinBits };
         var bands = new Option<int>("--feature-bands") { Description = "horizontal bands each channel of the cut tensors is pooled over (1 = the paper's GAP)", DefaultValueFactory = _ => new OnlineEvaluationOptions().FeatureBands };
         var rawFeatures = new Option<bool>("--raw-features") { Description = "compare raw GAP features as the paper does (default: standardised on the calibration features)" };
+        var noReuse = new Option<bool>("--no-reuse") { Description = "leave temporal reuse off (exits only by S_ext against the label centres)" };
         var json = new Option<bool>("--json") { Description = "print the stored scheduler state's calibration as one JSON object on the last line" };
         var command = new Command("calibrate-online", "calibrate the online scheduler (S_ext, S_adj, warm semantic centres) of a plan into DIR/scheduler.json")
         {
-            plan, frames, epsilon, budgetShare, window, delay, runLength, minBits, bands, rawFeatures, json,
+            plan, frames, epsilon, budgetShare, window, delay, runLength, minBits, bands, rawFeatures, noReuse, json,
         };
         command.SetAction(parse => Run(parse.GetValue(plan)!, parse.GetValue(frames), parse.GetValue(epsilon), parse.GetValue(budgetShare),
-            parse.GetValue(window), parse.GetValue(delay), parse.GetValue(runLength), parse.GetValue(minBits), parse.GetValue(bands), parse.GetValue(rawFeatures), parse.GetValue(json)));
+            parse.GetValue(window), parse.GetValue(delay), parse.GetValue(runLength), parse.GetValue(minBits), parse.GetValue(bands), parse.GetValue(rawFeatures), parse.GetValue(noReuse), parse.GetValue(json)));
         return command;
     }
 
-    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int delay, int runLength, int minBits, int bands, bool rawFeatures, bool json)
+    private static int Run(DirectoryInfo plan, int frameCount, double epsilon, double budgetShare, int window, int delay, int runLength, int minBits, int bands, bool rawFeatures, bool noReuse, bool json)
     {
         if (delay < 0 || runLength < 1)
         {
@@ -56,7 +57,7 @@ internal static class CalibrateOnlineCommand
             Console.Error.WriteLine($"coach calibrate-online: {plan.FullName}; {calibrationFrames.Count} calibration frames from {calibrationFrames.Source}");
             var clock = Stopwatch.StartNew();
             var lastDraw = TimeSpan.Zero;
-            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits, FeedbackDelayFrames = delay, StreamRunLength = runLength, StandardiseFeatures = !rawFeatures, FeatureBands = bands };
+            var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits, FeedbackDelayFrames = delay, StreamRunLength = runLength, StandardiseFeatures = !rawFeatures, TemporalReuse = !noReuse, FeatureBands = bands };
             var state = PlanOnlineCalibration.Run(plan.FullName, calibrationFrames, options, (done, total) =>
             {
                 if (done == total || clock.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250))
@@ -69,7 +70,7 @@ internal static class CalibrateOnlineCommand
             string path = state.Save(plan.FullName);
             var c = state.Calibration;
             Console.WriteLine($"plan {state.PlanId}: feature {state.FeatureLength} values from {string.Join(", ", state.CutTensors.Select(t => $"{t.Name} ({t.Channels} ch)"))}");
-            Console.WriteLine($"  S_ext {c.ExitThreshold?.ToString("0.####") ?? "off (no safe early exit)"}; S_adj {(c.BitThresholds.Count == 0 ? "none (plan bits only)" : string.Join("  ", c.BitThresholds.Select(t => $"{t.Bits} bits if S > {t.MinSeparability:0.####}")))}; plan bits {c.PlanBits}");
+            Console.WriteLine($"  S_ext {c.ExitThreshold?.ToString("0.####") ?? "off (no safe early exit)"}; reuse if cos > {c.ReuseThreshold?.ToString("0.####") ?? "off"}; S_adj {(c.BitThresholds.Count == 0 ? "none (plan bits only)" : string.Join("  ", c.BitThresholds.Select(t => $"{t.Bits} bits if S > {t.MinSeparability:0.####}")))}; plan bits {c.PlanBits}");
             Console.WriteLine($"  calibration: full model {c.FullAccuracy:P2}, with the policy {c.PolicyAccuracy:P2} (loss {(c.FullAccuracy - c.PolicyAccuracy) * 100:0.00} points, ε {c.Epsilon * 100:0.##} %); early exits {c.ExitRatio:P1}; mean Q_r of sent frames {c.MeanBits:0.00}");
             Console.WriteLine($"  centres warm from {c.SampleCount} frames, window {(state.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none (exact mean)")}; head {state.CalibrationEdgeMs:0.00} ms, tail {state.CalibrationCloudMs:0.00} ms here; {clock.Elapsed.TotalSeconds:0.0} s");
             Console.WriteLine($"  fitted on simulated streams (run length {state.StreamRunLength}, label feedback after {state.FeedbackDelayFrames} frames): {string.Join("; ", c.StreamLevels.Select(l => $"{l.Correlation} EER {l.EarlyExitRatio:P1}, loss {l.AccuracyLoss * 100:0.00} %"))}; exit guards: agree with the last {c.CloudAgreementFrames} cloud labels, at most {c.MaxConsecutiveExits?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"} exits in a row");

@@ -327,11 +327,13 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         _testbed?.Dispose();
     }
 
+    private static readonly Lazy<string> CalibrationDataFingerprint = new(() => BundledData.Load(DataSplit.Calibration).Fingerprint);
+
     private string SettingsKey()
     {
-        // The calibration margin is part of the key: plans cached under another default would otherwise be reused.
+        // The calibration margin and data are part of the key: plans cached under another default or set would otherwise be reused.
         var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture));
+            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture), "d" + CalibrationDataFingerprint.Value);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
     }
 

@@ -116,7 +116,7 @@ public sealed class CutCalibrator : ICutBitsProvider
         {
             throw new ArgumentOutOfRangeException(nameof(standardErrors), standardErrors, "the margin is a number of standard errors in [0, 10], e.g. 1");
         }
-        _cachePath = cachePath ?? DefaultCachePath(graph.Sha256, epsilon, _frameCount, standardErrors);
+        _cachePath = cachePath ?? DefaultCachePath(graph.Sha256, epsilon, _frameCount, standardErrors, frames.Fingerprint);
         var cached = CalibrationResults.TryLoad(_cachePath);
         if (cached is not null && cached.ModelSha256 == graph.Sha256 && cached.Epsilon == epsilon && cached.Frames == _frameCount
             && cached.StandardErrors == standardErrors && cached.BaselineCorrect.Length == _frameCount)
@@ -146,9 +146,10 @@ public sealed class CutCalibrator : ICutBitsProvider
     /// <summary>Cuts measured (not taken from the cache) by this instance.</summary>
     public int CutsMeasured { get; private set; }
 
-    public static string DefaultCachePath(string modelSha256, double epsilon, int frames, double standardErrors = DefaultStandardErrors) =>
+    /// <param name="dataFingerprint">The calibration set's <see cref="FrameSet.Fingerprint"/>: results of another set are never reused.</param>
+    public static string DefaultCachePath(string modelSha256, double epsilon, int frames, double standardErrors = DefaultStandardErrors, string? dataFingerprint = null) =>
         Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration", string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{modelSha256[..16]}-eps{epsilon:0.####}-n{frames}-z{standardErrors:0.##}.json"));
+            $"{modelSha256[..16]}{(dataFingerprint is null ? "" : "-d" + dataFingerprint[..8])}-eps{epsilon:0.####}-n{frames}-z{standardErrors:0.##}.json"));
 
     public int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors)
     {

@@ -5,17 +5,25 @@ namespace Coach.Engine.Data;
 /// committed slice under <c>models/data/</c> (same gzip IDX format, so one reader serves both).
 /// </summary>
 /// <remarks>
-/// Calibration samples are every 60th image of Fashion-MNIST's <em>training</em> file (indices 0, 60, …,
-/// 59,940: 1,000 samples); test samples come from the separate t10k file, so the two never overlap.
-/// The slice holds those 1,000 calibration samples and the first 2,000 test samples.
+/// Calibration samples are the last 1,000 images of Fashion-MNIST's t10k file (indices 9,000–9,999), which the bundled
+/// models never saw in training, so what a cut's quantization loses on them is what it loses on new frames; test samples
+/// are t10k's first 9,000, so the two never overlap. The slice holds those 1,000 calibration samples and the first 2,000
+/// test samples.
 /// </remarks>
 public static class BundledData
 {
     public const string DebianDirectory = "/usr/share/datasets/fashion-mnist";
-    public const int CalibrationStride = 60;
     public const int CalibrationCount = 1000;
     public const int TestSliceCount = 2000;
-    public const int FullTestCount = 10000;
+
+    /// <summary>Samples in the data set's t10k file.</summary>
+    public const int T10kCount = 10000;
+
+    /// <summary>The test split when the data set is installed: t10k without the calibration hold-out at its end.</summary>
+    public const int FullTestCount = T10kCount - CalibrationCount;
+
+    /// <summary>Where in t10k the calibration hold-out starts.</summary>
+    public const int CalibrationStart = T10kCount - CalibrationCount;
 
     /// <summary>The Debian data set's folder; <c>COACH_FASHION_MNIST_DIR</c> overrides it.</summary>
     public static string DatasetDirectory =>
@@ -24,8 +32,8 @@ public static class BundledData
     /// <summary>The committed slice's folder.</summary>
     public static string SliceDirectory => Path.Combine(ModelCatalog.RepositoryRoot, "models", "data");
 
-    /// <summary>Test: the full 10,000-sample t10k set when the data set is installed, else the 2,000-sample slice.
-    /// Calibration: always the same 1,000 training samples (from the slice, which equals the data set's).</summary>
+    /// <summary>Test: t10k's first 9,000 samples when the data set is installed, else the 2,000-sample slice.
+    /// Calibration: always the same 1,000 held-out t10k samples (from the slice, which equals the data set's).</summary>
     public static FrameSet Load(DataSplit split) => Load(split, DatasetDirectory);
 
     public static FrameSet Load(DataSplit split, string datasetDirectory)
@@ -36,13 +44,13 @@ public static class BundledData
             string labels = Path.Combine(datasetDirectory, "t10k-labels-idx1-ubyte.gz");
             if (File.Exists(images) && File.Exists(labels))
             {
-                var set = Read(images, labels, split, $"Fashion-MNIST t10k ({images})", isFullTestSet: true);
-                if (set.Count != FullTestCount)
+                var set = Read(images, labels, split, $"Fashion-MNIST t10k[0:{FullTestCount}] ({images})", isFullTestSet: true);
+                if (set.Count != T10kCount)
                 {
-                    throw new InvalidDataException($"{images}: expected the {FullTestCount}-sample test set, found {set.Count} samples");
+                    throw new InvalidDataException($"{images}: expected the {T10kCount}-sample t10k set, found {set.Count} samples");
                 }
 
-                return set;
+                return set.Range(0, FullTestCount, split, set.Source);
             }
         }
 
@@ -56,29 +64,18 @@ public static class BundledData
         string images = Path.Combine(SliceDirectory, $"{prefix}-images-idx3-ubyte.gz");
         string labels = Path.Combine(SliceDirectory, $"{prefix}-labels-idx1-ubyte.gz");
         string what = split == DataSplit.Calibration
-            ? $"committed calibration slice ({images}: Fashion-MNIST train[0::{CalibrationStride}])"
+            ? $"committed calibration slice ({images}: Fashion-MNIST t10k[{CalibrationStart}:{T10kCount}], held out of training and of the test split)"
             : $"committed test slice ({images}: first {TestSliceCount} of Fashion-MNIST t10k; install dataset-fashion-mnist for all {FullTestCount})";
         return Read(images, labels, split, what, isFullTestSet: false);
     }
 
-    /// <summary>The calibration samples taken straight from the data set's training file (proves the slice equals it).</summary>
+    /// <summary>The calibration samples taken straight from the data set's t10k file (proves the slice equals it).</summary>
     public static FrameSet LoadCalibrationFromDataset(string datasetDirectory)
     {
-        string imagesPath = Path.Combine(datasetDirectory, "train-images-idx3-ubyte.gz");
-        string labelsPath = Path.Combine(datasetDirectory, "train-labels-idx1-ubyte.gz");
-        var images = IdxReader.ReadImages(imagesPath, FrameRenderer.SourceSize, FrameRenderer.SourceSize);
-        var labels = IdxReader.ReadLabels(labelsPath, FrameSet.FashionMnistClasses.Count);
-        var pickedImages = new byte[CalibrationCount * FrameRenderer.SourcePixels];
-        var pickedLabels = new byte[CalibrationCount];
-        for (int i = 0; i < CalibrationCount; i++)
-        {
-            int index = i * CalibrationStride;
-            images.Data.AsSpan(index * FrameRenderer.SourcePixels, FrameRenderer.SourcePixels)
-                .CopyTo(pickedImages.AsSpan(i * FrameRenderer.SourcePixels));
-            pickedLabels[i] = labels.Data[index];
-        }
-
-        return new FrameSet(pickedImages, pickedLabels, DataSplit.Calibration, $"Fashion-MNIST train[0::{CalibrationStride}] ({imagesPath})", false);
+        string imagesPath = Path.Combine(datasetDirectory, "t10k-images-idx3-ubyte.gz");
+        string labelsPath = Path.Combine(datasetDirectory, "t10k-labels-idx1-ubyte.gz");
+        var all = Read(imagesPath, labelsPath, DataSplit.Calibration, imagesPath, isFullTestSet: false);
+        return all.Range(CalibrationStart, CalibrationCount, DataSplit.Calibration, $"Fashion-MNIST t10k[{CalibrationStart}:{T10kCount}] ({imagesPath})");
     }
 
     private static FrameSet Read(string imagesPath, string labelsPath, DataSplit split, string source, bool isFullTestSet)

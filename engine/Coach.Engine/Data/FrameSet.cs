@@ -1,6 +1,6 @@
 namespace Coach.Engine.Data;
 
-/// <summary>Which part of the bundled data: calibration (from Fashion-MNIST's training set) or test (from t10k).</summary>
+/// <summary>Which part of the bundled data: calibration (t10k's last 1,000, held out) or test (t10k's first 9,000).</summary>
 public enum DataSplit
 {
     Calibration,
@@ -52,12 +52,36 @@ public sealed class FrameSet
     /// <summary>Where the samples came from (the Debian data set's file, or the committed slice).</summary>
     public string Source { get; }
 
-    /// <summary>True when this is Fashion-MNIST's whole 10,000-sample test set.</summary>
+    /// <summary>True when this is the whole test split (t10k without the calibration hold-out), not the committed slice.</summary>
     public bool IsFullTestSet { get; }
 
     public IReadOnlyList<string> ClassNames { get; }
 
     public int Label(int index) => _labels[CheckIndex(index)];
+
+    /// <summary>First 16 hex digits of SHA-256 over the images then the labels: names what results measured on this set were measured on.</summary>
+    public string Fingerprint
+    {
+        get
+        {
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            hash.AppendData(_sources);
+            hash.AppendData(_labels);
+            return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
+        }
+    }
+
+    /// <summary>Samples <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1 as a set of their own (copied).</summary>
+    public FrameSet Range(int start, int count, DataSplit split, string source)
+    {
+        if (start < 0 || count < 0 || start + count > Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"{Source} holds {Count} samples; [{start}, {start + count}) is outside it");
+        }
+
+        return new FrameSet(_sources.AsSpan(start * FrameRenderer.SourcePixels, count * FrameRenderer.SourcePixels).ToArray(),
+            _labels.AsSpan(start, count).ToArray(), split, source, split == DataSplit.Test && IsFullTestSet, ClassNames);
+    }
 
     /// <summary>The 28×28 source image of a sample.</summary>
     public ReadOnlySpan<byte> SourceImage(int index) =>

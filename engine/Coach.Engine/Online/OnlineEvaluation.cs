@@ -45,6 +45,9 @@ public sealed record OnlineEvaluationOptions : CalibrationBudget
 
     /// <summary>Compare standardised task features (<see cref="FeatureStandardisation"/>, fitted on the calibration features) instead of raw GAP vectors.</summary>
     public bool StandardiseFeatures { get; init; } = true;
+
+    /// <summary>Fit the temporal-reuse threshold (<see cref="SchedulerCalibration.ReuseThreshold"/>) on the simulated streams.</summary>
+    public bool TemporalReuse { get; init; } = true;
 }
 
 /// <summary>One stream's outcome.</summary>
@@ -201,8 +204,10 @@ public sealed class OnlineEvaluation
             MaxBits = _options.MaxBits,
             FeedbackDelayFrames = Math.Max(0, _options.FeedbackDelayFrames),
             WindowCandidates = _options.CentreWindow is int fixedWindow ? [fixedWindow] : _options.CentreWindowCandidates,
+            FitReuse = _options.TemporalReuse,
         });
         calibration.ExitThreshold = fit.ExitThreshold;
+        calibration.ReuseThreshold = fit.ReuseThreshold;
         calibration.BitThresholds = fit.BitThresholds;
         calibration.StreamLevels = fit.Levels;
         calibration.CloudAgreementFrames = fit.CloudAgreementFrames;

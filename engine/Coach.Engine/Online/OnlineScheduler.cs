@@ -6,7 +6,9 @@ namespace Coach.Engine.Online;
 /// <param name="Bits">Q_c, the bit width to send the cut tensors with (eq. 11); 0 when the frame exits early.</param>
 /// <param name="Separability">S of eq. 9.</param>
 /// <param name="MinimumBits">Q_r, the minimum safe bits that S allowed.</param>
-public readonly record struct SchedulerDecision(bool EarlyExit, int Label, int Bits, float Separability, int MinimumBits);
+/// <param name="Resemblance">Cosine of the standardised feature with the last cloud-answered frame's (−1 before any answer).</param>
+/// <param name="Reused">The frame exited by temporal reuse (<see cref="SchedulerCalibration.ReuseThreshold"/>), not by S_ext.</param>
+public readonly record struct SchedulerDecision(bool EarlyExit, int Label, int Bits, float Separability, int MinimumBits, float Resemblance = -1f, bool Reused = false);
 
 /// <summary>
 /// The online component of COACH (paper §III-C, ARCHITECTURE §3): per frame, the task feature's similarities to the label
@@ -18,6 +20,9 @@ public sealed class OnlineScheduler
 {
     private readonly float[] _feature;
     private readonly float[] _similarities;
+    private readonly float[] _reference;
+    private readonly float[] _standardised;
+    private float _referenceNorm;
     private int _lastCloudLabel = -1;
     private int _lastCloudLabelRepeats;
     private int _consecutiveExits;
@@ -35,6 +40,8 @@ public sealed class OnlineScheduler
         Bandwidth = bandwidth;
         _feature = new float[cache.FeatureLength];
         _similarities = new float[cache.LabelCount];
+        _reference = new float[cache.FeatureLength];
+        _standardised = new float[cache.FeatureLength];
     }
 
     public SemanticCache Cache { get; }
@@ -69,12 +76,19 @@ public sealed class OnlineScheduler
     {
         Cache.Similarities(feature, _similarities); // eq. 8
         float s = Separability.Compute(_similarities, out int label); // eqs. 9, 10
-        if (Calibration.ExitThreshold is double exit && s > exit
-            && (Calibration.CloudAgreementFrames == 0 || (label == _lastCloudLabel && _lastCloudLabelRepeats >= Calibration.CloudAgreementFrames))
-            && (Calibration.MaxConsecutiveExits is not int most || _consecutiveExits < most))
+        float resemblance = Resemblance(feature);
+        bool exitAllowed = Calibration.MaxConsecutiveExits is not int most || _consecutiveExits < most;
+        if (exitAllowed && Calibration.ExitThreshold is double exit && s > exit
+            && (Calibration.CloudAgreementFrames == 0 || (label == _lastCloudLabel && _lastCloudLabelRepeats >= Calibration.CloudAgreementFrames)))
         {
             _consecutiveExits++;
-            return new SchedulerDecision(true, label, 0, s, 0);
+            return new SchedulerDecision(true, label, 0, s, 0, resemblance);
+        }
+
+        if (exitAllowed && Calibration.ReuseThreshold is double reuse && resemblance > reuse)
+        {
+            _consecutiveExits++;
+            return new SchedulerDecision(true, _lastCloudLabel, 0, s, 0, resemblance, Reused: true);
         }
 
         _consecutiveExits = 0;
@@ -82,13 +96,28 @@ public sealed class OnlineScheduler
         int minimum = Calibration.MinimumBits(s);
         double computeBottleneck = Math.Max(LiveEdgeSeconds ?? CostModel.EdgeSeconds, CostModel.CloudSeconds);
         int bits = ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond, computeBottleneck);
-        return new SchedulerDecision(false, label, bits, s, minimum);
+        return new SchedulerDecision(false, label, bits, s, minimum, resemblance);
+    }
+
+    /// <summary>Cosine of <paramref name="feature"/> (standardised as the centres see it) with the last cloud-answered frame's; −1 before any answer.</summary>
+    public float Resemblance(ReadOnlySpan<float> feature)
+    {
+        if (_lastCloudLabel < 0 || _referenceNorm <= 0f)
+        {
+            return -1f;
+        }
+
+        Cache.Standardise(feature, _standardised);
+        float norm = MathF.Sqrt(TaskFeature.Dot(_standardised, _standardised));
+        return norm <= 0f ? -1f : Math.Clamp(TaskFeature.Dot(_standardised, _reference) / (norm * _referenceNorm), -1f, 1f);
     }
 
     /// <summary>Eq. 7 with the label the cloud returned for a frame whose feature the caller kept.</summary>
     public void Learn(int label, ReadOnlySpan<float> feature)
     {
         Cache.Update(label, feature);
+        Cache.Standardise(feature, _reference);
+        _referenceNorm = MathF.Sqrt(TaskFeature.Dot(_reference, _reference));
         _lastCloudLabelRepeats = label == _lastCloudLabel ? _lastCloudLabelRepeats + 1 : 1;
         _lastCloudLabel = label;
     }

@@ -29,6 +29,15 @@ public sealed class SchedulerCalibration
     /// </summary>
     public int? MaxConsecutiveExits { get; set; }
 
+    /// <summary>
+    /// Temporal reuse (paper §II-B: consecutive frames of a stream are alike): a frame whose standardised task feature has a
+    /// cosine above this with the feature of the last frame the cloud answered takes that answer and sends nothing. Unlike
+    /// S_ext, which compares with label centres averaged over many frames, this compares with one recent frame, so it fires on
+    /// near-repeats (a camera watching one object) that a class centre cannot tell from a look-alike of another class.
+    /// Subject to <see cref="MaxConsecutiveExits"/> like S_ext; null: off.
+    /// </summary>
+    public double? ReuseThreshold { get; set; }
+
     /// <summary>S_adj: lower bit widths need higher separability; sorted by bits, descending.</summary>
     public IReadOnlyList<BitThreshold> BitThresholds { get; set; } = [];
 
@@ -111,6 +120,11 @@ public sealed class SchedulerCalibration
         if (ExitThreshold is double e && double.IsNaN(e))
         {
             throw new InvalidDataException("S_ext must be a number or absent.");
+        }
+
+        if (ReuseThreshold is double r && !(r is >= -1 and <= 1))
+        {
+            throw new InvalidDataException($"The reuse threshold is a cosine in [-1, 1] or absent; got {r}.");
         }
     }
 

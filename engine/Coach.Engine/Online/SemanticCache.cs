@@ -127,6 +127,25 @@ public sealed class SemanticCache
         }
     }
 
+    /// <summary>Writes the feature as the centres see it (standardised when a standardisation is set, else copied).</summary>
+    public void Standardise(ReadOnlySpan<float> feature, Span<float> destination)
+    {
+        CheckFeature(feature);
+        if (destination.Length < FeatureLength)
+        {
+            throw new ArgumentException($"The destination holds {destination.Length} values; a task feature has {FeatureLength}.", nameof(destination));
+        }
+
+        if (Standardisation is null)
+        {
+            feature[..FeatureLength].CopyTo(destination);
+        }
+        else
+        {
+            Standardisation.Apply(feature, destination);
+        }
+    }
+
     /// <summary>Copies the centres (row-major) and counts, e.g. to restore them in another process.</summary>
     public void CopyTo(Span<float> centres, Span<long> counts)
     {

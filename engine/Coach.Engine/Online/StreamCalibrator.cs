@@ -29,7 +29,10 @@ public sealed record StreamCalibrationOptions : CalibrationBudget
     public IReadOnlyList<int?> WindowCandidates { get; init; } = [4, 8, 16, 32, null];
 
     /// <summary>Stream guards to choose from (<see cref="SchedulerCalibration.CloudAgreementFrames"/>, <see cref="SchedulerCalibration.MaxConsecutiveExits"/>).</summary>
-    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4), (1, 6), (2, 6), (2, 10)];
+    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4), (1, 6), (2, 6), (2, 10), (2, 20)];
+
+    /// <summary>Fit <see cref="SchedulerCalibration.ReuseThreshold"/> (temporal reuse) before S_ext; false leaves reuse off.</summary>
+    public bool FitReuse { get; init; } = true;
 
     /// <summary>Threshold candidates tried per search (evenly spaced ranks of the observed separabilities).</summary>
     public int ThresholdCandidates { get; init; } = 160;
@@ -37,7 +40,7 @@ public sealed record StreamCalibrationOptions : CalibrationBudget
 
 /// <summary>The fitted online policy: window, delay, thresholds, and what they did on each calibration stream.</summary>
 public sealed record StreamCalibrationResult(int? Window, int FeedbackDelayFrames, double? ExitThreshold, IReadOnlyList<BitThreshold> BitThresholds,
-    IReadOnlyList<StreamLevelCalibration> Levels, int CloudAgreementFrames = 0, int? MaxConsecutiveExits = null);
+    IReadOnlyList<StreamLevelCalibration> Levels, int CloudAgreementFrames = 0, int? MaxConsecutiveExits = null, double? ReuseThreshold = null);
 
 /// <summary>
 /// Fits S_ext, S_adj and the centre window W on simulated correlated streams over the calibration split (paper §III-C: the
@@ -101,10 +104,11 @@ public static class StreamCalibrator
     /// Runs the edge's loop over one recorded stream. Returns the exits; <c>Loss</c>, the net accuracy loss against the full
     /// model in frames; <c>ExitLoss</c>, the exits answered wrong where the full model is right (no credit for lucky exits);
     /// <c>BitsLoss</c>, what sending below the plan's bits lost against the plan's bits (net); frames sent and the sum of Q_r.
-    /// When <paramref name="sentSeparabilities"/> is given, the S of every frame sent (not answered on the edge) is added to it.
+    /// When <paramref name="sentSeparabilities"/> is given, the S of every frame sent (not answered on the edge) is added to it;
+    /// <paramref name="sentResemblances"/> likewise collects their resemblance to the last answered frame (when there was one).
     /// </summary>
     public static (int Exits, int Loss, int ExitLoss, int BitsLoss, int Sent, long BitSum) Simulate(StreamTrace trace, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
-        int? window, int delay, SchedulerCalibration calibration, List<double>? sentSeparabilities = null)
+        int? window, int delay, SchedulerCalibration calibration, List<double>? sentSeparabilities = null, List<double>? sentResemblances = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(calibration);
@@ -142,6 +146,11 @@ public static class StreamCalibrator
                 answer = trace.LabelAtBits[decision.MinimumBits][i]; // eq. 11 picks Q_c ≥ Q_r: Q_r is the conservative case
                 bitsLoss += (atPlan[i] == truth ? 1 : 0) - (answer == truth ? 1 : 0);
                 sentSeparabilities?.Add(decision.Separability);
+                if (decision.Resemblance > -1f)
+                {
+                    sentResemblances?.Add(decision.Resemblance);
+                }
+
                 sent++;
                 bitSum += decision.MinimumBits;
                 pendingFrame[slot] = i;
@@ -180,20 +189,31 @@ public static class StreamCalibrator
             MaxConsecutiveExits = guard.MaxConsecutiveExits,
         };
 
-        // Separabilities the loop produces with nothing exiting: where the candidate thresholds come from.
+        // Temporal reuse first: the resemblances the loop produces with nothing exiting give the candidates, highest first.
+        double? reuse = null;
+        if (options.FitReuse)
+        {
+            foreach (double t in Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates / 2, resemblances: true))
+            {
+                calibration.ReuseThreshold = t;
+                if (!WithinExitShare(traces, warm, window, delay, calibration, budget, options))
+                {
+                    break;
+                }
+
+                reuse = t;
+            }
+        }
+
+        calibration.ReuseThreshold = reuse;
+
+        // Separabilities the loop produces with only reuse exiting: where the S_ext candidates come from.
         var candidates = Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates);
         double? exit = null;
         foreach (double t in candidates)
         {
             calibration.ExitThreshold = t;
-            bool within = true;
-            for (int k = 0; k < traces.Count && within; k++)
-            {
-                var o = Simulate(traces[k], warm, window, delay, calibration);
-                within = o.ExitLoss <= options.ExitShare * budget[k];
-            }
-
-            if (!within)
+            if (!WithinExitShare(traces, warm, window, delay, calibration, budget, options))
             {
                 break;
             }
@@ -247,17 +267,39 @@ public static class StreamCalibrator
             levels.Add(new StreamLevelCalibration(trace.Correlation.ToString().ToLowerInvariant(), trace.Count, (double)outcome.Exits / trace.Count,
                 (double)outcome.Loss / trace.Count, outcome.Sent == 0 ? 0 : (double)outcome.BitSum / outcome.Sent));
         }
-        return new StreamCalibrationResult(window, delay, exit, thresholds, levels, guard.CloudAgreement, guard.MaxConsecutiveExits);
+        return new StreamCalibrationResult(window, delay, exit, thresholds, levels, guard.CloudAgreement, guard.MaxConsecutiveExits, reuse);
     }
 
-    /// <summary>Evenly spaced ranks of the separabilities of the frames the loop sends, above <paramref name="floor"/>, highest first.</summary>
+    /// <summary>Whether what the exits lose against the plan's bits stays within the exit share of every stream's budget.</summary>
+    private static bool WithinExitShare(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
+        int? window, int delay, SchedulerCalibration calibration, double[] budget, StreamCalibrationOptions options)
+    {
+        for (int k = 0; k < traces.Count; k++)
+        {
+            if (Simulate(traces[k], warm, window, delay, calibration).ExitLoss > options.ExitShare * budget[k])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Evenly spaced ranks of the separabilities (or resemblances) of the frames the loop sends, above <paramref name="floor"/>, highest first.</summary>
     private static List<double> Candidates(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
-        int? window, int delay, SchedulerCalibration calibration, double floor, int count)
+        int? window, int delay, SchedulerCalibration calibration, double floor, int count, bool resemblances = false)
     {
         var values = new List<double>();
         foreach (var trace in traces)
         {
-            Simulate(trace, warm, window, delay, calibration, values);
+            if (resemblances)
+            {
+                Simulate(trace, warm, window, delay, calibration, sentResemblances: values);
+            }
+            else
+            {
+                Simulate(trace, warm, window, delay, calibration, values);
+            }
         }
 
         values.RemoveAll(v => !(v > floor));

@@ -61,9 +61,9 @@ public class BundledDataTests
     }
 
     [Fact]
-    public void TheCalibrationSliceEqualsEverySixtiethTrainingSample()
+    public void TheCalibrationSliceEqualsTheLastThousandT10kSamples()
     {
-        if (!File.Exists(Path.Combine(BundledData.DebianDirectory, "train-images-idx3-ubyte.gz")))
+        if (!File.Exists(Path.Combine(BundledData.DebianDirectory, "t10k-images-idx3-ubyte.gz")))
         {
             return; // dataset-fashion-mnist not installed
         }

@@ -109,7 +109,7 @@ public sealed class SchedulerAllocationTests
             cache.Update(k % labels, features.AsSpan(k * length, length));
         }
 
-        var calibration = new SchedulerCalibration { ExitThreshold = 0.2, BitThresholds = [new BitThreshold(4, 0.1)], PlanBits = 6, CloudAgreementFrames = 1, MaxConsecutiveExits = 3 };
+        var calibration = new SchedulerCalibration { ExitThreshold = 0.2, ReuseThreshold = 0.9, BitThresholds = [new BitThreshold(4, 0.1)], PlanBits = 6, CloudAgreementFrames = 1, MaxConsecutiveExits = 3 };
         var bandwidth = new BandwidthEstimator(16, 2e6);
         var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [channels * spatial]), bandwidth);
         var feature = new float[length];
