@@ -125,6 +125,23 @@ public sealed class OnlineFrameSchedulerTests : IDisposable
     }
 
     [Fact]
+    public void WhenFramesDoNotQueueTheSpareLinkTimeIsNotSpentOnBits()
+    {
+        // The same fast link as above: saturated, eq. 11 fills the bubble with 8 bits; camera-paced frames that never queue
+        // have no bubble to fill, so they go at Q_r (the plan's 4 bits) and each frame's transmission stays short.
+        PlanDirectory plan = WritePlan(20e6);
+        var scheduler = new OnlineFrameScheduler(plan, WarmState(plan, exitThreshold: null));
+        using var tensor = PinnedTensor.Create(TensorElementType.Float, [1, Channels, 2, 2]);
+        PinnedTensor[] cut = [tensor];
+        Fill(tensor, Prototype(3), jitter: 0.3f, seed: 1);
+        IFrameScheduler asInterface = scheduler;
+        asInterface.OnLoad(saturated: false);
+        Assert.Equal(4, scheduler.Decide(0, cut, 0.005).Bits);
+        asInterface.OnLoad(saturated: true);
+        Assert.Equal(8, scheduler.Decide(1, cut, 0.005).Bits);
+    }
+
+    [Fact]
     public void AStateCalibratedForAnotherTailOrCutIsRefusedWithTheFix()
     {
         PlanDirectory plan = WritePlan(20e6);

@@ -58,6 +58,14 @@ public sealed class OnlineScheduler
     /// </summary>
     public double? LiveEdgeSeconds { get; set; }
 
+    /// <summary>
+    /// Whether frames are queueing for the edge (true, the default, when frames are offered as fast as the pipeline takes
+    /// them). Eq. 11 raises the bits above Q_r to fill the bubble of a saturated pipeline, where they cost no throughput;
+    /// when frames arrive slower than the pipeline's period there is no bubble to fill, and every bit above Q_r only adds
+    /// transmission time to the frame's latency, so Q_c is Q_r.
+    /// </summary>
+    public bool Saturated { get; set; } = true;
+
     /// <summary>The task feature of the last <see cref="DecideFromCutTensor"/> call (valid until the next call).</summary>
     public ReadOnlySpan<float> LastFeature => _feature;
 
@@ -95,7 +103,7 @@ public sealed class OnlineScheduler
 
         int minimum = Calibration.MinimumBits(s);
         double computeBottleneck = Math.Max(LiveEdgeSeconds ?? CostModel.EdgeSeconds, CostModel.CloudSeconds);
-        int bits = ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond, computeBottleneck);
+        int bits = Saturated ? ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond, computeBottleneck) : minimum;
         return new SchedulerDecision(false, label, bits, s, minimum, resemblance);
     }
 

@@ -39,6 +39,13 @@ public static class PlanOnlineCalibration
 
         byte[] tail = File.ReadAllBytes(tailPath);
         using var inference = new OnnxSplitInference(File.ReadAllBytes(headPath), tail);
+        // A cut after global pooling has one value per channel: it can only be pooled into one band.
+        int fewestValuesPerChannel = inference.CutTensors.Min(t => t.Length / Math.Max(1, t.Channels));
+        if (effective.FeatureBands > fewestValuesPerChannel)
+        {
+            effective = effective with { FeatureBands = Math.Max(1, fewestValuesPerChannel) };
+        }
+
         var evaluation = new OnlineEvaluation(inference, effective);
         evaluation.Calibrate(calibrationFrames, progress);
         var state = evaluation.CreateState(calibrationFrames.Source);

@@ -29,6 +29,9 @@ public sealed class HeadSlot : IDisposable
     /// <summary>The frame this slot holds now.</summary>
     public int FrameId { get; internal set; } = -1;
 
+    /// <summary>Whether this slot's frame queued for the head (or frames are offered as fast as they are taken).</summary>
+    public bool Saturated { get; internal set; } = true;
+
     public void Run() => Binding?.Run();
 
     public void Dispose()

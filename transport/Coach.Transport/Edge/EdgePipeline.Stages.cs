@@ -60,6 +60,8 @@ public sealed partial class EdgePipeline
                 _source.RenderFrame(frame, slot.Input.AsSpan<float>());
                 slot.Run();
                 slot.FrameId = frame;
+                // Camera-paced: the frame queued when the head took it a quarter interval or more after it arrived.
+                slot.Saturated = interval <= 0 || start - arrival > interval / 4;
                 long end = Dilate(start, MonotonicClock.NowMicros);
                 record.HeadMicros = (int)(end - start);
                 HeadClock.AddBusy(end - start);
@@ -104,6 +106,7 @@ public sealed partial class EdgePipeline
                 }
                 else
                 {
+                    _scheduler.OnLoad(slot.Saturated);
                     SchedulingDecision decision = _scheduler.Decide(slot.FrameId, slot.Outputs, record.HeadMicros / 1e6);
                     if (decision.EarlyExit)
                     {

@@ -31,6 +31,14 @@ public interface IFrameScheduler
 
     /// <summary>A request of <paramref name="bytes"/> took <paramref name="seconds"/> to arrive at the cloud.</summary>
     void OnTransferSample(long bytes, double seconds);
+
+    /// <summary>
+    /// Before <see cref="Decide"/>: whether the frame had to queue for the edge (always true when frames are offered as fast
+    /// as the pipeline takes them). A scheduler may spend spare link time on more bits only while frames queue.
+    /// </summary>
+    void OnLoad(bool saturated)
+    {
+    }
 }
 
 /// <summary>No online adaptation: every frame goes to the cloud at the plan's bits (the baselines' behaviour).</summary>

@@ -159,6 +159,9 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
     public void OnTransferSample(long bytes, double seconds) => Bandwidth.AddSample(bytes, seconds);
 
+    /// <summary>Eq. 11 raises the bits above Q_r only while frames queue (<see cref="OnlineScheduler.Saturated"/>).</summary>
+    public void OnLoad(bool saturated) => _scheduler.Saturated = saturated;
+
     private static double? Number(JsonElement root, params string[] names) =>
         PlanDirectory.Field(root, names) is { ValueKind: JsonValueKind.Number } n && n.TryGetDouble(out double v) && double.IsFinite(v) ? v : null;
 
