@@ -46,11 +46,17 @@ need_root() {
 
 # tbf needs a burst of at least rate/HZ; 32 kbit is plenty up to ~100 Mbit/s with HZ=250+, and more is
 # given at high rates so the shaper, not the burst, sets the throughput.
+MIN_BURST=4096
+# tbf cannot send a queued packet larger than its burst: after a live rate change to a smaller burst, a
+# segmentation-offload packet queued under the old, larger one blocks the queue for good (measured here:
+# 20 -> 10 Mbit/s with a TCP stream running, nothing sent afterwards). Every packet is kept below the
+# smallest burst instead.
+GSO_MAX_SIZE=4000
 tbf_args() {
   local rate=$1 bits burst
   bits=$(rate_bits "$rate")
   burst=$(( bits / 250 / 8 ))
-  [ "$burst" -lt 4096 ] && burst=4096
+  [ "$burst" -lt "$MIN_BURST" ] && burst=$MIN_BURST
   echo "rate $rate burst $burst latency 100ms"
 }
 
@@ -104,6 +110,10 @@ cmd_up() {
   run ip -n "$CLOUD_NS" link set lo up
   run ip -n "$EDGE_NS" link set "$EDGE_IF" up
   run ip -n "$CLOUD_NS" link set "$CLOUD_IF" up
+  if ! run ip -n "$EDGE_NS" link set dev "$EDGE_IF" gso_max_size "$GSO_MAX_SIZE" \
+    || ! run ip -n "$CLOUD_NS" link set dev "$CLOUD_IF" gso_max_size "$GSO_MAX_SIZE"; then
+    log "warning: could not cap gso_max_size at $GSO_MAX_SIZE B; a live rate change may stall the link"
+  fi
   # Shape both directions: tensors go edge→cloud, results cloud→edge.
   # shellcheck disable=SC2046
   run ip netns exec "$EDGE_NS" tc qdisc add dev "$EDGE_IF" root tbf $(tbf_args "$rate")
