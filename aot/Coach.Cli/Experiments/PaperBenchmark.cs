@@ -162,7 +162,7 @@ internal sealed class PaperBenchmark
                     timeout => runner.RunEdgeAsync(m, ct, ["--fps", fps.ToString("0.###", CultureInfo.InvariantCulture)], frames: frames, csvName: $"{m.Key}-latency", emulateSlowdown: true, timeout: timeout)).ConfigureAwait(false);
             }
 
-            results.Add(new MethodResult(m, summary, PlanDocument.Load(runner.PlanDirectory(m)).ThroughputFps) { Latency = latency, LatencyFps = fps });
+            results.Add(new MethodResult(m, summary, predictedFps) { Latency = latency, LatencyFps = fps });
         }
 
         if (methods.Contains(Methods.Coach) && methods.Contains(Methods.EdgeOnly) && bandwidth == TableBandwidth && correlation == StreamCorrelation.Medium)

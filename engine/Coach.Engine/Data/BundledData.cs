@@ -22,8 +22,8 @@ public static class BundledData
     /// <summary>The test split when the data set is installed: t10k without the calibration hold-out at its end.</summary>
     public const int FullTestCount = T10kCount - CalibrationCount;
 
-    /// <summary>Where in t10k the calibration hold-out starts.</summary>
-    public const int CalibrationStart = T10kCount - CalibrationCount;
+    /// <summary>Where in t10k the calibration hold-out starts: where the test split ends.</summary>
+    public const int CalibrationStart = FullTestCount;
 
     /// <summary>The Debian data set's folder; <c>COACH_FASHION_MNIST_DIR</c> overrides it.</summary>
     public static string DatasetDirectory =>

@@ -292,14 +292,7 @@ public static class StreamCalibrator
         var values = new List<double>();
         foreach (var trace in traces)
         {
-            if (resemblances)
-            {
-                Simulate(trace, warm, window, delay, calibration, sentResemblances: values);
-            }
-            else
-            {
-                Simulate(trace, warm, window, delay, calibration, values);
-            }
+            Simulate(trace, warm, window, delay, calibration, resemblances ? null : values, resemblances ? values : null);
         }
 
         values.RemoveAll(v => !(v > floor));

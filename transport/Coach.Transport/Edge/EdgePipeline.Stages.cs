@@ -21,12 +21,9 @@ public sealed partial class EdgePipeline
             {
                 if (MonotonicClock.NowMicros >= stopAt)
                 {
-                    // Time is up: the frames taken so far are the run. Completing them ends it (Complete compares with _target).
+                    // Time is up: the frames taken so far are the run; completing them ends it.
                     Interlocked.Exchange(ref _target, frame);
-                    if (Volatile.Read(ref _completed) >= frame)
-                    {
-                        _allDone.TrySetResult();
-                    }
+                    EndIfAllAnswered(Volatile.Read(ref _completed));
 
                     break;
                 }

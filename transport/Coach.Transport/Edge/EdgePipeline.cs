@@ -136,10 +136,7 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     {
         TimeSpan cpuAtStart = Environment.CpuUsage.TotalTime;
         long start = MonotonicClock.NowMicros;
-        if (_records.Length == 0)
-        {
-            _allDone.TrySetResult();
-        }
+        EndIfAllAnswered(Volatile.Read(ref _completed)); // a source without frames
 
         _client?.StartReceiving(new ConnectionSink(this, _epoch));
         Task watchdog = _plan.IsEdgeOnly ? Task.CompletedTask : Task.Run(() => WatchdogAsync(_lifetime.Token), CancellationToken.None);
@@ -230,12 +227,17 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         record.Decision = decision;
         record.PredictedLabel = label;
         record.EndMicros = endMicros;
-        if (Interlocked.Increment(ref _completed) >= Volatile.Read(ref _target))
+        EndIfAllAnswered(Interlocked.Increment(ref _completed));
+        return true;
+    }
+
+    /// <summary>Ends the run once <paramref name="completed"/> frames cover every frame it answers (<c>_target</c>).</summary>
+    private void EndIfAllAnswered(int completed)
+    {
+        if (completed >= Volatile.Read(ref _target))
         {
             _allDone.TrySetResult();
         }
-
-        return true;
     }
 
     private enum FeedbackKind : byte
