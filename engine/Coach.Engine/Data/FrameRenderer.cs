@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace Coach.Engine.Data;
 
@@ -66,6 +68,14 @@ public static class FrameRenderer
     }
 
     /// <summary>Renders into <paramref name="rgb"/> (planar [3, 112, 112], uint8).</summary>
+    /// <remarks>
+    /// The same arithmetic as the specification, arranged for speed (it runs on the edge for every frame, inside the
+    /// device's CPU budget): <see cref="Mix"/>'s first two rounds depend on (seed, salt, column) only, so they are hashed
+    /// once per column and only the last round runs per pixel, eight lanes at a time; the texture, which does not
+    /// depend on the channel, is hashed once per pixel rather than once per channel; the bilinear background is
+    /// interpolated along the row first (the same integer sum, regrouped); the noise's remainder is taken in
+    /// float32 on 16-bit halves, exactly (see <see cref="Remainders"/>).
+    /// </remarks>
     public static void Render(ReadOnlySpan<byte> source, Span<byte> rgb, FrameJitter jitter = default)
     {
         CheckSource(source);
@@ -80,52 +90,232 @@ public static class FrameRenderer
         }
 
         uint seed = SampleSeed(source);
-        Span<int> grid = stackalloc int[GridPoints * GridPoints];
+        bool noisy = jitter.NoiseAmplitude > 0;
+        uint span = (uint)((2 * jitter.NoiseAmplitude) + 1);
+
+        Span<int> objectColour = stackalloc int[Channels];
+        Span<int> baseColour = stackalloc int[Channels];
+        Span<int> grid = stackalloc int[Channels * GridPoints * GridPoints];
         for (int c = 0; c < Channels; c++)
         {
-            int objectColour = 96 + (int)(Mix(seed, (uint)c, 0, SaltObject) % 160);
-            int baseColour = 16 + (int)(Mix(seed, (uint)c, 0, SaltBase) % 48);
+            objectColour[c] = 96 + (int)(Mix(seed, (uint)c, 0, SaltObject) % 160);
+            baseColour[c] = 16 + (int)(Mix(seed, (uint)c, 0, SaltBase) % 48);
             for (int j = 0; j < GridPoints; j++)
             {
                 for (int i = 0; i < GridPoints; i++)
                 {
-                    grid[(j * GridPoints) + i] = (int)(Mix(seed, (uint)i, (uint)j, SaltGrid + (uint)c) % 64);
-                }
-            }
-
-            Span<byte> plane = rgb.Slice(c * Size * Size, Size * Size);
-            for (int y = 0; y < Size; y++)
-            {
-                int cellY = y >> 4, fy = y & 15;
-                int sy = y - jitter.Dy;
-                bool rowInside = sy is >= 0 and < Size;
-                for (int x = 0; x < Size; x++)
-                {
-                    int cellX = x >> 4, fx = x & 15;
-                    int g00 = grid[(cellY * GridPoints) + cellX];
-                    int g10 = grid[(cellY * GridPoints) + cellX + 1];
-                    int g01 = grid[((cellY + 1) * GridPoints) + cellX];
-                    int g11 = grid[((cellY + 1) * GridPoints) + cellX + 1];
-                    // bilinear interpolation in integers: weights sum to 256
-                    int pattern = ((g00 * (16 - fx) * (16 - fy)) + (g10 * fx * (16 - fy))
-                                   + (g01 * (16 - fx) * fy) + (g11 * fx * fy)) >> 8;
-                    int texture = (int)(Mix(seed, (uint)x, (uint)y, SaltTexture) % 16);
-                    int background = baseColour + pattern + texture;
-
-                    int sx = x - jitter.Dx;
-                    int coverage = rowInside && sx is >= 0 and < Size ? source[((sy >> 2) * SourceSize) + (sx >> 2)] : 0;
-                    int p = ((objectColour * coverage) + (background * (255 - coverage)) + 127) / 255;
-                    if (jitter.NoiseAmplitude > 0)
-                    {
-                        int span = (2 * jitter.NoiseAmplitude) + 1;
-                        int noise = (int)(Mix(jitter.NoiseSeed, (uint)x, (uint)y, SaltNoise + (uint)c) % (uint)span) - jitter.NoiseAmplitude;
-                        p = Math.Clamp(p + noise, 0, 255);
-                    }
-
-                    plane[(y * Size) + x] = (byte)p;
+                    grid[(((c * GridPoints) + j) * GridPoints) + i] = (int)(Mix(seed, (uint)i, (uint)j, SaltGrid + (uint)c) % 64);
                 }
             }
         }
+
+        Span<uint> textureColumns = stackalloc uint[Size];
+        ColumnHashes(seed, SaltTexture, textureColumns);
+        Span<uint> noiseColumns = stackalloc uint[Channels * Size];
+        if (noisy)
+        {
+            for (int c = 0; c < Channels; c++)
+            {
+                ColumnHashes(jitter.NoiseSeed, SaltNoise + (uint)c, noiseColumns.Slice(c * Size, Size));
+            }
+        }
+
+        Span<uint> hashes = stackalloc uint[Size];
+        Span<int> texture = stackalloc int[Size];
+        Span<int> noise = stackalloc int[Size];
+        Span<int> coverage = stackalloc int[Size];
+        Span<int> pixels = stackalloc int[Size];
+        Span<int> rowGrid = stackalloc int[GridPoints];
+        for (int y = 0; y < Size; y++)
+        {
+            uint rowTerm = ((uint)y * 0xC2B2AE3D) + 0x27D4EB2F;
+            HashRow(textureColumns, rowTerm, hashes);
+            for (int x = 0; x < Size; x++)
+            {
+                texture[x] = (int)(hashes[x] & 15);
+            }
+
+            // The object's row under the jitter (the 28×28 source upscaled 4× by nearest neighbour), 0 outside it.
+            int sy = y - jitter.Dy;
+            coverage.Clear();
+            if (sy is >= 0 and < Size)
+            {
+                ReadOnlySpan<byte> sourceRow = source.Slice((sy >> 2) * SourceSize, SourceSize);
+                int from = Math.Max(0, jitter.Dx), to = Math.Min(Size, Size + jitter.Dx);
+                for (int x = from; x < to; x++)
+                {
+                    coverage[x] = sourceRow[(x - jitter.Dx) >> 2];
+                }
+            }
+
+            int cellY = y >> 4, fy = y & 15;
+            for (int c = 0; c < Channels; c++)
+            {
+                // g(column) = g00·(16 − fy) + g01·fy; the pattern is ((16 − fx)·g(cx) + fx·g(cx + 1)) >> 8 (cellY ≤ 6).
+                ReadOnlySpan<int> channelGrid = grid.Slice(c * GridPoints * GridPoints, GridPoints * GridPoints);
+                for (int i = 0; i < GridPoints; i++)
+                {
+                    rowGrid[i] = (channelGrid[(cellY * GridPoints) + i] * (16 - fy)) + (channelGrid[((cellY + 1) * GridPoints) + i] * fy);
+                }
+
+                if (noisy)
+                {
+                    HashRow(noiseColumns.Slice(c * Size, Size), rowTerm, hashes);
+                    Remainders(hashes, span, noise);
+                }
+
+                ComposeRow(rowGrid, texture, coverage, noisy ? noise : default, objectColour[c], baseColour[c], jitter.NoiseAmplitude, pixels);
+                Span<byte> row = rgb.Slice((c * Size * Size) + (y * Size), Size);
+                for (int x = 0; x < Size; x++)
+                {
+                    row[x] = (byte)pixels[x];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One row of one channel: p = (object·coverage + background·(255 − coverage) + 127) / 255 with background =
+    /// base + pattern + texture, then + noise − amplitude clamped to a byte when <paramref name="noise"/> is given.
+    /// </summary>
+    private static void ComposeRow(ReadOnlySpan<int> rowGrid, ReadOnlySpan<int> texture, ReadOnlySpan<int> coverage, ReadOnlySpan<int> noise,
+        int objectColour, int baseColour, int amplitude, Span<int> pixels)
+    {
+        int x = 0;
+        if (Vector.IsHardwareAccelerated && Vector<int>.Count <= 16)
+        {
+            // A vector never straddles a 16-px background cell (Size and 16 are multiples of the lane count).
+            Span<int> laneOffsets = stackalloc int[Vector<int>.Count];
+            for (int i = 0; i < laneOffsets.Length; i++)
+            {
+                laneOffsets[i] = i;
+            }
+
+            var lanes = new Vector<int>(laneOffsets);
+            var sixteen = new Vector<int>(16);
+            var full = new Vector<int>(255);
+            var objectC = new Vector<int>(objectColour);
+            var baseC = new Vector<int>(baseColour);
+            var amplitudeV = new Vector<int>(amplitude);
+            for (; x <= Size - Vector<int>.Count; x += Vector<int>.Count)
+            {
+                int cellX = x >> 4;
+                var fx = new Vector<int>(x & 15) + lanes;
+                var pattern = ((new Vector<int>(rowGrid[cellX]) * (sixteen - fx)) + (new Vector<int>(rowGrid[cellX + 1]) * fx)) >> 8;
+                var background = baseC + pattern + new Vector<int>(texture.Slice(x));
+                var cover = new Vector<int>(coverage.Slice(x));
+                var n = (objectC * cover) + (background * (full - cover)) + new Vector<int>(127);
+                var p = (n + Vector<int>.One + (n >> 8)) >> 8; // n / 255, exact for 0 ≤ n ≤ 65,535
+                if (!noise.IsEmpty)
+                {
+                    p = Vector.Min(Vector.Max(p + new Vector<int>(noise.Slice(x)) - amplitudeV, Vector<int>.Zero), full);
+                }
+
+                p.CopyTo(pixels.Slice(x));
+            }
+        }
+
+        for (; x < Size; x++)
+        {
+            int cellX = x >> 4, fx = x & 15;
+            int pattern = ((rowGrid[cellX] * (16 - fx)) + (rowGrid[cellX + 1] * fx)) >> 8;
+            int background = baseColour + pattern + texture[x];
+            int p = ((objectColour * coverage[x]) + (background * (255 - coverage[x])) + 127) / 255;
+            pixels[x] = noise.IsEmpty ? p : Math.Clamp(p + noise[x] - amplitude, 0, 255);
+        }
+    }
+
+    /// <summary>
+    /// remainders[i] = hashes[i] % divisor for a divisor of at most 255, exactly: h = hi·65536 + lo, and each of the
+    /// two remainders on the way is taken on integers below 2^17 in float32, where the quotient's estimate is off by at
+    /// most one and one correction makes the remainder exact.
+    /// </summary>
+    private static void Remainders(ReadOnlySpan<uint> hashes, uint divisor, Span<int> remainders)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var d = new Vector<float>(divisor);
+            var inverse = new Vector<float>(1f / divisor);
+            var wrap = new Vector<float>(65536 % divisor);
+            var low16 = new Vector<uint>(0xFFFF);
+            for (; i <= hashes.Length - Vector<uint>.Count; i += Vector<uint>.Count)
+            {
+                var h = new Vector<uint>(hashes.Slice(i));
+                var high = Vector.ConvertToSingle(Vector.AsVectorInt32(h >>> 16));
+                var low = Vector.ConvertToSingle(Vector.AsVectorInt32(h & low16));
+                var r = SmallRemainder(high, d, inverse);
+                r = SmallRemainder((r * wrap) + low, d, inverse);
+                Vector.ConvertToInt32(r).CopyTo(remainders.Slice(i));
+            }
+        }
+
+        for (; i < hashes.Length; i++)
+        {
+            remainders[i] = (int)(hashes[i] % divisor);
+        }
+    }
+
+    private static Vector<float> SmallRemainder(Vector<float> x, Vector<float> d, Vector<float> inverse)
+    {
+        var r = x - (Vector.Floor(x * inverse) * d);
+        r += Vector.ConditionalSelect(Vector.LessThan(r, Vector<float>.Zero), d, Vector<float>.Zero);
+        return r - Vector.ConditionalSelect(Vector.GreaterThanOrEqual(r, d), d, Vector<float>.Zero);
+    }
+
+    /// <summary>The first two rounds of <see cref="Mix"/>(seed, x, ·, salt) for every column x.</summary>
+    private static void ColumnHashes(uint seed, uint salt, Span<uint> columns)
+    {
+        uint h = Fmix32((salt * 0x9E3779B1) ^ seed);
+        for (int x = 0; x < columns.Length; x++)
+        {
+            columns[x] = Fmix32(h ^ ((uint)x * 0x85EBCA77));
+        }
+    }
+
+    /// <summary><see cref="Mix"/>'s last round for a row: dest[x] = Fmix32(columns[x] ^ rowTerm).</summary>
+    private static void HashRow(ReadOnlySpan<uint> columns, uint rowTerm, Span<uint> dest)
+    {
+        int x = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var term = Vector256.Create(rowTerm);
+            for (; x <= columns.Length - Vector256<uint>.Count; x += Vector256<uint>.Count)
+            {
+                Fmix32(Vector256.Create(columns.Slice(x, Vector256<uint>.Count)) ^ term).CopyTo(dest.Slice(x));
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            var term = Vector128.Create(rowTerm);
+            for (; x <= columns.Length - Vector128<uint>.Count; x += Vector128<uint>.Count)
+            {
+                Fmix32(Vector128.Create(columns.Slice(x, Vector128<uint>.Count)) ^ term).CopyTo(dest.Slice(x));
+            }
+        }
+
+        for (; x < columns.Length; x++)
+        {
+            dest[x] = Fmix32(columns[x] ^ rowTerm);
+        }
+    }
+
+    private static Vector256<uint> Fmix32(Vector256<uint> h)
+    {
+        h ^= h >>> 16;
+        h *= 0x85EBCA6B;
+        h ^= h >>> 13;
+        h *= 0xC2B2AE35;
+        return h ^ (h >>> 16);
+    }
+
+    private static Vector128<uint> Fmix32(Vector128<uint> h)
+    {
+        h ^= h >>> 16;
+        h *= 0x85EBCA6B;
+        h ^= h >>> 13;
+        h *= 0xC2B2AE35;
+        return h ^ (h >>> 16);
     }
 
     /// <summary>Renders straight into the model's input layout: planar float32 in [0, 1] (value / 255).</summary>
@@ -141,7 +331,7 @@ public static class FrameRenderer
         ToUnitRange(rgb, chw);
     }
 
-    /// <summary>uint8 → float32 value / 255, the models' input convention.</summary>
+    /// <summary>uint8 → float32 value / 255, the models' input convention (a true division, as the training script's).</summary>
     public static void ToUnitRange(ReadOnlySpan<byte> rgb, Span<float> chw)
     {
         if (chw.Length < rgb.Length)
@@ -149,7 +339,37 @@ public static class FrameRenderer
             throw new ArgumentException($"destination holds {chw.Length} floats, the frame has {rgb.Length}", nameof(chw));
         }
 
-        for (int i = 0; i < rgb.Length; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var divisor = Vector256.Create(255f);
+            for (; i <= rgb.Length - Vector256<byte>.Count; i += Vector256<byte>.Count)
+            {
+                var (low, high) = Vector256.Widen(Vector256.Create(rgb.Slice(i, Vector256<byte>.Count)));
+                var (a, b) = Vector256.Widen(low);
+                var (c, d) = Vector256.Widen(high);
+                (Vector256.ConvertToSingle(a.AsInt32()) / divisor).CopyTo(chw.Slice(i));
+                (Vector256.ConvertToSingle(b.AsInt32()) / divisor).CopyTo(chw.Slice(i + 8));
+                (Vector256.ConvertToSingle(c.AsInt32()) / divisor).CopyTo(chw.Slice(i + 16));
+                (Vector256.ConvertToSingle(d.AsInt32()) / divisor).CopyTo(chw.Slice(i + 24));
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            var divisor = Vector128.Create(255f);
+            for (; i <= rgb.Length - Vector128<byte>.Count; i += Vector128<byte>.Count)
+            {
+                var (low, high) = Vector128.Widen(Vector128.Create(rgb.Slice(i, Vector128<byte>.Count)));
+                var (a, b) = Vector128.Widen(low);
+                var (c, d) = Vector128.Widen(high);
+                (Vector128.ConvertToSingle(a.AsInt32()) / divisor).CopyTo(chw.Slice(i));
+                (Vector128.ConvertToSingle(b.AsInt32()) / divisor).CopyTo(chw.Slice(i + 4));
+                (Vector128.ConvertToSingle(c.AsInt32()) / divisor).CopyTo(chw.Slice(i + 8));
+                (Vector128.ConvertToSingle(d.AsInt32()) / divisor).CopyTo(chw.Slice(i + 12));
+            }
+        }
+
+        for (; i < rgb.Length; i++)
         {
             chw[i] = rgb[i] / 255f;
         }

@@ -52,6 +52,68 @@ public class FrameRendererTests
     }
 
     [Fact]
+    public void FastRenderEqualsTheSpecificationsPixelLoopForAnyJitter()
+    {
+        // The renderer hashes columns once and composes eight pixels at a time; the specification is one pixel at a
+        // time (scripts/models/frames.py). Random samples, shifts in and beyond the frame, every noise amplitude range.
+        var frames = BundledData.LoadSlice(DataSplit.Test);
+        var random = new Random(7);
+        var fast = new byte[FrameRenderer.PixelCount];
+        var slow = new byte[FrameRenderer.PixelCount];
+        for (int k = 0; k < 40; k++)
+        {
+            var source = frames.SourceImage(random.Next(frames.Count));
+            int amplitude = k switch { 0 => 0, 1 => 1, 2 => 127, _ => random.Next(0, 128) };
+            var jitter = new FrameJitter(random.Next(-120, 121) / (k % 3 == 0 ? 1 : 10), random.Next(-120, 121) / (k % 3 == 1 ? 1 : 10), (uint)random.Next(), amplitude);
+            FrameRenderer.Render(source, fast, jitter);
+            SpecificationRender(source, slow, jitter);
+            int i = slow.AsSpan().CommonPrefixLength(fast);
+            Assert.True(i == slow.Length, $"jitter {jitter}: byte {i} is {(i < fast.Length ? fast[i] : 0)}, the specification gives {(i < slow.Length ? slow[i] : 0)}");
+        }
+    }
+
+    /// <summary>The frame definition pixel by pixel, as scripts/models/frames.py states it.</summary>
+    private static void SpecificationRender(ReadOnlySpan<byte> source, Span<byte> rgb, FrameJitter jitter)
+    {
+        const int size = FrameRenderer.Size;
+        uint seed = FrameRenderer.SampleSeed(source);
+        var grid = new int[64];
+        for (int c = 0; c < FrameRenderer.Channels; c++)
+        {
+            int objectColour = 96 + (int)(FrameRenderer.Mix(seed, (uint)c, 0, 1) % 160);
+            int baseColour = 16 + (int)(FrameRenderer.Mix(seed, (uint)c, 0, 2) % 48);
+            for (int j = 0; j < 8; j++)
+            {
+                for (int i = 0; i < 8; i++)
+                {
+                    grid[(j * 8) + i] = (int)(FrameRenderer.Mix(seed, (uint)i, (uint)j, 16 + (uint)c) % 64);
+                }
+            }
+
+            for (int y = 0; y < size; y++)
+            {
+                for (int x = 0; x < size; x++)
+                {
+                    int cx = x >> 4, cy = y >> 4, fx = x & 15, fy = y & 15;
+                    int pattern = ((grid[(cy * 8) + cx] * (16 - fx) * (16 - fy)) + (grid[(cy * 8) + cx + 1] * fx * (16 - fy))
+                                   + (grid[((cy + 1) * 8) + cx] * (16 - fx) * fy) + (grid[((cy + 1) * 8) + cx + 1] * fx * fy)) >> 8;
+                    int background = baseColour + pattern + (int)(FrameRenderer.Mix(seed, (uint)x, (uint)y, 32) % 16);
+                    int sx = x - jitter.Dx, sy = y - jitter.Dy;
+                    int coverage = sx is >= 0 and < size && sy is >= 0 and < size ? source[((sy >> 2) * 28) + (sx >> 2)] : 0;
+                    int p = ((objectColour * coverage) + (background * (255 - coverage)) + 127) / 255;
+                    if (jitter.NoiseAmplitude > 0)
+                    {
+                        uint span = (uint)((2 * jitter.NoiseAmplitude) + 1);
+                        p = Math.Clamp(p + (int)(FrameRenderer.Mix(jitter.NoiseSeed, (uint)x, (uint)y, 48 + (uint)c) % span) - jitter.NoiseAmplitude, 0, 255);
+                    }
+
+                    rgb[(c * size * size) + (y * size) + x] = (byte)p;
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void FloatFrameIsTheByteFrameOver255()
     {
         var frames = BundledData.LoadSlice(DataSplit.Test);
