@@ -91,8 +91,8 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     /// <summary>
     /// Measures what the edge spends per frame besides the head's layers — taking the frame, the scheduler, packing,
-    /// sockets, the runtime — so every plan's T_e includes it: plans COACH without it, runs 200 frames of that plan
-    /// through the real edge (fixed bits), and takes the edge process's CPU time per frame × the slowdown minus the
+    /// sockets, the runtime — so every plan's T_e includes it: plans COACH without it, runs 400 frames of that plan
+    /// through the real edge (fixed bits), and takes the edge process's steady-state CPU time per frame × the slowdown minus the
     /// plan's head time. Measured once per settings and cached beside the plans (<c>edge-overhead.json</c>).
     /// </summary>
     public async Task<double> MeasureEdgeOverheadAsync(string profile, CancellationToken cancellationToken)
@@ -118,7 +118,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         JsonElement summary;
         try
         {
-            summary = await RunEdgeAsync(Methods.Coach, cancellationToken, ["--scheduler", "fixed"], frames: 200, csvName: "edge-overhead-probe", planDirectory: probe).ConfigureAwait(false);
+            summary = await RunEdgeAsync(Methods.Coach, cancellationToken, ["--scheduler", "fixed"], frames: 400, csvName: "edge-overhead-probe", planDirectory: probe).ConfigureAwait(false);
         }
         finally
         {

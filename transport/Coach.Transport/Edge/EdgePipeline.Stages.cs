@@ -45,6 +45,11 @@ public sealed partial class EdgePipeline
                     }
                 }
 
+                if (frame == WarmupFrames)
+                {
+                    Volatile.Write(ref _cpuTicksAtWarm, Environment.CpuUsage.TotalTime.Ticks);
+                }
+
                 long waitStart = MonotonicClock.NowMicros;
                 HeadSlot slot = await _freeSlots.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
                 long start = MonotonicClock.NowMicros;

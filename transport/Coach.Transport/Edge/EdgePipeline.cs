@@ -42,6 +42,10 @@ public sealed partial class EdgePipeline : IEdgeResultSink
 
     /// <summary>Frames the run answers: the source's count, lowered to the frames taken when <see cref="EdgeRunOptions.Duration"/> ends the run early.</summary>
     private int _target;
+    // Process CPU time (ticks) when the head took frame WarmupFrames: the steady-state CPU per frame counts from there,
+    // so session warm-up (first runs, arenas, the connection) does not inflate the per-frame figure of a short run.
+    private long _cpuTicksAtWarm = -1;
+    private const int WarmupFrames = 20;
     private int _requestsSent;
     private int _requestsAnswered;
     private int _duplicates;
@@ -203,10 +207,9 @@ public sealed partial class EdgePipeline : IEdgeResultSink
             }
         }
 
-        TimeSpan cpu = Environment.CpuUsage.TotalTime - cpuAtStart;
         return EdgeRunSummary.Create(this, _plan, _scheduler.Name, end - start, _requestsSent, _requestsAnswered, _duplicates, _connectionError) with
         {
-            CpuMsPerFrame = _target == 0 ? 0 : cpu.TotalMilliseconds / _target,
+            CpuMsPerFrame = SteadyCpuMsPerFrame(cpuAtStart),
             FallbackAnswers = _fallbackAnswers,
             Reconnects = _reconnects,
             StaleAnswers = _staleAnswers,
@@ -229,6 +232,20 @@ public sealed partial class EdgePipeline : IEdgeResultSink
         record.EndMicros = endMicros;
         EndIfAllAnswered(Interlocked.Increment(ref _completed));
         return true;
+    }
+
+    /// <summary>Process CPU per frame from the head's <see cref="WarmupFrames"/>-th frame to now (the whole run when it is shorter).</summary>
+    private double SteadyCpuMsPerFrame(TimeSpan cpuAtStart)
+    {
+        int target = Volatile.Read(ref _target);
+        long atWarm = Volatile.Read(ref _cpuTicksAtWarm);
+        TimeSpan now = Environment.CpuUsage.TotalTime;
+        if (atWarm >= 0 && target > WarmupFrames * 2)
+        {
+            return (now.Ticks - atWarm) / (double)TimeSpan.TicksPerMillisecond / (target - WarmupFrames);
+        }
+
+        return target == 0 ? 0 : (now - cpuAtStart).TotalMilliseconds / target;
     }
 
     /// <summary>Ends the run once <paramref name="completed"/> frames cover every frame it answers (<c>_target</c>).</summary>

@@ -51,7 +51,8 @@ public sealed record EdgeRunSummary
     /// <summary>Cloud answers dropped because the frame had already been answered locally (late, not duplicates).</summary>
     public int StaleAnswers { get; init; }
 
-    /// <summary>CPU time of the whole edge process per frame over the run (every thread: head, scheduler, sockets), in ms.</summary>
+    /// <summary>CPU time of the whole edge process per frame (every thread: head, scheduler, sockets), in ms, in steady state:
+    /// from the head's 20th frame to the end (the whole run when it has 40 frames or fewer).</summary>
     public double CpuMsPerFrame { get; init; }
 
     public double EarlyExitRatio => FramesSent == 0 ? 0 : EarlyExits / (double)FramesSent;
