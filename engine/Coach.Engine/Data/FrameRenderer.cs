@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Numerics;
-using System.Runtime.Intrinsics;
 
 namespace Coach.Engine.Data;
 
@@ -277,20 +276,12 @@ public static class FrameRenderer
     private static void HashRow(ReadOnlySpan<uint> columns, uint rowTerm, Span<uint> dest)
     {
         int x = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
-            var term = Vector256.Create(rowTerm);
-            for (; x <= columns.Length - Vector256<uint>.Count; x += Vector256<uint>.Count)
+            var term = new Vector<uint>(rowTerm);
+            for (; x <= columns.Length - Vector<uint>.Count; x += Vector<uint>.Count)
             {
-                Fmix32(Vector256.Create(columns.Slice(x, Vector256<uint>.Count)) ^ term).CopyTo(dest.Slice(x));
-            }
-        }
-        else if (Vector128.IsHardwareAccelerated)
-        {
-            var term = Vector128.Create(rowTerm);
-            for (; x <= columns.Length - Vector128<uint>.Count; x += Vector128<uint>.Count)
-            {
-                Fmix32(Vector128.Create(columns.Slice(x, Vector128<uint>.Count)) ^ term).CopyTo(dest.Slice(x));
+                Fmix32(new Vector<uint>(columns.Slice(x)) ^ term).CopyTo(dest.Slice(x));
             }
         }
 
@@ -300,16 +291,7 @@ public static class FrameRenderer
         }
     }
 
-    private static Vector256<uint> Fmix32(Vector256<uint> h)
-    {
-        h ^= h >>> 16;
-        h *= 0x85EBCA6B;
-        h ^= h >>> 13;
-        h *= 0xC2B2AE35;
-        return h ^ (h >>> 16);
-    }
-
-    private static Vector128<uint> Fmix32(Vector128<uint> h)
+    private static Vector<uint> Fmix32(Vector<uint> h)
     {
         h ^= h >>> 16;
         h *= 0x85EBCA6B;
@@ -340,32 +322,19 @@ public static class FrameRenderer
         }
 
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
-            var divisor = Vector256.Create(255f);
-            for (; i <= rgb.Length - Vector256<byte>.Count; i += Vector256<byte>.Count)
+            var divisor = new Vector<float>(255f);
+            int lanes = Vector<int>.Count;
+            for (; i <= rgb.Length - Vector<byte>.Count; i += Vector<byte>.Count)
             {
-                var (low, high) = Vector256.Widen(Vector256.Create(rgb.Slice(i, Vector256<byte>.Count)));
-                var (a, b) = Vector256.Widen(low);
-                var (c, d) = Vector256.Widen(high);
-                (Vector256.ConvertToSingle(a.AsInt32()) / divisor).CopyTo(chw.Slice(i));
-                (Vector256.ConvertToSingle(b.AsInt32()) / divisor).CopyTo(chw.Slice(i + 8));
-                (Vector256.ConvertToSingle(c.AsInt32()) / divisor).CopyTo(chw.Slice(i + 16));
-                (Vector256.ConvertToSingle(d.AsInt32()) / divisor).CopyTo(chw.Slice(i + 24));
-            }
-        }
-        else if (Vector128.IsHardwareAccelerated)
-        {
-            var divisor = Vector128.Create(255f);
-            for (; i <= rgb.Length - Vector128<byte>.Count; i += Vector128<byte>.Count)
-            {
-                var (low, high) = Vector128.Widen(Vector128.Create(rgb.Slice(i, Vector128<byte>.Count)));
-                var (a, b) = Vector128.Widen(low);
-                var (c, d) = Vector128.Widen(high);
-                (Vector128.ConvertToSingle(a.AsInt32()) / divisor).CopyTo(chw.Slice(i));
-                (Vector128.ConvertToSingle(b.AsInt32()) / divisor).CopyTo(chw.Slice(i + 4));
-                (Vector128.ConvertToSingle(c.AsInt32()) / divisor).CopyTo(chw.Slice(i + 8));
-                (Vector128.ConvertToSingle(d.AsInt32()) / divisor).CopyTo(chw.Slice(i + 12));
+                Vector.Widen(new Vector<byte>(rgb.Slice(i)), out Vector<ushort> low, out Vector<ushort> high);
+                Vector.Widen(low, out Vector<uint> a, out Vector<uint> b);
+                Vector.Widen(high, out Vector<uint> c, out Vector<uint> d);
+                (Vector.ConvertToSingle(Vector.AsVectorInt32(a)) / divisor).CopyTo(chw.Slice(i));
+                (Vector.ConvertToSingle(Vector.AsVectorInt32(b)) / divisor).CopyTo(chw.Slice(i + lanes));
+                (Vector.ConvertToSingle(Vector.AsVectorInt32(c)) / divisor).CopyTo(chw.Slice(i + (2 * lanes)));
+                (Vector.ConvertToSingle(Vector.AsVectorInt32(d)) / divisor).CopyTo(chw.Slice(i + (3 * lanes)));
             }
         }
 
