@@ -187,14 +187,23 @@ public sealed class OnlineEvaluation
     /// </summary>
     private void FitOnStreams(FrameSet calibrationFrames, SchedulerCalibration calibration)
     {
+        // Cross-fitted: the centres are warmed from the first half of the calibration frames and the streams are built
+        // from the second half, so an exit is judged on samples the centres never saw — as on the edge, where every
+        // frame is new. Fitted in-sample, the thresholds gained accuracy on the calibration streams and lost 0.9 points on
+        // 8,000-frame high-correlation test streams.
+        int half = calibrationFrames.Count / 2;
+        FrameSet streamFrames = calibrationFrames.Count >= 2
+            ? calibrationFrames.Range(half, calibrationFrames.Count - half, calibrationFrames.Split, calibrationFrames.Source + " (second half)")
+            : calibrationFrames;
+        int warmCount = calibrationFrames.Count >= 2 ? half : calibrationFrames.Count;
         var traces = new List<StreamTrace>();
         foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
         {
-            var stream = TaskStream.Create(calibrationFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed);
+            var stream = TaskStream.Create(streamFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed);
             traces.Add(Record(stream));
         }
 
-        var fit = StreamCalibrator.Fit(traces, WarmCentres(), new StreamCalibrationOptions
+        var fit = StreamCalibrator.Fit(traces, WarmCentres(warmCount), new StreamCalibrationOptions
         {
             Epsilon = _options.Epsilon,
             BudgetShare = _options.BudgetShare,
@@ -334,7 +343,10 @@ public sealed class OnlineEvaluation
     }
 
     /// <summary>The label semantic centres warmed on the calibration features: the exact mean per label (eq. 7 without decay).</summary>
-    public SemanticCache WarmCentres()
+    public SemanticCache WarmCentres() => WarmCentres(CalibrationLabels.Length);
+
+    /// <summary>Centres warmed from the first <paramref name="samples"/> calibration samples only.</summary>
+    private SemanticCache WarmCentres(int samples)
     {
         if (Calibration is null)
         {
@@ -342,7 +354,7 @@ public sealed class OnlineEvaluation
         }
 
         var cache = new SemanticCache(LabelCount, _featureLength, null, _standardisation);
-        cache.Warm(CalibrationFeatures, CalibrationLabels);
+        cache.Warm(CalibrationFeatures.AsSpan(0, samples * _featureLength), CalibrationLabels.AsSpan(0, samples));
         return cache;
     }
 
