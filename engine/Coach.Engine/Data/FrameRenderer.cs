@@ -173,6 +173,9 @@ public static class FrameRenderer
         }
     }
 
+    /// <summary>0, 1, …, Vector&lt;int&gt;.Count − 1: each lane's offset from the first column of a vector.</summary>
+    private static readonly Vector<int> LaneOffsets = Vector.CreateSequence(0, 1);
+
     /// <summary>
     /// One row of one channel: p = (object·coverage + background·(255 − coverage) + 127) / 255 with background =
     /// base + pattern + texture, then + noise − amplitude clamped to a byte when <paramref name="noise"/> is given.
@@ -184,13 +187,7 @@ public static class FrameRenderer
         if (Vector.IsHardwareAccelerated && Vector<int>.Count <= 16)
         {
             // A vector never straddles a 16-px background cell (Size and 16 are multiples of the lane count).
-            Span<int> laneOffsets = stackalloc int[Vector<int>.Count];
-            for (int i = 0; i < laneOffsets.Length; i++)
-            {
-                laneOffsets[i] = i;
-            }
-
-            var lanes = new Vector<int>(laneOffsets);
+            var lanes = LaneOffsets;
             var sixteen = new Vector<int>(16);
             var full = new Vector<int>(255);
             var objectC = new Vector<int>(objectColour);
