@@ -213,6 +213,8 @@ public sealed class OnlineEvaluation
             FeedbackDelayFrames = Math.Max(0, _options.FeedbackDelayFrames),
             WindowCandidates = _options.CentreWindow is int fixedWindow ? [fixedWindow] : _options.CentreWindowCandidates,
             FitReuse = _options.TemporalReuse,
+            CostModel = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _options.HeaderBytesPerFrame),
+            BandwidthBytesPerSecond = _options.BandwidthBytesPerSecond,
         });
         calibration.ExitThreshold = fit.ExitThreshold;
         calibration.ReuseThreshold = fit.ReuseThreshold;

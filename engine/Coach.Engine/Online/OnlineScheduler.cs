@@ -86,14 +86,17 @@ public sealed class OnlineScheduler
         float s = Separability.Compute(_similarities, out int label); // eqs. 9, 10
         float resemblance = Resemblance(feature);
         bool exitAllowed = Calibration.MaxConsecutiveExits is not int most || _consecutiveExits < most;
-        if (exitAllowed && Calibration.ExitThreshold is double exit && s > exit
-            && (Calibration.CloudAgreementFrames == 0 || (label == _lastCloudLabel && _lastCloudLabelRepeats >= Calibration.CloudAgreementFrames)))
+        // Both exits answer with what the cloud has been saying: the last CloudAgreementFrames answers must agree, so one
+        // answer that quantization flipped on a borderline frame is not copied over the rest of the run.
+        bool cloudSettled = Calibration.CloudAgreementFrames == 0 || _lastCloudLabelRepeats >= Calibration.CloudAgreementFrames;
+        if (exitAllowed && cloudSettled && Calibration.ExitThreshold is double exit && s > exit
+            && (Calibration.CloudAgreementFrames == 0 || label == _lastCloudLabel))
         {
             _consecutiveExits++;
             return new SchedulerDecision(true, label, 0, s, 0, resemblance);
         }
 
-        if (exitAllowed && Calibration.ReuseThreshold is double reuse && resemblance > reuse)
+        if (exitAllowed && cloudSettled && Calibration.ReuseThreshold is double reuse && resemblance > reuse)
         {
             _consecutiveExits++;
             return new SchedulerDecision(true, _lastCloudLabel, 0, s, 0, resemblance, Reused: true);

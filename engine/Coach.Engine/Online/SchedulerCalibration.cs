@@ -16,10 +16,12 @@ public sealed class SchedulerCalibration
     public double? ExitThreshold { get; set; }
 
     /// <summary>
-    /// Stream guard: a frame exits only when its nearest centre's label is also the label of the last
-    /// <c>CloudAgreementFrames</c> answers the cloud returned (0: off). On a correlated stream those answers are the current
-    /// run's label; at a cut to another scene they are the old one, so a frame that merely resembles an old centre is sent and
-    /// its answer moves the centres (eq. 7) before exits resume; on an uncorrelated stream the guard rarely lets a frame exit.
+    /// Stream guard: a frame exits only when the last <c>CloudAgreementFrames</c> answers the cloud returned agree (0: off),
+    /// and, for an S_ext exit, when its nearest centre's label is that answer too. On a correlated stream those answers are
+    /// the current run's label; at a cut to another scene they are the old one, so a frame that merely resembles an old
+    /// centre is sent and its answer moves the centres (eq. 7) before exits resume; on an uncorrelated stream the guard
+    /// rarely lets a frame exit. Temporal reuse waits for agreement as well, so a single answer that quantization flipped on
+    /// a borderline frame is not copied over the rest of the run.
     /// </summary>
     public int CloudAgreementFrames { get; set; }
 

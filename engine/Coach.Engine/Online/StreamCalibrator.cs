@@ -29,13 +29,29 @@ public sealed record StreamCalibrationOptions : CalibrationBudget
     public IReadOnlyList<int?> WindowCandidates { get; init; } = [4, 8, 16, 32, null];
 
     /// <summary>Stream guards to choose from (<see cref="SchedulerCalibration.CloudAgreementFrames"/>, <see cref="SchedulerCalibration.MaxConsecutiveExits"/>).</summary>
-    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4), (1, 6), (2, 6), (2, 10), (2, 20)];
+    /// <remarks>
+    /// No candidate allows more than 6 exits in a row: at a cut to another scene whose first frame resembles the old one,
+    /// every exit until the next frame sent answers the old label, and the cloud's answer to that frame comes back
+    /// <see cref="FeedbackDelayFrames"/> later. The cap bounds what one such mistake costs (cap + delay frames); a cap of 20
+    /// let single scene cuts cost 21 frames each, which calibration streams of a few hundred runs rarely show.
+    /// </remarks>
+    public IReadOnlyList<(int CloudAgreement, int? MaxConsecutiveExits)> GuardCandidates { get; init; } = [(1, 3), (2, 3), (1, 4), (2, 4), (1, 6), (2, 6)];
 
     /// <summary>Fit <see cref="SchedulerCalibration.ReuseThreshold"/> (temporal reuse) before S_ext; false leaves reuse off.</summary>
     public bool FitReuse { get; init; } = true;
 
     /// <summary>Threshold candidates tried per search (evenly spaced ranks of the observed separabilities).</summary>
     public int ThresholdCandidates { get; init; } = 160;
+
+    /// <summary>
+    /// The stage times and cut tensors eq. 11 weighs on the edge, with <see cref="BandwidthBytesPerSecond"/>: the simulated
+    /// streams send each frame at the Q_c the edge would pick (the label learned and the answer given are those of that
+    /// width, capped at the plan's bits, the widest the traces hold). Null: frames are sent at Q_r.
+    /// </summary>
+    public TransferCostModel? CostModel { get; init; }
+
+    /// <summary>The uplink bandwidth B̂ eq. 11 assumes in the simulated streams (with <see cref="CostModel"/>).</summary>
+    public double BandwidthBytesPerSecond { get; init; } = 10e6 / 8;
 }
 
 /// <summary>The fitted online policy: window, delay, thresholds, and what they did on each calibration stream.</summary>
@@ -107,15 +123,19 @@ public static class StreamCalibrator
     /// When <paramref name="sentSeparabilities"/> is given, the S of every frame sent (not answered on the edge) is added to it;
     /// <paramref name="sentResemblances"/> likewise collects their resemblance to the last answered frame (when there was one).
     /// </summary>
+    /// <param name="link">Eq. 11's cost model and bandwidth: frames are sent at the Q_c it picks (capped at the plan's bits); null: at Q_r.</param>
     public static (int Exits, int Loss, int ExitLoss, int BitsLoss, int Sent, long BitSum) Simulate(StreamTrace trace, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
-        int? window, int delay, SchedulerCalibration calibration, List<double>? sentSeparabilities = null, List<double>? sentResemblances = null)
+        int? window, int delay, SchedulerCalibration calibration, List<double>? sentSeparabilities = null, List<double>? sentResemblances = null,
+        (TransferCostModel CostModel, double BytesPerSecond)? link = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(calibration);
         int d = warm.FeatureLength;
         var cache = new SemanticCache(warm.Labels, d, window, warm.Standardisation);
         cache.Restore(warm.Centres, warm.Counts);
-        var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
+        var scheduler = link is { } l
+            ? new OnlineScheduler(cache, calibration, l.CostModel, new BandwidthEstimator(4, l.BytesPerSecond))
+            : new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
         delay = Math.Max(0, delay);
         var pendingFrame = new int[delay + 1];
         var pendingLabel = new int[delay + 1];
@@ -143,7 +163,8 @@ public static class StreamCalibrator
             }
             else
             {
-                answer = trace.LabelAtBits[decision.MinimumBits][i]; // eq. 11 picks Q_c ≥ Q_r: Q_r is the conservative case
+                int sentBits = link is null ? decision.MinimumBits : Math.Min(decision.Bits, calibration.PlanBits);
+                answer = trace.LabelAtBits[sentBits][i];
                 bitsLoss += (atPlan[i] == truth ? 1 : 0) - (answer == truth ? 1 : 0);
                 sentSeparabilities?.Add(decision.Separability);
                 if (decision.Resemblance > -1f)
@@ -152,7 +173,7 @@ public static class StreamCalibrator
                 }
 
                 sent++;
-                bitSum += decision.MinimumBits;
+                bitSum += sentBits;
                 pendingFrame[slot] = i;
                 pendingLabel[slot] = answer;
             }
@@ -193,7 +214,7 @@ public static class StreamCalibrator
         double? reuse = null;
         if (options.FitReuse)
         {
-            foreach (double t in Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates / 2, resemblances: true))
+            foreach (double t in Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates / 2, resemblances: true, link: Link(options)))
             {
                 calibration.ReuseThreshold = t;
                 if (!WithinExitShare(traces, warm, window, delay, calibration, budget, options))
@@ -208,7 +229,7 @@ public static class StreamCalibrator
         calibration.ReuseThreshold = reuse;
 
         // Separabilities the loop produces with only reuse exiting: where the S_ext candidates come from.
-        var candidates = Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates);
+        var candidates = Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates, link: Link(options));
         double? exit = null;
         foreach (double t in candidates)
         {
@@ -236,6 +257,8 @@ public static class StreamCalibrator
                 bool within = true;
                 for (int k = 0; k < traces.Count && within; k++)
                 {
+                    // At Q_r, not eq. 11's Q_c: on the planned link Q_c may never go below the plan's bits, but on a slower
+                    // one it falls to Q_r, and S_adj must be safe there.
                     var outcome = Simulate(traces[k], warm, window, delay, calibration);
                     within = outcome.ExitLoss + outcome.BitsLoss <= share * budget[k];
                 }
@@ -263,7 +286,7 @@ public static class StreamCalibrator
         var levels = new List<StreamLevelCalibration>();
         foreach (var trace in traces)
         {
-            var outcome = Simulate(trace, warm, window, delay, calibration);
+            var outcome = Simulate(trace, warm, window, delay, calibration, link: Link(options));
             levels.Add(new StreamLevelCalibration(trace.Correlation.ToString().ToLowerInvariant(), trace.Count, (double)outcome.Exits / trace.Count,
                 (double)outcome.Loss / trace.Count, outcome.Sent == 0 ? 0 : (double)outcome.BitSum / outcome.Sent));
         }
@@ -276,7 +299,7 @@ public static class StreamCalibrator
     {
         for (int k = 0; k < traces.Count; k++)
         {
-            if (Simulate(traces[k], warm, window, delay, calibration).ExitLoss > options.ExitShare * budget[k])
+            if (Simulate(traces[k], warm, window, delay, calibration, link: Link(options)).ExitLoss > options.ExitShare * budget[k])
             {
                 return false;
             }
@@ -287,12 +310,12 @@ public static class StreamCalibrator
 
     /// <summary>Evenly spaced ranks of the separabilities (or resemblances) of the frames the loop sends, above <paramref name="floor"/>, highest first.</summary>
     private static List<double> Candidates(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
-        int? window, int delay, SchedulerCalibration calibration, double floor, int count, bool resemblances = false)
+        int? window, int delay, SchedulerCalibration calibration, double floor, int count, bool resemblances = false, (TransferCostModel, double)? link = null)
     {
         var values = new List<double>();
         foreach (var trace in traces)
         {
-            Simulate(trace, warm, window, delay, calibration, resemblances ? null : values, resemblances ? values : null);
+            Simulate(trace, warm, window, delay, calibration, resemblances ? null : values, resemblances ? values : null, link);
         }
 
         values.RemoveAll(v => !(v > floor));
@@ -311,6 +334,9 @@ public static class StreamCalibrator
 
         return picked;
     }
+
+    private static (TransferCostModel, double)? Link(StreamCalibrationOptions options) =>
+        options.CostModel is { } cost ? (cost, options.BandwidthBytesPerSecond) : null;
 
     /// <summary>Frames the plan's bits lose against the full model on a recorded stream (net; negative: gained).</summary>
     public static int PlanLoss(StreamTrace trace, int planBits)

@@ -40,6 +40,37 @@ public sealed class StreamGuardTests
     }
 
     [Fact]
+    public void SimulatedStreamsSendAtTheBitsEquation11PicksWhenGivenTheLink()
+    {
+        // S_adj allows 2 bits for every frame, where the tail is always wrong; at the plan's 3 bits it is always right.
+        var warm = new SemanticCache(2, 2);
+        warm.Update(0, [1f, 0f]);
+        warm.Update(1, [0f, 1f]);
+        const int frames = 50;
+        var features = new float[frames * 2];
+        for (int i = 0; i < frames; i++)
+        {
+            features[2 * i] = 1f;
+        }
+
+        var truth = new int[frames];
+        var wrong = Enumerable.Repeat(1, frames).ToArray();
+        var trace = new StreamTrace(StreamCorrelation.High, features, truth, truth, new Dictionary<int, int[]> { [2] = wrong, [3] = truth });
+        var calibration = new SchedulerCalibration { PlanBits = 3, MaxBits = 8, BitThresholds = [new BitThreshold(2, -1)] };
+        var snapshot = StreamCalibrator.Snapshot(warm);
+
+        var atMinimum = StreamCalibrator.Simulate(trace, snapshot, null, 0, calibration);
+        Assert.Equal(frames, atMinimum.Loss);
+        Assert.Equal(2L * frames, atMinimum.BitSum);
+
+        // A link with room to spare (T_t at 8 bits far below T_e): eq. 11 raises Q_c, and the answer is the plan's bits'.
+        var roomy = (new TransferCostModel(1.0, 0, [2], 0), 1e6);
+        var atEquation11 = StreamCalibrator.Simulate(trace, snapshot, null, 0, calibration, link: roomy);
+        Assert.Equal(0, atEquation11.Loss);
+        Assert.Equal(3L * frames, atEquation11.BitSum);
+    }
+
+    [Fact]
     public void StreamFitKeepsEveryLevelWithinItsBudgetAndPrefersTheWindowWithMoreHighCorrelationExits()
     {
         // Two labels whose samples lie on two arcs; a "high" stream repeats one sample per run, a "low" one draws at random.

@@ -55,6 +55,23 @@ public sealed class TemporalReuseTests
     }
 
     [Fact]
+    public void ReuseWaitsUntilTheCloudsLastAnswersAgree()
+    {
+        // One answer that quantization flipped on a borderline frame must not be copied over the rest of the run.
+        float[] frame = [0.6f, 0.5f, 0.1f, 0.3f];
+        var scheduler = Scheduler(new SchedulerCalibration { ReuseThreshold = 0.5, CloudAgreementFrames = 2 });
+        scheduler.Learn(0, frame);
+        scheduler.Learn(0, frame);
+        Assert.True(scheduler.Decide(frame).EarlyExit);
+        scheduler.Learn(2, frame); // the flipped answer: one of label 2
+        Assert.False(scheduler.Decide(frame).EarlyExit);
+        scheduler.Learn(2, frame); // twice: the cloud has settled on 2
+        var settled = scheduler.Decide(frame);
+        Assert.True(settled.EarlyExit);
+        Assert.Equal(2, settled.Label);
+    }
+
+    [Fact]
     public void TheThresholdRoundTripsThroughJsonAndMustBeACosine()
     {
         var calibration = new SchedulerCalibration { ReuseThreshold = 0.93, PlanBits = 4 };
