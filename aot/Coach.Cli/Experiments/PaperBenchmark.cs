@@ -153,7 +153,7 @@ internal sealed class PaperBenchmark
         {
             // A slow method (cloud-only at 1 Mbit/s: ~3 frames/s) runs for about RunSeconds rather than Frames frames.
             double predictedFps = PlanDocument.Load(runner.PlanDirectory(m)).ThroughputFps;
-            int runFrames = predictedFps > 0 ? (int)Math.Clamp(predictedFps * RunSeconds, MinFrames, maxFrames) : maxFrames;
+            int runFrames = ThroughputRunFrames(predictedFps, maxFrames);
             string what = $"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: {m.Title}";
             Progress($"{what}{(runFrames < maxFrames ? $" ({runFrames} frames)" : string.Empty)}");
             var summary = await RunTwiceAsync(what, runFrames / Math.Max(predictedFps, 1),
@@ -188,6 +188,10 @@ internal sealed class PaperBenchmark
         return results;
     }
 
+    /// <summary>Frames of one throughput run: about <see cref="RunSeconds"/> at the predicted rate, within [MinFrames, maxFrames].</summary>
+    private int ThroughputRunFrames(double predictedFps, int maxFrames) =>
+        predictedFps > 0 ? (int)Math.Clamp(predictedFps * RunSeconds, MinFrames, maxFrames) : maxFrames;
+
     /// <summary>
     /// Runs every method's throughput run <paramref name="repeats"/> − 1 more times, in rounds over the methods so slow drift
     /// of the machine spreads over all of them alike; each result then carries all its throughputs (median reported). The
@@ -202,7 +206,7 @@ internal sealed class PaperBenchmark
             foreach (var r in results)
             {
                 double predictedFps = r.PredictedThroughputFps;
-                int runFrames = predictedFps > 0 ? (int)Math.Clamp(predictedFps * RunSeconds, MinFrames, maxFrames) : maxFrames;
+                int runFrames = ThroughputRunFrames(predictedFps, maxFrames);
                 string what = $"{Path.GetFileNameWithoutExtension(model)} {speed.Name} {bandwidth}: {r.Method.Title}, throughput run {round} of {repeats}";
                 Progress(what);
                 var summary = await RunTwiceAsync(what, runFrames / Math.Max(predictedFps, 1),
