@@ -100,12 +100,14 @@ public sealed class EdgePipelineTests : IAsyncLifetime
     [Fact]
     public async Task ADurationEndsTheRunWithTheFramesTakenAllAnsweredAndOnlyThoseReported()
     {
-        // Paced at 200 fps for 0.5 s: about 100 of the source's 100,000 frames are taken; every one of them is answered.
+        // Paced at 200 fps for 0.5 s: at most about 100 of the source's 100,000 frames are taken; every one of them is
+        // answered. No lower bound beyond one frame: a cold process on a loaded machine (the first inference, JIT) has
+        // been seen to take only 13 in the half second, which says nothing about the duration's stop.
         PlanDirectory plan = PlanDirectory.Load(Path.Combine(_root, "split"));
         var options = Options() with { FramesPerSecond = 200, Duration = TimeSpan.FromSeconds(0.5) };
         var (summary, pipeline) = await EdgeRun.RunAsync(plan, new PatternSource(100_000), new FixedBitsScheduler(), options);
 
-        Assert.InRange(summary.FramesSent, 20, 150);
+        Assert.InRange(summary.FramesSent, 1, 150);
         Assert.Equal(summary.FramesSent, summary.FramesAnswered);
         Assert.Equal(summary.FramesSent, pipeline.Records.Length);
         Assert.Equal(1.0, summary.Accuracy);
