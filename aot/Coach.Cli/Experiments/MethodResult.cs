@@ -20,7 +20,8 @@ internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, doub
     /// <summary>A figure of the latency run (the throughput run's when there was none).</summary>
     public double LatencyNumber(string name) => Latency is JsonElement latency ? Read(latency, name) : Number(name);
 
-    private static double Read(JsonElement summary, string name) => summary.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
+    /// <summary>A number of an edge summary; NaN when it is absent or not a number.</summary>
+    public static double Read(JsonElement summary, string name) => summary.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
 
     /// <summary>
     /// Throughput of every throughput run of this method under the same settings (the first is <see cref="Summary"/>'s);

@@ -102,7 +102,7 @@ internal sealed class PaperBenchmark
             foreach (var speed in new[] { XavierNx, Tx2 })
             {
                 // The summary's ratios come from the primary model on the slower edge: its throughput runs are repeated.
-                bool summarised = model == _options.Models[0] && speed == Tx2;
+                bool summarised = IsSummarised(model, speed);
                 table1.Add((model, speed, await RunMethodsAsync(model, speed, TableBandwidth, Methods.All, StreamCorrelation.Medium, cancellationToken,
                     summarised ? SummaryFrames : null, summarised ? SummaryRepeats : 1).ConfigureAwait(false)));
             }
@@ -195,6 +195,12 @@ internal sealed class PaperBenchmark
         return results;
     }
 
+    /// <summary>The configuration the summary's ratios come from: the primary model on the slower edge.</summary>
+    private bool IsSummarised(string model, EdgeSpeed speed) => model == _options.Models[0] && speed == Tx2;
+
+    private List<MethodResult> SummaryRows(List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1) =>
+        table1.First(r => IsSummarised(r.Model, r.Speed)).Results;
+
     /// <summary>Frames of one throughput run: about <see cref="RunSeconds"/> at the predicted rate, within [MinFrames, maxFrames].</summary>
     private int ThroughputRunFrames(double predictedFps, int maxFrames) =>
         predictedFps > 0 ? (int)Math.Clamp(predictedFps * RunSeconds, MinFrames, maxFrames) : maxFrames;
@@ -218,7 +224,7 @@ internal sealed class PaperBenchmark
                 Progress(what);
                 var summary = await RunTwiceAsync(what, runFrames / Math.Max(predictedFps, 1),
                     timeout => runner.RunEdgeAsync(r.Method, ct, frames: runFrames, csvName: $"{r.Method.Key}-run{round}", timeout: timeout)).ConfigureAwait(false);
-                runs[r.Method].Add(summary.TryGetProperty("throughput_fps", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : double.NaN);
+                runs[r.Method].Add(MethodResult.Read(summary, "throughput_fps"));
             }
         }
 
@@ -413,7 +419,7 @@ internal sealed class PaperBenchmark
         List<DynamicRun> fig5,
         string primary)
     {
-        var rows = table1.First(r => r.Model == primary && r.Speed == Tx2).Results;
+        var rows = SummaryRows(table1);
         MethodResult Get(MethodSpec m) => rows.First(r => r.Method == m);
         var coach = Get(Methods.Coach);
         var baselines = rows.Where(r => r.Method != Methods.Coach).ToList();
@@ -599,7 +605,7 @@ internal sealed class PaperBenchmark
 
         b.AppendLine().AppendLine("## Summary (ResNet-style model, slower edge, 10 Mbit/s)").AppendLine();
         b.AppendLine("| figure | value |").AppendLine("| --- | --- |");
-        var summaryRows = table1.First(r => r.Model == _options.Models[0] && r.Speed == Tx2).Results;
+        var summaryRows = SummaryRows(table1);
         string Runs(MethodSpec m)
         {
             var r = summaryRows.First(x => x.Method == m);

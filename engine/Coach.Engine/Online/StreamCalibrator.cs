@@ -133,9 +133,9 @@ public static class StreamCalibrator
         int d = warm.FeatureLength;
         var cache = new SemanticCache(warm.Labels, d, window, warm.Standardisation);
         cache.Restore(warm.Centres, warm.Counts);
-        var scheduler = link is { } l
-            ? new OnlineScheduler(cache, calibration, l.CostModel, new BandwidthEstimator(4, l.BytesPerSecond))
-            : new OnlineScheduler(cache, calibration, new TransferCostModel(0, 0, [d]), new BandwidthEstimator(4, 1e6));
+        // Without a link, no stage time: eq. 11 has no bubble to fill and Q_c is Q_r.
+        var (costModel, bytesPerSecond) = link ?? (new TransferCostModel(0, 0, [d]), 1e6);
+        var scheduler = new OnlineScheduler(cache, calibration, costModel, new BandwidthEstimator(4, bytesPerSecond));
         delay = Math.Max(0, delay);
         var pendingFrame = new int[delay + 1];
         var pendingLabel = new int[delay + 1];
@@ -201,6 +201,7 @@ public static class StreamCalibrator
         int? window, (int CloudAgreement, int? MaxConsecutiveExits) guard, double[] budget, StreamCalibrationOptions options)
     {
         int delay = options.FeedbackDelayFrames;
+        var link = Link(options); // eq. 11's bits in the simulated streams (null: Q_r)
         var calibration = new SchedulerCalibration
         {
             PlanBits = options.PlanBits,
@@ -214,7 +215,7 @@ public static class StreamCalibrator
         double? reuse = null;
         if (options.FitReuse)
         {
-            foreach (double t in Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates / 2, resemblances: true, link: Link(options)))
+            foreach (double t in Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates / 2, resemblances: true, link: link))
             {
                 calibration.ReuseThreshold = t;
                 if (!WithinExitShare(traces, warm, window, delay, calibration, budget, options))
@@ -229,7 +230,7 @@ public static class StreamCalibrator
         calibration.ReuseThreshold = reuse;
 
         // Separabilities the loop produces with only reuse exiting: where the S_ext candidates come from.
-        var candidates = Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates, link: Link(options));
+        var candidates = Candidates(traces, warm, window, delay, calibration, double.NegativeInfinity, options.ThresholdCandidates, link: link);
         double? exit = null;
         foreach (double t in candidates)
         {
@@ -286,7 +287,7 @@ public static class StreamCalibrator
         var levels = new List<StreamLevelCalibration>();
         foreach (var trace in traces)
         {
-            var outcome = Simulate(trace, warm, window, delay, calibration, link: Link(options));
+            var outcome = Simulate(trace, warm, window, delay, calibration, link: link);
             levels.Add(new StreamLevelCalibration(trace.Correlation.ToString().ToLowerInvariant(), trace.Count, (double)outcome.Exits / trace.Count,
                 (double)outcome.Loss / trace.Count, outcome.Sent == 0 ? 0 : (double)outcome.BitSum / outcome.Sent));
         }
@@ -297,9 +298,10 @@ public static class StreamCalibrator
     private static bool WithinExitShare(IReadOnlyList<StreamTrace> traces, (float[] Centres, long[] Counts, int Labels, int FeatureLength, FeatureStandardisation? Standardisation) warm,
         int? window, int delay, SchedulerCalibration calibration, double[] budget, StreamCalibrationOptions options)
     {
+        var link = Link(options);
         for (int k = 0; k < traces.Count; k++)
         {
-            if (Simulate(traces[k], warm, window, delay, calibration, link: Link(options)).ExitLoss > options.ExitShare * budget[k])
+            if (Simulate(traces[k], warm, window, delay, calibration, link: link).ExitLoss > options.ExitShare * budget[k])
             {
                 return false;
             }
