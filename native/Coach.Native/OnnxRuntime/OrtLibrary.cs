@@ -7,15 +7,14 @@ namespace Coach.Native.OnnxRuntime;
 /// </summary>
 /// <remarks>
 /// Search order: <c>$COACH_ORT_LIBRARY</c> (when set, the only candidate: an explicit choice must not
-/// silently fall back to another build); <c>runtimes/&lt;rid&gt;/native/libonnxruntime.so.1</c> (and
-/// <c>.so</c>) under the application folder; the application (binary) folder itself; the repository
-/// cache <c>.cache/onnxruntime/1.30.0/&lt;rid&gt;/</c> found from <c>$COACH_CACHE</c> or by walking up
-/// from the application folder; finally the dynamic loader's own search for <c>libonnxruntime.so.1</c>
-/// and <c>libonnxruntime.so</c> (a system or JetPack install).
+/// silently fall back to another build); <c>runtimes/&lt;rid&gt;/native/libonnxruntime.so</c> (and
+/// <c>.so.1</c>) under the application folder, where a build copies the NuGet package's library; the
+/// application (binary) folder itself, where a publish puts it; finally the dynamic loader's own search
+/// for <c>libonnxruntime.so.1</c> and <c>libonnxruntime.so</c> (a system or JetPack install).
 /// </remarks>
 public static unsafe class OrtLibrary
 {
-    /// <summary>The ONNX Runtime release Coach fetches and is tested against.</summary>
+    /// <summary>The ONNX Runtime release Coach restores from NuGet (Directory.Packages.props) and is tested against.</summary>
     public const string BundledVersion = "1.30.0";
 
     /// <summary>Environment variable naming the library file to load instead of searching.</summary>
@@ -114,29 +113,15 @@ public static unsafe class OrtLibrary
         }
 
         var baseDirectory = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
-        Add(Path.Combine(baseDirectory, "runtimes", rid, "native", Soname));
+        // The NuGet packages name the library libonnxruntime.so; a hand-built or JetPack copy may carry the soname.
         Add(Path.Combine(baseDirectory, "runtimes", rid, "native", DevName));
-        Add(Path.Combine(baseDirectory, Soname));
+        Add(Path.Combine(baseDirectory, "runtimes", rid, "native", Soname));
         Add(Path.Combine(baseDirectory, DevName));
+        Add(Path.Combine(baseDirectory, Soname));
         var processDirectory = Path.GetDirectoryName(System.Environment.ProcessPath);
         if (!string.IsNullOrEmpty(processDirectory) && !File.Exists(Path.Combine(processDirectory, "dotnet")))
         {
             Add(Path.Combine(processDirectory, Soname));
-        }
-
-        var cacheVariable = System.Environment.GetEnvironmentVariable("COACH_CACHE");
-        if (!string.IsNullOrWhiteSpace(cacheVariable))
-        {
-            Add(Path.Combine(Path.GetFullPath(cacheVariable), "onnxruntime", BundledVersion, rid, Soname));
-        }
-        for (var directory = new DirectoryInfo(baseDirectory); directory is not null; directory = directory.Parent)
-        {
-            var cached = Path.Combine(directory.FullName, ".cache", "onnxruntime", BundledVersion, rid, Soname);
-            if (File.Exists(cached))
-            {
-                Add(cached);
-                break;
-            }
         }
 
         Add(Soname);
@@ -144,7 +129,7 @@ public static unsafe class OrtLibrary
         return candidates;
     }
 
-    /// <summary>linux-x64 or linux-arm64: the folder names used by the fetch script and the build.</summary>
+    /// <summary>linux-x64 or linux-arm64: the runtimes/ folder a build copies the library into.</summary>
     public static string RuntimeIdentifier => RuntimeInformation.OSArchitecture switch
     {
         Architecture.Arm64 => "linux-arm64",
@@ -153,10 +138,10 @@ public static unsafe class OrtLibrary
     };
 
     private static string FixAdvice() =>
-        $"Fix: run scripts/fetch-onnxruntime.sh in the Coach repository (it puts ONNX Runtime {BundledVersion} into " +
-        $".cache/onnxruntime/{BundledVersion}/{RuntimeIdentifier}/ and every build copies it to runtimes/{RuntimeIdentifier}/native/ " +
-        $"beside the binaries), or set {LibraryPathVariable}=/path/to/libonnxruntime.so; on a Jetson install JetPack's " +
-        "onnxruntime-gpu so that libonnxruntime.so.1 is on the loader path.";
+        $"Fix: build or publish Coach with the .NET SDK (the Microsoft.ML.OnnxRuntime {BundledVersion} NuGet package puts " +
+        $"libonnxruntime.so into runtimes/{RuntimeIdentifier}/native/ of a build and beside a published binary; keep it " +
+        $"next to the binary when copying), or set {LibraryPathVariable}=/path/to/libonnxruntime.so; on a Jetson point it at " +
+        "JetPack's TensorRT-enabled build, or put that build's libonnxruntime.so.1 on the loader path (docs/jetson.md).";
 
     private static LoadedRuntime LoadOrThrow()
     {

@@ -16,7 +16,7 @@ public sealed class OrtLibraryTests
     [Fact]
     public void BuildOutputLibraryIsFoundBeforeAnyOtherLocation()
     {
-        var expected = Path.Combine(AppContext.BaseDirectory, "runtimes", OrtLibrary.RuntimeIdentifier, "native", "libonnxruntime.so.1");
+        var expected = Path.Combine(AppContext.BaseDirectory, "runtimes", OrtLibrary.RuntimeIdentifier, "native", "libonnxruntime.so");
         if (Environment.GetEnvironmentVariable(OrtLibrary.LibraryPathVariable) is { Length: > 0 } chosen)
         {
             Assert.Equal([Path.GetFullPath(chosen)], OrtLibrary.SearchLocations());
@@ -37,21 +37,22 @@ public sealed class OrtLibraryTests
 
         Assert.Contains(path, error);
         Assert.Contains("no such file", error);
-        Assert.Contains("scripts/fetch-onnxruntime.sh", error);
-        Assert.Contains("onnxruntime-gpu", error);
+        Assert.Contains("Microsoft.ML.OnnxRuntime", error);
+        Assert.Contains(OrtLibrary.LibraryPathVariable, error);
+        Assert.Contains("JetPack", error);
         Assert.Equal(OrtLibrary.BundledVersion, OrtLibrary.Version); // the process-wide library is untouched
     }
 
     [Fact]
     public void LibraryThatIsNotOnnxRuntimeIsRefused()
     {
-        // A real shared library that is not ONNX Runtime: the system liblz4.
-        var lz4Path = Coach.Native.Compression.Lz4.SearchLocations().FirstOrDefault(p => Path.IsPathRooted(p) && File.Exists(p));
-        Assert.True(lz4Path is not null, "liblz4.so.1 is missing; install it with: apt-get install liblz4-1");
+        // A real shared library that is not ONNX Runtime: the provider bridge the NuGet package ships beside it.
+        var bridge = Path.Combine(Path.GetDirectoryName(OrtLibrary.LoadedPath)!, "libonnxruntime_providers_shared.so");
+        Assert.True(File.Exists(bridge), $"{bridge} is missing: the build copies it from the Microsoft.ML.OnnxRuntime package");
 
-        Assert.False(OrtLibrary.TryLoadFrom(lz4Path, out var error));
+        Assert.False(OrtLibrary.TryLoadFrom(bridge, out var error));
 
-        Assert.Contains(lz4Path, error);
+        Assert.Contains(bridge, error);
         Assert.Contains("OrtGetApiBase", error);
     }
 

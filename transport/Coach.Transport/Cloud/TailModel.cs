@@ -176,7 +176,7 @@ public sealed class TailModel : IDisposable
                 return ReasonCode.UnsupportedBits;
             }
 
-            if (t.Compression == TensorCompression.Lz4 ? !Lz4.IsAvailable : t.Compression != TensorCompression.None)
+            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4))
             {
                 message = $"cut tensor {input.Name} uses compression {t.Compression}, which this server cannot decode";
                 return ReasonCode.UnsupportedCompression;
