@@ -7,16 +7,19 @@
 #
 #   --out DIR      output folder (default dist/jetson)
 #   --ort-dir DIR  take ONNX Runtime from DIR (libonnxruntime.so* and, for TensorRT/CUDA, its
-#                  libonnxruntime_providers_*.so) instead of searching
-#   --cpu-ort      skip the search: use the CPU arm64 build fetched by scripts/fetch-onnxruntime.sh
+#                  libonnxruntime_providers_*.so, e.g. JetPack's build copied off the device) instead of searching
+#   --cpu-ort      skip the search: use the CPU arm64 build of the Microsoft.ML.OnnxRuntime NuGet package
 #   --dry-run      print what would be done; changes nothing
 #   -h, --help     this text
 #
-# Run it on the Jetson (JetPack 6, aarch64, .NET SDK 10) or on an arm64 build host. ONNX Runtime with the
-# TensorRT execution provider is searched for in $COACH_ORT_DIR, /usr/local/lib, /usr/lib/aarch64-linux-gnu,
-# /opt/onnxruntime*/lib and python onnxruntime/capi folders: a folder counts when it holds the C library
-# libonnxruntime.so* together with libonnxruntime_providers_tensorrt.so. Otherwise the CPU build from
-# .cache/onnxruntime/1.30.0/linux-arm64/ is used, and the edge runs on the CPU provider (docs/jetson.md).
+# By default this runs on an x86-64 build host: ./coach publish --rid linux-arm64 cross-compiles coach-edge
+# (clang, lld and Debian's arm64 multiarch C runtime; installed as root), so the device needs no .NET SDK.
+# On an arm64 host (the Jetson itself, with the .NET SDK 10) the same command compiles natively.
+# ONNX Runtime with the TensorRT execution provider is searched for in $COACH_ORT_DIR, /usr/local/lib,
+# /usr/lib/aarch64-linux-gnu, /opt/onnxruntime*/lib and python onnxruntime/capi folders: a folder counts
+# when it holds the C library libonnxruntime.so* together with libonnxruntime_providers_tensorrt.so.
+# Otherwise the CPU build published beside coach-edge (NuGet, 1.30.0) is used, and the edge runs on the CPU
+# provider until the device's own TensorRT build is pointed at with COACH_ORT_LIBRARY (docs/jetson.md).
 
 set -euo pipefail
 
@@ -46,11 +49,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-case "$(uname -m)" in
-  aarch64|arm64) ;;
-  *) say "warning: this is a $(uname -m) host; NativeAOT for $rid then needs a cross toolchain (clang, lld and an arm64 sysroot) and the linux-arm64 ILCompiler packs from NuGet — building on the Jetson itself is the supported path" ;;
-esac
-command -v dotnet >/dev/null 2>&1 || die "the .NET SDK 10 is needed (dotnet not on PATH): on the Jetson, https://learn.microsoft.com/dotnet/core/install/linux-scripted-manual — dotnet-install.sh --channel 10.0"
+command -v dotnet >/dev/null 2>&1 || die "the .NET SDK 10 is needed on the build host (dotnet not on PATH): https://learn.microsoft.com/dotnet/core/install/linux-debian"
 
 # A folder is a usable GPU ONNX Runtime when it has the C library and the TensorRT provider beside it
 # (ORT loads its providers from the folder of libonnxruntime).
@@ -95,24 +94,21 @@ elif [ "$cpu_ort" = 0 ]; then
     ort_source=
   fi
 fi
+if [ "$dry_run" = 1 ]; then
+  publish_dir=$repo_root/dist/$rid
+  show_command "$repo_root/coach" publish --rid "$rid"
+else
+  say "publishing coach-edge (NativeAOT, $rid)"
+  "$repo_root/coach" publish --rid "$rid"
+  publish_dir=$repo_root/dist/$rid
+  [ -x "$publish_dir/coach-edge" ] || die "$publish_dir/coach-edge was not produced"
+fi
 if [ -z "$ort_source" ]; then
-  ort_source=$("$repo_root/scripts/fetch-onnxruntime.sh" --print-dir)/$rid
-  if [ ! -e "$ort_source/libonnxruntime.so.1" ]; then
-    run "$repo_root/scripts/fetch-onnxruntime.sh"
-  fi
-  say "no ONNX Runtime with the TensorRT provider found: using the CPU build $ort_source (the edge will say it fell back to CPU)"
+  ort_source=$publish_dir
+  say "no ONNX Runtime with the TensorRT provider found: using the CPU build beside the published binary (the edge will say it fell back to CPU)"
 else
   say "ONNX Runtime ($ort_kind) from $ort_source"
 fi
-
-if [ "$dry_run" = 1 ]; then
-  publish_dir=/tmp/coach-edge-publish
-else
-  publish_dir=$(mktemp -d)
-  trap 'rm -rf "$publish_dir"' EXIT
-fi
-say "publishing coach-edge (NativeAOT, $rid)"
-run dotnet publish "$repo_root/aot/Coach.Edge/Coach.Edge.csproj" -c Release -r "$rid" -o "$publish_dir" -nologo -v quiet -clp:ErrorsOnly
 
 native=$out/runtimes/$rid/native
 run rm -rf "$out"

@@ -6,14 +6,14 @@
 #
 #   scripts/jetson/test-staging.sh [--from DIR] [--keep] [--dry-run]
 #
-#   --from DIR   folder holding coach-edge (default: what stage-rootfs.sh picks — dist/jetson, else the
-#                host build dist/linux-x64; when neither exists, ./coach publish makes the host build)
+#   --from DIR   folder holding coach-edge (default: dist/jetson; when it is missing, scripts/jetson/build.sh
+#                makes it: the arm64 coach-edge cross-compiled on this machine)
 #   --keep       keep the temporary rootfs and print its path
 #   --dry-run    print the steps; stage nothing
 #   -h, --help   this text
 #
-# On this x86 CI machine there is no arm64 binary: the host build (./coach publish) is staged, which checks
-# the layout and the unit, not that the binary runs on a Jetson. No placeholder stands in for coach-edge.
+# The staged binary is the cross-compiled arm64 coach-edge; scripts/jetson/test-emulated.sh checks that it
+# runs (under qemu-user). The staged image itself is not booted here.
 
 set -euo pipefail
 
@@ -40,7 +40,7 @@ done
 
 if [ "$dry_run" = 1 ]; then
   cat <<STEPS
-+ ./coach publish                      (only when neither dist/jetson nor dist/linux-x64 has coach-edge)
++ scripts/jetson/build.sh              (only when dist/jetson has no coach-edge)
 + scripts/jetson/stage-rootfs.sh --rootfs "\$(mktemp -d)"${from:+ --from $from}
 + check opt/coach/coach-edge, etc/coach/edge.json, etc/systemd/system/coach-edge.service and its enablement symlink
 + systemd-analyze verify (a copy of the unit whose ExecStart points into the staged root)
@@ -51,9 +51,9 @@ STEPS
 fi
 
 cd "$repo_root"
-if [ -z "$from" ] && [ ! -x dist/jetson/coach-edge ] && [ ! -x dist/linux-x64/coach-edge ]; then
-  say "no published coach-edge: ./coach publish (host build, for the layout check)"
-  ./coach publish
+if [ -z "$from" ] && [ ! -x dist/jetson/coach-edge ]; then
+  say "no dist/jetson: scripts/jetson/build.sh (arm64 coach-edge, cross-compiled)"
+  scripts/jetson/build.sh
 fi
 
 rootfs=$(mktemp -d)
@@ -88,11 +88,12 @@ for python in /usr/bin/python3 python3; do
   fi
 done
 [ "$python_ok" = 1 ] || say "note: no python3 to check that edge.json parses (the C# tests check it too)"
-if ls "$rootfs"/opt/coach/runtimes/*/native/libonnxruntime.so* >/dev/null 2>&1 || ls "$rootfs"/opt/coach/libonnxruntime.so* >/dev/null 2>&1; then
-  say "ONNX Runtime staged: $(cd "$rootfs/opt/coach" && find . -name 'libonnxruntime*.so*' | tr '\n' ' ')"
-else
-  say "note: no ONNX Runtime library in the staged folder; the edge would look for a system one"
-fi
+machine() { readelf -hW "$1" 2>/dev/null | sed -n 's/^ *Machine: *//p'; }
+[ "$(machine "$rootfs/opt/coach/coach-edge")" = AArch64 ] || die "the staged coach-edge is not an aarch64 binary ($(machine "$rootfs/opt/coach/coach-edge"))"
+ort=$(find "$rootfs/opt/coach" -name 'libonnxruntime.so*' | head -n 1)
+[ -n "$ort" ] || die "no ONNX Runtime library in the staged folder"
+[ "$(machine "$ort")" = AArch64 ] || die "the staged ONNX Runtime ${ort#"$rootfs"} is not an aarch64 library"
+say "ONNX Runtime staged: $(cd "$rootfs/opt/coach" && find . -name 'libonnxruntime*.so*' | tr '\n' ' ')"
 say "layout ok: opt/coach/coach-edge, etc/coach/edge.json, coach-edge.service, multi-user.target.wants link"
 
 # The unit as systemd reads it. verify checks that ExecStart's binary exists, on this host: a copy of the
