@@ -24,7 +24,19 @@ EDGE_IF=coach-veth-e
 CLOUD_IF=coach-veth-c
 EDGE_ADDR=198.18.0.1
 CLOUD_ADDR=198.18.0.2
-CGROUP=/sys/fs/cgroup/cpu/coach-edge
+# The edge's CPU group: cgroup v2 (cpu.max, JetPack 6 and current distributions) when the unified hierarchy
+# offers the cpu controller, else the v1 cpu controller (cpu.cfs_quota_us). COACH_CGROUP_MOUNT points the
+# script at another tree (tests use a fake one).
+CGROUP_MOUNT=${COACH_CGROUP_MOUNT:-/sys/fs/cgroup}
+cgroup_version() {
+  if [ -f "$CGROUP_MOUNT/cgroup.controllers" ] && grep -qw cpu "$CGROUP_MOUNT/cgroup.controllers"; then echo 2
+  elif [ -f "$CGROUP_MOUNT/cpu/cpu.cfs_quota_us" ]; then echo 1
+  else echo 0; fi
+}
+case "$(cgroup_version)" in
+  2) CGROUP=$CGROUP_MOUNT/coach-edge; CGROUP_PARENT=$CGROUP_MOUNT ;;
+  *) CGROUP=$CGROUP_MOUNT/cpu/coach-edge; CGROUP_PARENT=$CGROUP_MOUNT/cpu ;;
+esac
 # CFS takes quotas of at least 1 ms, so the finest throttling for a share p % of one core is a 1 ms quota per
 # (100/p) ms period (8 ms for a TX2-like 12.5 %). A short period keeps a saturated edge smoothly slowed; a frame that
 # finds a full quota after idling still runs up to 1 ms at full speed, which is why latency runs use
@@ -76,7 +88,7 @@ cmd_check() {
   [ "$(id -u)" = 0 ] || { log "not root: kernel shaping unavailable"; return 1; }
   command -v ip >/dev/null || { log "ip (iproute2) missing: apt-get install -y iproute2"; return 1; }
   command -v tc >/dev/null || { log "tc (iproute2) missing: apt-get install -y iproute2"; return 1; }
-  [ -d /sys/fs/cgroup/cpu ] || { log "cgroup v1 cpu controller not mounted at /sys/fs/cgroup/cpu"; return 1; }
+  [ "$(cgroup_version)" != 0 ] || { log "no CPU cgroup: neither cgroup v2 with the cpu controller at $CGROUP_MOUNT nor the v1 cpu controller at $CGROUP_MOUNT/cpu"; return 1; }
   local probe="coach-probe-$$"
   if ! ip netns add "$probe" 2>/dev/null; then log "cannot create network namespaces here"; return 1; fi
   ip netns del "$probe"
@@ -123,14 +135,25 @@ cmd_up() {
     local period=10000 quota=$(( 100 * edge_cpu ))
     if [ "$edge_cpu" -lt 100 ]; then period=$(( CPU_QUOTA_US * 100 / edge_cpu )); quota=$CPU_QUOTA_US; fi
     if [ "$slowdown" -gt 1 ]; then period=$(( CPU_QUOTA_US * slowdown )); quota=$CPU_QUOTA_US; fi
-    run mkdir -p "$CGROUP"
-    if [ "$dry_run" = 1 ]; then
-      printf '+ echo %s > %s/cpu.cfs_period_us\n+ echo %s > %s/cpu.cfs_quota_us\n' "$period" "$CGROUP" "$quota" "$CGROUP"
+    if [ "$(cgroup_version)" = 2 ]; then
+      # The parent must hand the cpu controller to its children before the group has cpu.max.
+      if [ "$dry_run" = 1 ]; then
+        printf '+ echo +cpu > %s/cgroup.subtree_control\n+ mkdir -p %s\n+ echo "%s %s" > %s/cpu.max\n' "$CGROUP_PARENT" "$CGROUP" "$quota" "$period" "$CGROUP"
+      else
+        grep -qw cpu "$CGROUP_PARENT/cgroup.subtree_control" || echo +cpu > "$CGROUP_PARENT/cgroup.subtree_control"
+        mkdir -p "$CGROUP"
+        echo "$quota $period" > "$CGROUP/cpu.max"
+      fi
+      log "edge cpu quota: cgroup v2 cpu.max $quota/$period us"
+    elif [ "$dry_run" = 1 ]; then
+      printf '+ mkdir -p %s\n+ echo %s > %s/cpu.cfs_period_us\n+ echo %s > %s/cpu.cfs_quota_us\n' "$CGROUP" "$period" "$CGROUP" "$quota" "$CGROUP"
     else
+      mkdir -p "$CGROUP"
       # Period first when it grows, quota first when the period shrinks below the old quota: both must stay valid.
       echo "$period" > "$CGROUP/cpu.cfs_period_us" 2>/dev/null || true
       echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
       echo "$period" > "$CGROUP/cpu.cfs_period_us"
+      log "edge cpu quota: cgroup v1 cpu.cfs_quota_us $quota/$period us"
     fi
   fi
   log "up: edge $EDGE_ADDR ($EDGE_NS, cpu ${edge_cpu}% of one core, slowdown ${slowdown}) <-> cloud $CLOUD_ADDR ($CLOUD_NS), $rate"
@@ -175,7 +198,8 @@ cmd_exec() {
 cmd_status() {
   ip netns list 2>/dev/null | grep -E "^($EDGE_NS|$CLOUD_NS)\b" || echo "no testbed namespaces"
   ip netns exec "$EDGE_NS" tc qdisc show dev "$EDGE_IF" 2>/dev/null || true
-  [ -d "$CGROUP" ] && echo "edge cgroup quota: $(cat "$CGROUP/cpu.cfs_quota_us")/$(cat "$CGROUP/cpu.cfs_period_us") us"
+  if [ -f "$CGROUP/cpu.max" ]; then echo "edge cgroup quota (v2 cpu.max): $(cat "$CGROUP/cpu.max") us"
+  elif [ -d "$CGROUP" ]; then echo "edge cgroup quota (v1): $(cat "$CGROUP/cpu.cfs_quota_us")/$(cat "$CGROUP/cpu.cfs_period_us") us"; fi
   return 0
 }
 
@@ -187,7 +211,7 @@ cmd_down() {
   if [ -d "$CGROUP" ]; then
     # Move any straggler back to the root group before removing the group.
     if [ -f "$CGROUP/cgroup.procs" ] && [ "$dry_run" = 0 ]; then
-      while read -r pid; do echo "$pid" > /sys/fs/cgroup/cpu/cgroup.procs 2>/dev/null || true; done < "$CGROUP/cgroup.procs"
+      while read -r pid; do echo "$pid" > "$CGROUP_PARENT/cgroup.procs" 2>/dev/null || true; done < "$CGROUP/cgroup.procs"
     fi
     run rmdir "$CGROUP" 2>/dev/null || true
   fi

@@ -59,6 +59,10 @@ internal static class DemoCommand
         {
             log.WriteLine($"coach demo: the edge runs at this machine's speed ({runner.EdgeSlowdownNote}); plans use slowdown 1");
         }
+        else
+        {
+            log.WriteLine($"coach demo: the edge is slowed {settings.EdgeSlowdown}x by a CPU quota ({runner.EdgeSlowdownMechanism})");
+        }
 
         var profile = runner.EnsureProfile();
         await runner.MeasureEdgeOverheadAsync(profile, cancellationToken).ConfigureAwait(false);

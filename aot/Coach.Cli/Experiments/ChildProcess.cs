@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Coach.Engine.Emulation;
 
 namespace Coach.Cli.Experiments;
 

@@ -7,6 +7,7 @@ using System.Text.Json;
 using Coach.Cli.Commands;
 using Coach.Engine.Calibration;
 using Coach.Engine.Data;
+using Coach.Engine.Emulation;
 using Coach.Engine.Planning;
 
 namespace Coach.Cli.Experiments;
@@ -57,6 +58,10 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     /// <summary>Why the edge could not be slowed (then it runs at this machine's speed and plans use slowdown 1), or null.</summary>
     public string? EdgeSlowdownNote { get; }
+
+    /// <summary>The interface the edge's CPU quota goes through ("cgroup v2 cpu.max" or "cgroup v1 cpu.cfs_quota_us"), or null when not slowed.</summary>
+    public string? EdgeSlowdownMechanism =>
+        EdgeSlowdownNote is null && CpuQuotaGroup.Detect(CpuQuotaGroup.DefaultMount, out _) is { } version ? CpuQuotaGroup.Describe(version) : null;
 
     public double EffectiveSlowdown => EdgeSlowdownNote is null ? _settings.EdgeSlowdown : 1;
 

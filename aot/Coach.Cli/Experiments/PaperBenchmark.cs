@@ -377,7 +377,7 @@ internal sealed class PaperBenchmark
     private void NoteLink(ExperimentRunner runner)
     {
         var note = "Link: " + runner.LinkDescription.Replace(runner.Settings.Bandwidth, "the stated rate", StringComparison.Ordinal)
-            + (runner.EdgeSlowdownNote is null ? "; edge in a CPU cgroup quota" : $"; edge NOT slowed ({runner.EdgeSlowdownNote})");
+            + (runner.EdgeSlowdownNote is null ? $"; edge in a CPU cgroup quota ({runner.EdgeSlowdownMechanism})" : $"; edge NOT slowed ({runner.EdgeSlowdownNote})");
         if (!_notes.Contains(note))
         {
             _notes.Add(note);
