@@ -130,6 +130,12 @@ stop_power() { # prints "mean_W joules seconds" (trapezoidal rule), or "NA NA NA
 }
 
 # Pulls "NAME ... number" out of the edge's output (first match), or "NA".
+json_figure() { # $1: log whose last line is coach-edge run --json's summary, $2: its key; NA when absent
+  local value
+  value=$(tail -n 1 "$1" | grep -Eo "\"$2\":-?[0-9]+(\.[0-9]+)?" | head -n 1 | cut -d: -f2 || true)
+  printf '%s' "${value:-NA}"
+}
+
 figure() { # $1: log, $2: extended regex naming the figure
   local value
   value=$(grep -Eio "$2[^0-9-]*-?[0-9]+(\.[0-9]+)?" "$1" | head -n 1 | grep -Eo -- '-?[0-9]+(\.[0-9]+)?$' || true)
@@ -157,7 +163,7 @@ if [ "$dry_run" = 1 ]; then
     for bw in "${bandwidth_list[@]}"; do
       if [ "$first" = 1 ]; then "$here/shape-link.sh" --dev "$dev" --rate "$bw" --dry-run; first=0
       else "$here/shape-link.sh" --dev "$dev" --change "$bw" --dry-run; fi
-      show_command "$edge" run --plan "$plan" --cloud "$cloud" --frames "$frames"
+      show_command "$edge" run --plan "$plan" --cloud "$cloud" --frames "$frames" --no-progress --json
     done
     "$here/shape-link.sh" --dev "$dev" --clear --dry-run
   fi
@@ -192,7 +198,7 @@ for p in "${provider_list[@]}"; do
 done
 
 # --- 2. end to end against the cloud at each bandwidth -------------------------------------------------
-echo "bandwidth,frames,throughput_fps,latency_p50_ms,latency_p95_ms,mean_power_w,joules_per_frame,edge_joules_per_frame" > "$out/end-to-end.csv"
+echo "bandwidth,frames,throughput_fps,latency_p50_ms,latency_p95_ms,mean_power_w,joules_per_frame,edge_mj_per_frame,edge_peak_temp_c" > "$out/end-to-end.csv"
 if [ -n "$plan" ]; then
   for bw in "${bandwidth_list[@]}"; do
     if [ -z "$shaped" ]; then "$here/shape-link.sh" --dev "$dev" --rate "$bw"; shaped=$dev
@@ -200,11 +206,11 @@ if [ -n "$plan" ]; then
     log=$out/logs/run-$bw.log
     say "end to end at $bw: $frames frames against $cloud"
     start_power "$out/logs/power-run-$bw.txt"
-    "$edge" run --plan "$plan" --cloud "$cloud" --frames "$frames" > "$log" 2>&1 || say "coach-edge run at $bw failed; see $log"
+    "$edge" run --plan "$plan" --cloud "$cloud" --frames "$frames" --no-progress --json > "$log" 2> "$log.err" || say "coach-edge run at $bw failed; see $log and $log.err"
     read -r mean_w joules _ < <(stop_power)
     per_frame=NA
     if [ "$joules" != NA ]; then per_frame=$(awk -v j="$joules" -v n="$frames" 'BEGIN { printf "%.4f", j / n }'); fi
-    echo "$bw,$frames,$(figure "$log" 'throughput'),$(figure "$log" 'p50'),$(figure "$log" 'p95'),$mean_w,$per_frame,$(figure "$log" 'J/frame|joules_per_frame')" >> "$out/end-to-end.csv"
+    echo "$bw,$frames,$(json_figure "$log" throughput_fps),$(json_figure "$log" latency_p50_ms),$(json_figure "$log" latency_p95_ms),$mean_w,$per_frame,$(json_figure "$log" energy_mj_per_frame),$(json_figure "$log" peak_temp_c)" >> "$out/end-to-end.csv"
   done
   "$here/shape-link.sh" --dev "$dev" --clear
   shaped=

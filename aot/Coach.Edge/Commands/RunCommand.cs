@@ -47,10 +47,13 @@ internal static class RunCommand
         var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "mutual TLS: the private key of --tls-cert (PEM, unencrypted; chmod 600)" };
         var scheduler = new Option<string?>("--scheduler") { Description = "online (early exit + adaptive bits from DIR/scheduler.json) or fixed (plan bits); default: online when the plan has scheduler.json" };
         scheduler.AcceptOnlyFromAmong("online", "fixed");
+        var sysfsRoot = new Option<DirectoryInfo?>("--sysfs-root") { Description = "read the Jetson's power rails, thermal zones and GPU load under this root (default: the config's telemetry.sysfsRoot, else /); a recorded tree replays them" };
+        var noTelemetry = new Option<bool>("--no-telemetry") { Description = "no energy and temperature figures (they are taken only where the sensors exist)" };
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
         {
             plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, fps, duration, emulateSlowdown, maxInFlight, threads, noProgress, scheduler, config,
             keyFile, clientId, noReconnect, noFallback, fullModel, responseTimeout, tlsOn, tlsCa, tlsServerName, tlsCert, tlsKey,
+            sysfsRoot, noTelemetry,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -96,7 +99,18 @@ internal static class RunCommand
                     ShowProgress = !result.GetValue(noProgress),
                 };
                 Console.Error.WriteLine($"coach-edge: {planDirectory}, source {frameSource.Description}{(shaper is null ? string.Empty : $", link shaped in-process to {shaper}")}");
+                var telemetrySettings = configuration?.Telemetry ?? new Coach.Engine.Deployment.TelemetryConfiguration();
+                using var telemetry = result.GetValue(noTelemetry) || !telemetrySettings.Enabled ? null
+                    : EdgeTelemetry.Start(result.GetValue(sysfsRoot)?.FullName ?? telemetrySettings.SysfsRoot, telemetrySettings.Interval,
+                        line => Console.Error.WriteLine($"coach-edge: {line}"));
+                using var signals = await OpenSignalsAsync(configuration?.Gpio, cancellationToken).ConfigureAwait(false);
+                signals?.SetStatus(true);
                 var (summary, pipeline) = await EdgeRun.RunAsync(planDirectory, frameSource, CreateScheduler(result.GetValue(scheduler), planDirectory), options, cancellationToken).ConfigureAwait(false);
+                signals?.SetStatus(false);
+                if (telemetry is not null)
+                {
+                    summary = telemetry.Complete(summary);
+                }
                 if (result.GetValue(csv) is { } csvFile)
                 {
                     using var writer = new StreamWriter(csvFile.FullName);
@@ -120,6 +134,26 @@ internal static class RunCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The configuration's GPIO lines, after the start trigger's edge when one is configured; null without GPIO.</summary>
+    private static async Task<Coach.Native.Gpio.EdgeSignals?> OpenSignalsAsync(Coach.Engine.Deployment.GpioConfiguration? gpio, CancellationToken cancellationToken)
+    {
+        if (gpio is not { IsUsed: true })
+        {
+            return null;
+        }
+        var signals = Coach.Native.Gpio.EdgeSignals.Open(gpio.Chip, gpio.StatusLine, gpio.TriggerLine, gpio.TriggerEdge == "rising");
+        if (gpio.TriggerLine is int line)
+        {
+            Console.Error.WriteLine($"coach-edge: waiting for a {gpio.TriggerEdge} edge on GPIO chip {gpio.Chip} line {line} to start");
+            if (!await signals.WaitForTriggerAsync(TimeSpan.FromSeconds(gpio.TriggerTimeoutS), cancellationToken).ConfigureAwait(false))
+            {
+                signals.Dispose();
+                throw new IOException($"no {gpio.TriggerEdge} edge on GPIO chip {gpio.Chip} line {line} within gpio.triggerTimeoutS = {gpio.TriggerTimeoutS} s; nothing was sent");
+            }
+        }
+        return signals;
     }
 
     /// <summary>The online scheduler over the plan's scheduler.json (written by `coach calibrate-online`), or fixed plan bits.</summary>

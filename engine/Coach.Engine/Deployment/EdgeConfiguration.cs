@@ -45,6 +45,9 @@ public sealed class EdgeConfiguration
 
     public TelemetryConfiguration Telemetry { get; set; } = new();
 
+    /// <summary>Status output and start trigger lines; none by default.</summary>
+    public GpioConfiguration Gpio { get; set; } = new();
+
     /// <summary>Reads, parses and validates a configuration file.</summary>
     /// <exception cref="EdgeConfigurationException">The file is missing, not JSON, has unknown fields or invalid values; the message lists each problem.</exception>
     public static EdgeConfiguration Load(string path = DefaultPath)
@@ -157,6 +160,14 @@ public sealed class EdgeConfiguration
         else
         {
             Telemetry.Validate(problems);
+        }
+        if (Gpio is null)
+        {
+            problems.Add("gpio must be an object (or left out for no GPIO), not null");
+        }
+        else
+        {
+            Gpio.Validate(problems);
         }
         return problems;
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Coach.Native.Telemetry;
 
 namespace Coach.Transport.Edge;
 
@@ -54,6 +55,10 @@ public sealed record EdgeRunSummary
     /// <summary>CPU time of the whole edge process per frame (every thread: head, scheduler, sockets), in ms, in steady state:
     /// from the head's 20th frame to the end (the whole run when it has 40 frames or fewer).</summary>
     public double CpuMsPerFrame { get; init; }
+
+    /// <summary>Energy, power and temperature over the run from the Jetson's sensors (<see cref="EdgeTelemetry"/>);
+    /// null where the device has none.</summary>
+    public EnergyReport? Energy { get; init; }
 
     public double EarlyExitRatio => FramesSent == 0 ? 0 : EarlyExits / (double)FramesSent;
 
@@ -194,10 +199,34 @@ public sealed record EdgeRunSummary
                 json.WriteString("connection_error", ConnectionError);
             }
 
+            WriteEnergy(json);
             json.WriteEndObject();
         }
 
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    // Only what the device measured: a missing sensor leaves its key out rather than writing a made-up 0.
+    private void WriteEnergy(Utf8JsonWriter json)
+    {
+        if (Energy is not { } e)
+        {
+            return;
+        }
+        if (e.HasEnergy)
+        {
+            json.WriteNumber("energy_j", Round(e.Joules));
+            json.WriteNumber("energy_mj_per_frame", Round(e.JoulesPerFrame * 1000));
+            json.WriteNumber("mean_power_w", Round(e.MeanPowerW));
+        }
+        if (!double.IsNaN(e.PeakTempC))
+        {
+            json.WriteNumber("peak_temp_c", Round(e.PeakTempC));
+        }
+        if (!double.IsNaN(e.MeanGpuLoad))
+        {
+            json.WriteNumber("mean_gpu_load", Round(e.MeanGpuLoad));
+        }
     }
 
     /// <summary>A human-readable block.</summary>
@@ -221,6 +250,11 @@ public sealed record EdgeRunSummary
         if (ConnectionError is not null)
         {
             b.AppendLine().Append(c, $"  connection    {ConnectionError}");
+        }
+
+        if (Energy is { } energy)
+        {
+            b.AppendLine().Append(c, $"  device        {energy}");
         }
 
         return b.ToString();
