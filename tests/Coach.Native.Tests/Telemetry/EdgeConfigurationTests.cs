@@ -19,6 +19,7 @@ public sealed class EdgeConfigurationTests
         Assert.Equal(-1, configuration.TensorRt.DlaCore);
         Assert.True(configuration.Telemetry.Enabled);
         Assert.Equal("/", configuration.Telemetry.SysfsRoot);
+        Assert.False(configuration.Gpio.IsUsed); // the example names the keys but drives no line
     }
 
     [Fact]
@@ -89,6 +90,25 @@ public sealed class EdgeConfigurationTests
     }
 
     [Fact]
+    public void GpioLinesAreReadAndEveryBadOneIsNamed()
+    {
+        var configuration = EdgeConfiguration.Parse("""
+            { "cloud": "10.0.0.2:7700", "gpio": { "chip": 0, "statusLine": 105, "triggerLine": 106, "triggerEdge": "falling", "triggerTimeoutS": 30 } }
+            """);
+        Assert.True(configuration.Gpio.IsUsed);
+        Assert.Equal((105, 106, "falling", 30.0), (configuration.Gpio.StatusLine, configuration.Gpio.TriggerLine, configuration.Gpio.TriggerEdge, configuration.Gpio.TriggerTimeoutS));
+
+        var error = Assert.Throws<EdgeConfigurationException>(() => EdgeConfiguration.Parse("""
+            { "cloud": "10.0.0.2:7700", "gpio": { "chip": -1, "statusLine": 7, "triggerLine": 7, "triggerEdge": "both", "triggerTimeoutS": -2 } }
+            """));
+        Assert.Equal(4, error.Problems.Count);
+        Assert.Contains("gpio.chip must be a chip number", error.Message, StringComparison.Ordinal);
+        Assert.Contains("both line 7", error.Message, StringComparison.Ordinal);
+        Assert.Contains("gpio.triggerEdge must be \"rising\" or \"falling\"", error.Message, StringComparison.Ordinal);
+        Assert.Contains("gpio.triggerTimeoutS must be 0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void FieldsLeftOutKeepTheirDefaults()
     {
         var configuration = EdgeConfiguration.Parse("""{ "cloud": "10.0.0.2:7700", "tensorRt": { "dlaCore": 0 }, "telemetry": { "enabled": false } }""");
@@ -102,6 +122,7 @@ public sealed class EdgeConfigurationTests
         Assert.Equal("/", configuration.Telemetry.SysfsRoot);
         Assert.Equal(50, configuration.Telemetry.IntervalMs);
         Assert.Null(configuration.KeyFile);
+        Assert.False(configuration.Gpio.IsUsed);
     }
 
     [Theory]
