@@ -23,16 +23,16 @@ public sealed class EdgePipelineTests : IAsyncLifetime
     private readonly ConcurrentQueue<string> _log = new();
     private CloudServer _server = null!;
 
-    public Task InitializeAsync()
+    public ValueTask InitializeAsync()
     {
         TinyModels.WritePlan(_root, "split", TinyModels.Head(), TinyModels.Tail(), bits: 4);
         TinyModels.WritePlan(_root, "cloud-only", head: null, TinyModels.Tail("frame"), bits: 8, cutName: "frame");
         _server = CloudServer.FromPlansDirectory(_root, new CloudServerOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), LogInterval = TimeSpan.Zero, Log = _log.Enqueue });
         _server.Start();
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
         Directory.Delete(_root, recursive: true);

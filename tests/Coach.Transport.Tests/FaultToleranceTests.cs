@@ -37,18 +37,18 @@ public sealed class FaultToleranceTests : IAsyncLifetime
     private readonly ConcurrentQueue<string> _log = new();
     private readonly PreSharedKey _key = PreSharedKey.Generate();
 
-    public Task InitializeAsync()
+    public ValueTask InitializeAsync()
     {
         string dir = TinyModels.WritePlan(_root, "split", TinyModels.Head(), TinyModels.Tail(), bits: 8);
         File.WriteAllBytes(Path.Combine(dir, "full.onnx"), TinyModels.Full());
         File.WriteAllText(Path.Combine(dir, "plan.json"), """{"id":"split","method":"test","model":{"path":"full.onnx"},"cut_tensors":[{"name":"cut","shape":[1,4,2,2],"bits":8}]}""");
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 
-    public Task DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         Directory.Delete(_root, recursive: true);
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 
     private CloudServer StartCloud(TaskCompletionSource? served = null)

@@ -103,7 +103,7 @@ public sealed class SecurityTests : IAsyncLifetime
     private CloudServer _server = null!;
     private PlanDirectory _plan = null!;
 
-    public Task InitializeAsync()
+    public ValueTask InitializeAsync()
     {
         TinyModels.WritePlan(_root, "tiny", head: null, tail: TinyModels.Tail(), bits: 8);
         _server = CloudServer.FromPlansDirectory(_root, new CloudServerOptions
@@ -116,10 +116,10 @@ public sealed class SecurityTests : IAsyncLifetime
         });
         _plan = _server.Plans[0];
         _server.Start();
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
         Directory.Delete(_root, recursive: true);

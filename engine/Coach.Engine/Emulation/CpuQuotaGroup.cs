@@ -14,7 +14,7 @@ public enum CgroupVersion
 
 /// <summary>
 /// A CPU cgroup with a CFS quota: a process inside gets <c>quota/period</c> of one core, which makes this machine's CPU
-/// stand in for a Jetson-class device a stated factor slower (docs/architecture.md, the testbed). Works on cgroup v2
+/// stand in for a Jetson-class device a stated factor slower (the testbed of scripts/testbed/testbed.sh). Works on cgroup v2
 /// (<c>cpu.max</c>) and on the v1 cpu controller; v2 is taken when the unified hierarchy offers the cpu controller.
 /// CFS takes quotas of at least 1 ms, so the group gets a 1 ms quota per (1 ms / share) period, the finest throttling
 /// there is (8 ms for 1/8 of a core). A frame that finds a full quota after idling still runs up to 1 ms at full speed,

@@ -3,7 +3,6 @@ using Coach.Engine.Online;
 using Coach.Engine.Onnx.Proto;
 using Coach.Engine.Splitting;
 using Google.Protobuf;
-using Xunit.Abstractions;
 
 namespace Coach.Engine.Tests.Online;
 
@@ -68,5 +67,5 @@ public sealed class OnlineEvaluationOnBundledModelTests(ITestOutputHelper output
     }
 
     private static string Table(StreamEvaluation[] results) => string.Join(Environment.NewLine, results.Select(r =>
-        $"{r.Correlation}: EER {r.EarlyExitRatio:P1}, accuracy {r.Accuracy:P2} vs full {r.FullModelAccuracy:P2}, {r.MeanBytesPerFrame:N0} B/frame"));
+        $"{r.Correlation}: EER {r.EarlyExitRatio:P1}, accuracy {r.Accuracy:P2} vs full {r.FullModelAccuracy:P2} (lost on exits {r.LossFromExits:P2}, on quantized sends {r.LossFromBits:P2}), {r.MeanBytesPerFrame:N0} B/frame"));
 }

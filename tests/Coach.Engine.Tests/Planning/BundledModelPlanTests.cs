@@ -5,7 +5,6 @@ using Coach.Engine.Planning;
 using Coach.Engine.Profiling;
 using Coach.Engine.Tests.Splitting;
 using Coach.Native.OnnxRuntime;
-using Xunit.Abstractions;
 
 namespace Coach.Engine.Tests.Planning;
 

@@ -1,4 +1,3 @@
-using Xunit.Abstractions;
 using Coach.Engine.Planning;
 
 namespace Coach.Engine.Tests.Planning;

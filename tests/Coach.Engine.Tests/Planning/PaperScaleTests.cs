@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Coach.Engine.Planning;
-using Xunit.Abstractions;
 
 namespace Coach.Engine.Tests.Planning;
 
