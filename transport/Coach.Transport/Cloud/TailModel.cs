@@ -293,8 +293,11 @@ public sealed class TailModel : IDisposable
             }
             catch (Exception e) when (e is InvalidDataException or ArgumentException)
             {
+                // Data that does not decode (an LZ4 block of another length) is a framing fault, 107: it
+                // closes that connection (docs/protocol.md §6). The wire gets our words; the log the cause.
                 job.Failed = true;
-                job.Connection.Fail(job.RequestId, ReasonCode.MalformedPayload, $"request {job.RequestId}: {e.Message}");
+                _log($"cloud: request {job.RequestId} of client {job.Connection.ClientId}: {e.GetType().Name}: {e.Message}");
+                job.Connection.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 block must decompress to exactly the packed size of its tensor)");
                 _metrics.Failed();
             }
         }
@@ -314,7 +317,7 @@ public sealed class TailModel : IDisposable
             {
                 if (!job.Failed)
                 {
-                    job.Connection.Fail(job.RequestId, ReasonCode.TailFailed, $"the tail failed: {e.Message}");
+                    job.Connection.Fail(job.RequestId, ReasonCode.TailFailed, $"request {job.RequestId}: the tail of plan {Plan.Id} failed on its batch (the cloud's log says why)");
                     _metrics.Failed();
                 }
 
