@@ -277,7 +277,9 @@ public sealed class CloudServer : IAsyncDisposable
             return null;
         }
 
-        return _plansByHash.Values.FirstOrDefault(p => p.Id == planId || (tailName.Length > 0 && (p.Id == tailName || Path.GetFileName(p.DirectoryPath) == tailName)));
+        // docs/protocol.md §4.1: the plan id first, then the tail name (a plan id or a plan folder's name).
+        return _plansByHash.Values.FirstOrDefault(p => planId.Length > 0 && p.Id == planId)
+            ?? (tailName.Length == 0 ? null : _plansByHash.Values.FirstOrDefault(p => p.Id == tailName || Path.GetFileName(p.DirectoryPath) == tailName));
     }
 
     internal TailModel GetTail(PlanDirectory plan)
