@@ -241,8 +241,10 @@ internal static class BenchChaosCommand
                     report.SigtermRestarts++;
                     report.SigtermExitCodes.Add(exitCode);
                     Phase("steady", $"fault: the old cloud drained and exited with code {exitCode} after {(MonotonicClock.NowMicros - signalled) / 1e6:0.00} s");
+                    // The window: from the signal to half a phase after the old cloud's exit, so frames
+                    // taken in it are answered before the next fault (the link cut) can touch them.
+                    sigtermWindows.Add((signalled, MonotonicClock.NowMicros + (long)(settings.Phase.TotalMicroseconds / 2)));
                     await Wait(settings.Phase).ConfigureAwait(false);
-                    sigtermWindows.Add((signalled, MonotonicClock.NowMicros));
                 }
 
                 Phase("link-cut", $"fault: link cut for {settings.Cut.TotalSeconds:0} s{(settings.Quick ? " (shortened from 10 s by --quick)" : string.Empty)}");
