@@ -106,6 +106,7 @@ public sealed class HandshakeConformanceTests(ConformanceCloud cloud)
         SpecWire.Received unknown = await stranger.AuthenticateAsync(Plans, "nobody-" + Guid.NewGuid().ToString("N")[..8], RandomNumberGenerator.GetBytes(32));
         List<SpecWire.Received> unknownRest = await stranger.ReceiveUntilClosedAsync();
 
+        Assert.True(wrongKey.SawChallenge && stranger.SawChallenge, "both attempts must get a Challenge before the refusal");
         Assert.Equal((SpecWire.Reject, (ushort)204), (known.Type, known.Reason));
         Assert.Equal(known.Payload, unknown.Payload); // the same reason and the same words
         Assert.Empty(knownRest);

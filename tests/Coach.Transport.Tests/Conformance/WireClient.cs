@@ -14,6 +14,9 @@ internal sealed class WireClient : IAsyncDisposable
 
     private WireClient(Socket socket) => _socket = socket;
 
+    /// <summary>Whether the last <see cref="AuthenticateAsync"/> was answered with a Challenge.</summary>
+    public bool SawChallenge { get; private set; }
+
     public static async Task<WireClient> ConnectAsync(IPEndPoint cloud)
     {
         var socket = new Socket(cloud.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -38,6 +41,7 @@ internal sealed class WireClient : IAsyncDisposable
         modelSha256 ??= plans.ModelSha256;
         await SendAsync(SpecWire.Frame(SpecWire.Hello, SpecWire.HelloPayload(clientId, modelSha256, planId, planHash, planId, SpecWire.AuthField(clientNonce), version)));
         SpecWire.Received first = await ReceiveAsync() ?? throw new IOException("closed instead of answering the Hello");
+        SawChallenge = first.Type == SpecWire.Challenge;
         if (first.Type != SpecWire.Challenge)
         {
             return first;
