@@ -82,4 +82,39 @@ public sealed class EdgeRestartConformanceTests(ITestOutputHelper output) : IDis
             }
         }
     }
+
+    [Fact]
+    [Spec("§1.7")]
+    public async Task AStoppedEdgeTakesNoNewFrameAndFinishesTheFramesTaken()
+    {
+        // What coach-edge run does on SIGTERM/SIGINT (EdgeRunOptions.StopTaking).
+        await using CloudProcess cloud = await CloudProcess.StartAsync(_plans.PlansDirectory, "--keys", _plans.KeysDirectory);
+        using var stop = new CancellationTokenSource();
+        int taken = 0;
+        const int Offered = 100_000;
+        var options = new EdgeRunOptions
+        {
+            Cloud = cloud.EndPoint,
+            ClientId = ConformancePlans.ClientId,
+            Key = new PreSharedKey(_plans.Key),
+            Fallback = false,
+            FramesPerSecond = 500,
+            StopTaking = stop.Token,
+            Log = _ => { },
+        };
+        Task<(EdgeRunSummary Summary, EdgePipeline Pipeline)> run = EdgeRun.RunAsync(
+            PlanDirectory.Load(_plans.ChaosDirectory), new ChaosPlan.Source(Offered, _ => Interlocked.Increment(ref taken)), new FixedBitsScheduler(), options);
+        while (Volatile.Read(ref taken) < 200 && !run.IsCompleted)
+        {
+            await Task.Delay(10);
+        }
+
+        await stop.CancelAsync();
+        var (summary, _) = await run.WaitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine($"stopped after {summary.FramesSent} frames: {summary.FramesAnswered} answered, {summary.RequestsAnswered} by the cloud");
+        Assert.InRange(summary.FramesSent, 200, Offered / 10);
+        Assert.Equal(summary.FramesSent, summary.FramesAnswered);
+        Assert.Equal(summary.FramesSent, summary.RequestsAnswered);
+        Assert.Equal(0, summary.FramesFailed);
+    }
 }
