@@ -17,7 +17,7 @@ public sealed partial class SpecCoverageTests
     [
         .. Of<FramingConformanceTests>(), .. Of<HandshakeConformanceTests>(), .. Of<RequestConformanceTests>(),
         .. Of<SlowCloudConformanceTests>(), .. Of<ShutdownConformanceTests>(), .. Of<AuthenticationTimingTests>(),
-        .. Of<EdgeRestartConformanceTests>(),
+        .. Of<EdgeRestartConformanceTests>(), .. Of<EdgeProcessConformanceTests>(),
     ];
 
     private static IEnumerable<SpecAttribute> Of<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicMethods)] T>() =>
