@@ -29,7 +29,7 @@ public sealed class EdgeRestartConformanceTests(ITestOutputHelper output) : IDis
         await using var balancer = new FaultProxy(first.EndPoint, new IPEndPoint(IPAddress.Loopback, 0));
         balancer.Start();
         var log = new ConcurrentQueue<string>();
-        const int Frames = 900;
+        const int Frames = 1800;
         int taken = 0;
         var options = new EdgeRunOptions
         {

@@ -1,6 +1,6 @@
 namespace Coach.Transport.Tests.Conformance;
 
-/// <summary>A coach-cloud whose answers leave 300 ms late and whose batches wait 100 ms for company, so requests stay in flight.</summary>
+/// <summary>A coach-cloud whose answers leave 1 s late and whose batches wait 100 ms for company, so requests stay in flight.</summary>
 public sealed class SlowCloud : IAsyncLifetime
 {
     internal ConformancePlans Plans { get; } = new();
@@ -8,7 +8,7 @@ public sealed class SlowCloud : IAsyncLifetime
     internal CloudProcess Process { get; private set; } = null!;
 
     public async Task InitializeAsync() =>
-        Process = await CloudProcess.StartAsync(Plans.PlansDirectory, "--keys", Plans.KeysDirectory, "--response-delay-ms", "300", "--max-wait-ms", "100");
+        Process = await CloudProcess.StartAsync(Plans.PlansDirectory, "--keys", Plans.KeysDirectory, "--response-delay-ms", "1000", "--max-wait-ms", "100");
 
     public async Task DisposeAsync()
     {
@@ -65,7 +65,8 @@ public sealed class SlowCloudConformanceTests(SlowCloud cloud, Xunit.Abstraction
             }
         }
 
-        Assert.InRange(refused, Sent - 256, Sent - 1);
+        // Exactly Sent − 256 when no answer leaves during the burst (the 1 s delay); fewer, never more, if some do.
+        Assert.InRange(refused, 1, Sent - 256);
     }
 
     [Fact]
