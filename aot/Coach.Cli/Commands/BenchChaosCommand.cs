@@ -16,7 +16,7 @@ namespace Coach.Cli.Commands;
 /// <c>coach-cloud serve</c> as a child process (SIGKILLed mid-stream and restarted), or an
 /// in-process <see cref="Transport.Cloud.CloudServer"/> when the binary is not there — and the edge
 /// (<see cref="EdgeRun"/>, the code of coach-edge run) behind a <see cref="FaultProxy"/>, through the
-/// fault schedule: cloud killed and restarted, link cut, bandwidth collapsing to 1 Mbit/s, a slow
+/// fault schedule: cloud killed and restarted, a rolling restart by SIGTERM, link cut, bandwidth collapsing to 1 Mbit/s, a slow
 /// cloud, and the protocol fuzzer against the live server and in memory. The RSS of the cloud and
 /// of the edge process are sampled all along (soak: <c>--duration-s 600 --rss-csv FILE</c>).
 /// </summary>
@@ -240,7 +240,7 @@ internal static class BenchChaosCommand
                     await retiring.DisposeAsync().ConfigureAwait(false);
                     report.SigtermRestarts++;
                     report.SigtermExitCodes.Add(exitCode);
-                    Phase("steady", $"fault: the old cloud drained and exited with code {exitCode} after {(MonotonicClock.NowMicros - signalled) / 1e6:0.00} s");
+                    Phase("steady", $"fault: the old cloud drained{(retiring.ProcessId is null ? $" ({(exitCode == 0 ? "every connection closed" : "the drain ran out")})" : $" and exited with code {exitCode}")} after {(MonotonicClock.NowMicros - signalled) / 1e6:0.00} s");
                     // The window: from the signal to half a phase after the old cloud's exit, so frames
                     // taken in it are answered before the next fault (the link cut) can touch them.
                     sigtermWindows.Add((signalled, MonotonicClock.NowMicros + (long)(settings.Phase.TotalMicroseconds / 2)));

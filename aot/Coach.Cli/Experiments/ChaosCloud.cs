@@ -9,8 +9,9 @@ namespace Coach.Cli.Experiments;
 
 /// <summary>
 /// The cloud of <c>coach bench chaos</c>: either a published <c>coach-cloud serve</c> child process,
-/// killed with SIGKILL like a crashed or OOM-killed server, or (when the binary is missing) a
-/// <see cref="CloudServer"/> in this process whose sockets are all aborted at once.
+/// killed with SIGKILL like a crashed or OOM-killed server or stopped with SIGTERM like a rolling
+/// restart, or (when the binary is missing) a <see cref="CloudServer"/> in this process whose
+/// sockets are all aborted at once, or which drains as on SIGTERM.
 /// </summary>
 internal abstract class ChaosCloud : IAsyncDisposable
 {
