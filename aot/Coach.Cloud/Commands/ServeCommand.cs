@@ -142,8 +142,8 @@ internal static class ServeCommand
             var stop = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             void OnSignal(PosixSignalContext context)
             {
-                context.Cancel = true;
-                stop.TrySetResult(context.Signal.ToString());
+                // The first signal drains; a second one while draining ends the process at once (the default action).
+                context.Cancel = stop.TrySetResult(context.Signal.ToString());
             }
 
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
