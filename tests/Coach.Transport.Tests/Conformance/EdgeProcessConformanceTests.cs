@@ -76,7 +76,7 @@ public sealed class EdgeProcessConformanceTests(ITestOutputHelper output) : IDis
             int sent = s.GetProperty("frames_sent").GetInt32();
             Assert.Equal(0, firstExit);
             Assert.Equal(0, edge.ExitCode);
-            Assert.InRange(sent, 300, Frames - 1); // stopped by SIGTERM mid-stream, after the restart
+            Assert.InRange(sent, 100, Frames - 1); // stopped by SIGTERM mid-stream, after the restart
             Assert.Equal(sent, s.GetProperty("frames_answered").GetInt32());
             Assert.Equal(0, s.GetProperty("frames_failed").GetInt32());
             Assert.Equal(sent, s.GetProperty("requests_answered").GetInt32()); // all by a cloud (no fallback here)
