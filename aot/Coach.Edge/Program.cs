@@ -31,4 +31,6 @@ foreach (var command in EdgeCommandCatalog.All())
     root.Subcommands.Add(command);
 }
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// No termination timeout: `run` handles SIGTERM and SIGINT itself (it finishes the frames taken),
+// which the parser's default 2 s forced exit would cut short.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);

@@ -1,11 +1,7 @@
-using System.Buffers;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 using Coach.Cli.Experiments;
 using Coach.Transport;
 using Coach.Transport.Edge;
@@ -20,7 +16,7 @@ namespace Coach.Cli.Commands;
 /// <c>coach-cloud serve</c> as a child process (SIGKILLed mid-stream and restarted), or an
 /// in-process <see cref="Transport.Cloud.CloudServer"/> when the binary is not there — and the edge
 /// (<see cref="EdgeRun"/>, the code of coach-edge run) behind a <see cref="FaultProxy"/>, through the
-/// fault schedule: cloud killed and restarted, link cut, bandwidth collapsing to 1 Mbit/s, a slow
+/// fault schedule: cloud killed and restarted, a rolling restart by SIGTERM, link cut, bandwidth collapsing to 1 Mbit/s, a slow
 /// cloud, and the protocol fuzzer against the live server and in memory. The RSS of the cloud and
 /// of the edge process are sampled all along (soak: <c>--duration-s 600 --rss-csv FILE</c>).
 /// </summary>
@@ -90,140 +86,6 @@ internal static class BenchChaosCommand
         public string? RssCsv { get; init; }
     }
 
-    /// <summary>One RSS sample: seconds since the edge started, the phase, the cloud's and the edge process's memory.</summary>
-    private readonly record struct RssSample(double Seconds, string Phase, int? CloudPid, ProcessMemory? Cloud, ProcessMemory Edge);
-
-    private sealed class ChaosReport
-    {
-        public int FramesSent;
-        public int FramesAnswered;
-        public int FramesDuplicated;
-        public int FallbackAnswers;
-        public int Reconnects;
-        public int CloudAnswers;
-        public long FuzzInMemory;
-        public long FuzzLive;
-        public long FuzzFailures;
-        public int ServerCrashes;
-        public int ServerRestarts;
-        public int CloudKills;
-        public int Cycles;
-        public double WallSeconds;
-        public double EdgeSeconds;
-        public double Accuracy;
-        public int FuzzRounds;
-        public int HealthyFuzzRounds;
-        public bool Quick;
-        public string CloudProcess = "in-process";
-        public string CloudProcessNote = string.Empty;
-        public string? RssCsv;
-        public List<RssSample> Samples { get; } = [];
-        public List<string> Events { get; } = [];
-
-        public int FramesLost => FramesSent - FramesAnswered;
-
-        public bool HealthyDuringFuzz => FuzzRounds > 0 && HealthyFuzzRounds == FuzzRounds;
-
-        public bool Passed => FramesLost == 0 && FramesDuplicated == 0 && ServerCrashes == 0 && FuzzFailures == 0 && HealthyDuringFuzz && Accuracy == 1.0;
-
-        // The edge process: first sample (taken once the edge runs) and last (when its last frame is answered).
-        public double EdgeStartMb => Samples.Count > 0 ? Samples[0].Edge.RssMb : 0;
-
-        public double EdgeEndMb => Samples.Count > 0 ? Samples[^1].Edge.RssMb : 0;
-
-        public double EdgePeakMb => Samples.Count > 0 ? Samples.Max(s => s.Edge.PeakRssMb) : 0;
-
-        // The cloud: the process alive at the end, from its first sample to its last.
-        private IEnumerable<RssSample> LastCloud => Samples.Where(s => s.Cloud is not null && s.CloudPid == Samples.LastOrDefault(l => l.Cloud is not null).CloudPid);
-
-        public double CloudStartMb => LastCloud.Select(s => s.Cloud!.Value.RssMb).FirstOrDefault();
-
-        public double CloudEndMb => LastCloud.Select(s => s.Cloud!.Value.RssMb).LastOrDefault();
-
-        public double CloudWindowSeconds => LastCloud.Any() ? LastCloud.Last().Seconds - LastCloud.First().Seconds : 0;
-
-        public double CloudPeakMb => Samples.Where(s => s.Cloud is not null).Select(s => s.Cloud!.Value.PeakRssMb).DefaultIfEmpty(0).Max();
-
-        public string Describe() => string.Join('\n', Events.Append(string.Create(CultureInfo.InvariantCulture,
-            $"chaos: {FramesAnswered}/{FramesSent} frames answered ({CloudAnswers} by the cloud, {FallbackAnswers} on the edge), {FramesLost} lost, {FramesDuplicated} duplicated, {Reconnects} reconnects, accuracy {Accuracy:P2}; fuzz {FuzzInMemory} in memory + {FuzzLive} live, {FuzzFailures} failures; cloud {CloudProcess}, killed {CloudKills}×, {ServerCrashes} crashes; RSS edge {EdgeStartMb:0.0} → {EdgeEndMb:0.0} MB (peak {EdgePeakMb:0.0}), cloud {CloudStartMb:0.0} → {CloudEndMb:0.0} MB over {CloudWindowSeconds:0} s (peak {CloudPeakMb:0.0}); {WallSeconds:0.0} s: {(Passed ? "PASSED" : "FAILED")}")));
-
-        public string ToJson()
-        {
-            using var stream = new MemoryStream();
-            using (var w = new Utf8JsonWriter(stream))
-            {
-                w.WriteStartObject();
-                w.WriteString("mode", Quick ? "quick" : "long");
-                w.WriteString("cloud_process", CloudProcess);
-                w.WriteString("cloud_process_note", CloudProcessNote);
-                w.WriteString("edge_process", "in-process (EdgeRun, the code of coach-edge run)");
-                w.WriteNumber("frames_sent", FramesSent);
-                w.WriteNumber("frames_answered", FramesAnswered);
-                w.WriteNumber("frames_lost", FramesLost);
-                w.WriteNumber("frames_duplicated", FramesDuplicated);
-                w.WriteNumber("fallback_answers", FallbackAnswers);
-                w.WriteNumber("cloud_answers", CloudAnswers);
-                w.WriteNumber("reconnects", Reconnects);
-                w.WriteNumber("accuracy", Accuracy);
-                w.WriteNumber("fuzz_cases", FuzzInMemory + FuzzLive);
-                w.WriteNumber("fuzz_cases_in_memory", FuzzInMemory);
-                w.WriteNumber("fuzz_cases_live", FuzzLive);
-                w.WriteNumber("fuzz_failures", FuzzFailures);
-                w.WriteBoolean("healthy_client_served_during_fuzz", HealthyDuringFuzz);
-                w.WriteNumber("server_crashes", ServerCrashes);
-                w.WriteNumber("cloud_kills", CloudKills);
-                w.WriteNumber("server_restarts", ServerRestarts);
-                w.WriteNumber("cycles", Cycles);
-                w.WriteNumber("peak_rss_mb", Math.Round(Math.Max(EdgePeakMb, CloudPeakMb), 1));
-                w.WriteNumber("edge_rss_start_mb", Math.Round(EdgeStartMb, 1));
-                w.WriteNumber("edge_rss_end_mb", Math.Round(EdgeEndMb, 1));
-                w.WriteNumber("edge_peak_rss_mb", Math.Round(EdgePeakMb, 1));
-                if (CloudProcess == "child")
-                {
-                    w.WriteNumber("cloud_rss_start_mb", Math.Round(CloudStartMb, 1));
-                    w.WriteNumber("cloud_rss_end_mb", Math.Round(CloudEndMb, 1));
-                    w.WriteNumber("cloud_rss_window_s", Math.Round(CloudWindowSeconds, 1));
-                    w.WriteNumber("cloud_peak_rss_mb", Math.Round(CloudPeakMb, 1));
-                }
-                else
-                {
-                    // In-process the cloud's memory is part of the edge process's figures.
-                    foreach (string field in (string[])["cloud_rss_start_mb", "cloud_rss_end_mb", "cloud_rss_window_s", "cloud_peak_rss_mb"])
-                    {
-                        w.WriteNull(field);
-                    }
-                }
-
-                w.WriteNumber("rss_start_mb", Math.Round(EdgeStartMb, 1));
-                w.WriteNumber("rss_end_mb", Math.Round(EdgeEndMb, 1));
-                w.WriteNumber("rss_samples", Samples.Count);
-                if (RssCsv is not null)
-                {
-                    w.WriteString("rss_csv", RssCsv);
-                }
-
-                w.WriteNumber("edge_s", Math.Round(EdgeSeconds, 2));
-                w.WriteNumber("wall_s", Math.Round(WallSeconds, 2));
-                w.WriteBoolean("passed", Passed);
-                w.WriteEndObject();
-            }
-
-            return Encoding.UTF8.GetString(stream.ToArray());
-        }
-
-        public void WriteCsv(string path)
-        {
-            var csv = new StringBuilder("t_s,phase,cloud_pid,cloud_rss_mb,cloud_peak_rss_mb,edge_rss_mb,edge_peak_rss_mb\n");
-            foreach (RssSample s in Samples)
-            {
-                csv.Append(CultureInfo.InvariantCulture,
-                    $"{s.Seconds:0.0},{s.Phase},{s.CloudPid?.ToString(CultureInfo.InvariantCulture) ?? ""},{s.Cloud?.RssMb:0.0},{s.Cloud?.PeakRssMb:0.0},{s.Edge.RssMb:0.0},{s.Edge.PeakRssMb:0.0}\n");
-            }
-
-            File.WriteAllText(path, csv.ToString());
-        }
-    }
-
     private static async Task<ChaosReport> RunAsync(ChaosSettings settings, CancellationToken cancellationToken)
     {
         var report = new ChaosReport { Quick = settings.Quick, RssCsv = settings.RssCsv };
@@ -263,7 +125,8 @@ internal static class BenchChaosCommand
         await using var proxy = new FaultProxy(cloud.LocalEndPoint);
         proxy.Start();
         var shaper = new LinkShaper(1e9);
-        double cycleSeconds = (settings.Phase.TotalSeconds * 6) + settings.Cut.TotalSeconds + 4;
+        double cycleSeconds = (settings.Phase.TotalSeconds * 8) + settings.Cut.TotalSeconds + 4;
+        var sigtermWindows = new List<(long From, long To)>();
         double totalSeconds = Math.Max(cycleSeconds, settings.DurationSeconds);
         int frames = (int)(totalSeconds * settings.FramesPerSecond);
         long startTicks = Stopwatch.GetTimestamp();
@@ -360,6 +223,28 @@ internal static class BenchChaosCommand
                     report.ServerRestarts++;
                     Phase("steady", $"fault: cloud restarted on {cloud.LocalEndPoint}{(cloud.ProcessId is { } newPid ? $" (pid {newPid})" : string.Empty)}");
                     await Wait(settings.Phase).ConfigureAwait(false);
+
+                    // A rolling restart (docs/protocol.md §1.7): the new cloud first, the balancer pointed
+                    // at it, then SIGTERM to the old one mid-stream. Every frame must still be answered by a cloud.
+                    ChaosCloud retiring = cloud;
+                    ChaosCloud next = await StartCloudAsync().ConfigureAwait(false);
+                    proxy.Upstream = next.LocalEndPoint;
+                    Volatile.Write(ref cloud, next);
+                    Phase("sigterm-restart", retiring.ProcessId is { } oldPid
+                        ? $"fault: rolling restart: new coach-cloud (pid {next.ProcessId}) on {next.LocalEndPoint}, the old one (pid {oldPid}) stopped with SIGTERM mid-stream"
+                        : $"fault: rolling restart: new cloud on {next.LocalEndPoint}, the old one drained (Goodbye ShuttingDown) mid-stream");
+                    long signalled = MonotonicClock.NowMicros;
+                    crashes += retiring.Crashed ? 1 : 0;
+                    int exitCode = await retiring.StopGracefullyAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                    internalErrors += retiring.InternalErrors;
+                    await retiring.DisposeAsync().ConfigureAwait(false);
+                    report.SigtermRestarts++;
+                    report.SigtermExitCodes.Add(exitCode);
+                    Phase("steady", $"fault: the old cloud drained{(retiring.ProcessId is null ? $" ({(exitCode == 0 ? "every connection closed" : "the drain ran out")})" : $" and exited with code {exitCode}")} after {(MonotonicClock.NowMicros - signalled) / 1e6:0.00} s");
+                    // The window: from the signal to half a phase after the old cloud's exit, so frames
+                    // taken in it are answered before the next fault (the link cut) can touch them.
+                    sigtermWindows.Add((signalled, MonotonicClock.NowMicros + (long)(settings.Phase.TotalMicroseconds / 2)));
+                    await Wait(settings.Phase).ConfigureAwait(false);
                 }
 
                 Phase("link-cut", $"fault: link cut for {settings.Cut.TotalSeconds:0} s{(settings.Quick ? " (shortened from 10 s by --quick)" : string.Empty)}");
@@ -389,7 +274,7 @@ internal static class BenchChaosCommand
                 {
                     Phase("live-fuzz", $"fault: {settings.LiveFuzzCases} mutated frames over real sockets to the live cloud");
                     long answeredBefore = proxy.BytesToClients;
-                    (long cases, long failures) = await LiveFuzzAsync(cloud.LocalEndPoint, plan, fuzzKey, settings.LiveFuzzCases, report.Cycles, Event, schedule.Token).ConfigureAwait(false);
+                    (long cases, long failures) = await ChaosLiveFuzz.RunAsync(cloud.LocalEndPoint, plan, fuzzKey, settings.LiveFuzzCases, report.Cycles, Event, schedule.Token).ConfigureAwait(false);
                     long answerBytes = proxy.BytesToClients - answeredBefore;
                     report.FuzzLive += cases;
                     report.FuzzFailures += failures;
@@ -410,7 +295,17 @@ internal static class BenchChaosCommand
         {
             try
             {
-                var (summary, _) = await edge.ConfigureAwait(false);
+                var (summary, pipeline) = await edge.ConfigureAwait(false);
+                foreach (FrameRecord record in pipeline.Records)
+                {
+                    if (sigtermWindows.Exists(w => record.StartMicros >= w.From && record.StartMicros < w.To))
+                    {
+                        report.SigtermWindowFrames++;
+                        report.SigtermWindowNotByCloud += record.Decision == FrameDecision.Cloud ? 0 : 1;
+                        report.SigtermWindowLost += record.IsAnswered ? 0 : 1;
+                    }
+                }
+
                 report.EdgeSeconds = EdgeSeconds();
                 await schedule.CancelAsync().ConfigureAwait(false);
                 await sampler.ConfigureAwait(false);
@@ -471,126 +366,4 @@ internal static class BenchChaosCommand
         }
     }
 
-    /// <summary>
-    /// Mutated frames to the live server, each on its own connection: half are mutated handshakes,
-    /// half mutated Requests after a valid authenticated handshake. A failure is a connection the
-    /// server neither answers nor closes within 10 s (a hang); the first few are described.
-    /// </summary>
-    private static async Task<(long Cases, long Failures)> LiveFuzzAsync(IPEndPoint cloud, PlanDirectory plan, PreSharedKey key, int cases, int seed, Action<string> describe, CancellationToken cancellationToken)
-    {
-        IReadOnlyList<byte[]> seeds = ProtocolFuzzer.SeedFrames();
-        long done = 0, failures = 0;
-        int next = -1;
-        async Task Worker(int worker)
-        {
-            var random = new Random((seed * 7919) + worker);
-            while (Interlocked.Increment(ref next) < cases && !cancellationToken.IsCancellationRequested)
-            {
-                string? failure = await OneCaseAsync(cloud, plan, key, seeds, random, cancellationToken).ConfigureAwait(false);
-                Interlocked.Increment(ref done);
-                if (failure is not null && Interlocked.Increment(ref failures) <= 5)
-                {
-                    describe($"live fuzz failure: {failure}");
-                }
-            }
-        }
-
-        await Task.WhenAll(Enumerable.Range(0, 8).Select(Worker)).ConfigureAwait(false);
-        return (done, failures);
-    }
-
-    /// <summary>One live case; null when the server answered and closed, else where it stuck.</summary>
-    private static async Task<string?> OneCaseAsync(IPEndPoint cloud, PlanDirectory plan, PreSharedKey key, IReadOnlyList<byte[]> seeds, Random random, CancellationToken cancellationToken)
-    {
-        using var socket = new Socket(cloud.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
-        var received = new List<byte>();
-        byte[] buffer = new byte[4096];
-        string stage = "connecting";
-        byte[] mutated = [];
-        long start = Stopwatch.GetTimestamp();
-        try
-        {
-            await socket.ConnectAsync(cloud, timeout.Token).ConfigureAwait(false);
-            if (random.Next(2) == 0)
-            {
-                mutated = ProtocolFuzzer.Mutate(seeds[random.Next(seeds.Count)], random);
-                stage = "waiting for the answer to a mutated first frame";
-                await socket.SendAsync(mutated, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                socket.Shutdown(SocketShutdown.Send);
-            }
-            else
-            {
-                byte[] clientNonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(HandshakeAuthentication.NonceLength);
-                var hello = new HelloMessage { ClientId = "chaos-fuzzer", PlanId = plan.Id, PlanHash = plan.PlanHash, Authentication = HandshakeAuthentication.ClientField(clientNonce) };
-                var writer = new ArrayBufferWriter<byte>();
-                hello.Write(writer);
-                stage = "waiting for the Challenge";
-                await socket.SendAsync(writer.WrittenMemory, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                var challenge = await ReadFrameAsync(socket, received, buffer, timeout.Token).ConfigureAwait(false);
-                if (challenge is not { Type: FrameType.Challenge } c)
-                {
-                    return $"a valid Hello was answered with {challenge?.Type.ToString() ?? "a close"}, not a Challenge";
-                }
-
-                writer.Clear();
-                HandshakeAuthentication.WriteProof(writer, HandshakeAuthentication.ClientProof(key, hello, clientNonce, c.Payload.AsSpan(1).ToArray()));
-                stage = "waiting for the HelloAck";
-                await socket.SendAsync(writer.WrittenMemory, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                if (await ReadFrameAsync(socket, received, buffer, timeout.Token).ConfigureAwait(false) is not { Type: FrameType.HelloAck })
-                {
-                    return "a valid Proof was not answered with a HelloAck";
-                }
-
-                byte[] request = seeds.First(s => s[5] == (byte)FrameType.Request);
-                mutated = ProtocolFuzzer.Mutate(request, random);
-                stage = "waiting for the answer to a mutated Request";
-                await socket.SendAsync(mutated, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                socket.Shutdown(SocketShutdown.Send);
-            }
-
-            // The server must answer (Result/Error/Reject) and close, never hang.
-            int total = received.Count;
-            int n;
-            while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false)) > 0)
-            {
-                total += n;
-                stage = $"waiting for the close after {total} bytes of answers";
-            }
-
-            return null;
-        }
-        catch (SocketException)
-        {
-            return null; // reset by the server: a closed connection is a correct answer to garbage
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            string frame = mutated.Length == 0 ? string.Empty : $"; the frame ({mutated.Length} B) began {Convert.ToHexString(mutated.AsSpan(0, Math.Min(48, mutated.Length)))}";
-            return string.Create(CultureInfo.InvariantCulture, $"{Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s {stage}{frame}");
-        }
-    }
-
-    private static async Task<(FrameType Type, byte[] Payload)?> ReadFrameAsync(Socket socket, List<byte> received, byte[] buffer, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var sequence = new ReadOnlySequence<byte>(received.ToArray());
-            if (FrameReader.TryReadFrame(ref sequence, WireLimits.Default, out Frame frame))
-            {
-                var result = (frame.Type, frame.Payload.ToArray());
-                received.RemoveRange(0, received.Count - (int)sequence.Length);
-                return result;
-            }
-
-            int n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (n == 0)
-            {
-                return null;
-            }
-
-            received.AddRange(buffer.AsSpan(0, n).ToArray());
-        }
-    }
 }

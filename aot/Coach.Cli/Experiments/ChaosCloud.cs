@@ -9,8 +9,9 @@ namespace Coach.Cli.Experiments;
 
 /// <summary>
 /// The cloud of <c>coach bench chaos</c>: either a published <c>coach-cloud serve</c> child process,
-/// killed with SIGKILL like a crashed or OOM-killed server, or (when the binary is missing) a
-/// <see cref="CloudServer"/> in this process whose sockets are all aborted at once.
+/// killed with SIGKILL like a crashed or OOM-killed server or stopped with SIGTERM like a rolling
+/// restart, or (when the binary is missing) a <see cref="CloudServer"/> in this process whose
+/// sockets are all aborted at once, or which drains as on SIGTERM.
 /// </summary>
 internal abstract class ChaosCloud : IAsyncDisposable
 {
@@ -27,6 +28,13 @@ internal abstract class ChaosCloud : IAsyncDisposable
 
     /// <summary>Kills the cloud mid-stream: no Goodbye, every connection drops at once.</summary>
     public abstract Task KillAsync();
+
+    /// <summary>
+    /// Stops the cloud as an orchestrator does (SIGTERM to the child; the same drain in-process):
+    /// Goodbye (ShuttingDown), requests answered for up to <paramref name="drain"/>. Returns the
+    /// exit code (in-process: 0 when the drain completed, 1 when it ran out).
+    /// </summary>
+    public abstract Task<int> StopGracefullyAsync(TimeSpan drain);
 
     /// <summary>Delays every answer at the cloud itself; false where that cannot change while it runs (the child).</summary>
     public abstract bool TrySetResponseDelay(TimeSpan delay);
@@ -73,6 +81,12 @@ internal sealed class InProcessChaosCloud : ChaosCloud
     {
         _killed = true;
         await _server.AbortAsync().ConfigureAwait(false);
+    }
+
+    public override async Task<int> StopGracefullyAsync(TimeSpan drain)
+    {
+        _killed = true;
+        return await _server.ShutdownAsync(drain).ConfigureAwait(false) == 0 ? 0 : 1;
     }
 
     public override bool TrySetResponseDelay(TimeSpan delay)
@@ -181,6 +195,19 @@ internal sealed partial class ChildChaosCloud : ChaosCloud
         }
 
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+    }
+
+    /// <summary>SIGTERM (as systemd or Kubernetes stop a service), then waits for the exit (the drain plus 10 s at most).</summary>
+    public override async Task<int> StopGracefullyAsync(TimeSpan drain)
+    {
+        _killed = true;
+        using (Process kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _processId.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!)
+        {
+            await kill.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(drain + TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        return _process.ExitCode;
     }
 
     public override bool TrySetResponseDelay(TimeSpan delay) => false;

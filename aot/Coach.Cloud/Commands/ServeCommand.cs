@@ -1,13 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Cloud;
 using Coach.Transport.Security;
 
 namespace Coach.Cloud.Commands;
 
-/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--max-batch N] [--max-wait-ms MS]</c>.</summary>
+/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--max-batch N] [--max-wait-ms MS] [--drain-s S]</c>.
+/// SIGTERM and SIGINT stop it gracefully (docs/protocol.md §1.7): no new connections, Goodbye (ShuttingDown)
+/// to every edge, their requests answered for at most --drain-s, then exit 0.</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -28,9 +31,10 @@ internal static class ServeCommand
         var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "the private key of --tls-cert (PEM, unencrypted; chmod 600)" };
         var tlsClientCa = new Option<FileInfo?>("--tls-client-ca") { Description = "mutual TLS: require edge certificates from this CA bundle (PEM); an edge with one needs no key, its client id must be the certificate's subject CN" };
         var delay = new Option<double>("--response-delay-ms") { Description = "fault injection: delay every batch of answers, ms", DefaultValueFactory = _ => 0.0 };
+        var drain = new Option<double>("--drain-s") { Description = "on SIGTERM/SIGINT: answer the requests edges still send for at most this long, seconds, then exit", DefaultValueFactory = _ => 10.0 };
         var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
         {
-            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay,
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -38,6 +42,13 @@ internal static class ServeCommand
             if (!IPEndPoint.TryParse(address, out IPEndPoint? endpoint))
             {
                 Console.Error.WriteLine($"coach-cloud: --listen {address} is not an address:port such as 127.0.0.1:7400");
+                return 2;
+            }
+
+            double drainSeconds = result.GetValue(drain);
+            if (!(drainSeconds >= 0))
+            {
+                Console.Error.WriteLine($"coach-cloud: --drain-s {drainSeconds} must be 0 or more seconds");
                 return 2;
             }
 
@@ -126,20 +137,35 @@ internal static class ServeCommand
                 return 1;
             }
 
+            // Orchestrators (systemd, Kubernetes, HAProxy rolling restarts) stop a service with SIGTERM, a
+            // terminal with SIGINT: both start the graceful drain instead of ending the process.
+            var stop = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            void OnSignal(PosixSignalContext context)
+            {
+                // The first signal drains; a second one while draining ends the process at once (the default action).
+                context.Cancel = stop.TrySetResult(context.Signal.ToString());
+            }
+
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             await using (server.ConfigureAwait(false))
             {
                 // Scripts read the bound address from this line (it has the real port when --listen asked for 0).
                 Console.Out.WriteLine($"coach-cloud: listening on {server.LocalEndPoint}");
                 Console.Out.Flush();
+                string why;
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    why = await stop.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
+                    why = "cancelled";
                 }
 
-                options.Log($"cloud: stopping ({server.Metrics.RequestsTotal} requests answered, {server.Metrics.ErrorsTotal} errors)");
+                options.Log($"cloud: {why}: stopping gracefully");
+                int left = await server.ShutdownAsync(TimeSpan.FromSeconds(drainSeconds)).ConfigureAwait(false);
+                options.Log($"cloud: stopped ({server.Metrics.RequestsTotal} requests answered, {server.Metrics.ErrorsTotal} errors{(left > 0 ? $", {left} connection(s) cut at the end of the drain" : string.Empty)})");
             }
 
             return 0;

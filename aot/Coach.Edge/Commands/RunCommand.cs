@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using System.Runtime.InteropServices;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport;
 using Coach.Transport.Edge;
@@ -73,6 +74,21 @@ internal static class RunCommand
 
                 LinkShaper? shaper = result.GetValue(shape) is { } rate ? new LinkShaper(LinkShaper.ParseRate(rate)) : null;
                 IFrameSource frameSource = TaskStreamSource.Parse(result.GetValue(source)!, result.GetValue(frames), result.GetValue(runLength), result.GetValue(seed));
+                // SIGTERM/SIGINT: take no new frame, finish the frames taken, say Goodbye, print the summary;
+                // a second signal ends the process at once.
+                using var stopTaking = new CancellationTokenSource();
+                void OnSignal(PosixSignalContext context)
+                {
+                    if (!stopTaking.IsCancellationRequested)
+                    {
+                        context.Cancel = true;
+                        Console.Error.WriteLine($"coach-edge: {context.Signal}: taking no new frame; finishing the frames taken (again to quit at once)");
+                        stopTaking.Cancel();
+                    }
+                }
+
+                using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+                using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
                 var tls = CreateTls(result.GetValue(tlsOn), result.GetValue(tlsCa)?.FullName, result.GetValue(tlsServerName), result.GetValue(tlsCert)?.FullName, result.GetValue(tlsKey)?.FullName, configuration?.Tls);
                 var options = new EdgeRunOptions
                 {
@@ -97,6 +113,7 @@ internal static class RunCommand
                         ? new SessionSettings { IntraOpThreads = result.GetValue(threads) }
                         : WithThreads(configuration.ToSessionSettings(), result.GetValue(threads)),
                     ShowProgress = !result.GetValue(noProgress),
+                    StopTaking = stopTaking.Token,
                 };
                 Console.Error.WriteLine($"coach-edge: {planDirectory}, source {frameSource.Description}{(shaper is null ? string.Empty : $", link shaped in-process to {shaper}")}");
                 var telemetrySettings = configuration?.Telemetry ?? new Coach.Engine.Deployment.TelemetryConfiguration();

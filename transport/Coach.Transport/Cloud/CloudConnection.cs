@@ -11,19 +11,27 @@ namespace Coach.Transport.Cloud;
 /// succeeds), then Requests → validated, copied out of the pipe and queued at the plan's tail.
 /// Answers from the tail loops go through an outgoing queue drained by one writer, so a slow edge
 /// never stalls a tail. A protocol violation closes this connection only, with a logged reason.
+/// The handshake is in CloudConnection.Handshake.cs, the writer in CloudConnection.Writer.cs.
 /// </summary>
-internal sealed class CloudConnection
+internal sealed partial class CloudConnection
 {
     private readonly CloudServer _server;
     private readonly SocketConnection _transport;
     private readonly WireLimits _limits;
     private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly WireTensor[] _tensors;
+    // Cancelled to end this connection's reads early: a shutdown during the handshake, or a
+    // violation found after the request was queued (undecodable tensor data, found by the tail).
+    private readonly CancellationTokenSource _closing = new();
+    private readonly Lock _stateGate = new();
     private byte[] _scratch = [];
     private const int MaxPendingPongs = 16;
     private readonly HashSet<ulong> _requestsInFlight = [];
     private int _inFlight;
     private int _pendingPongs;
+    private int _goodbyeSent;
+    private int _violated;
+    private bool _shutdownRequested;
     private TailModel? _tail;
 
     public CloudConnection(CloudServer server, SocketConnection transport, uint id)
@@ -41,27 +49,45 @@ internal sealed class CloudConnection
 
     private string Describe => $"connection #{Id} ({_transport.RemoteEndPoint}, client {ClientId})";
 
+    /// <param name="stopping">Cancelled when the server stops for good (after the drain, or at once on an abort).</param>
     public async Task RunAsync(CancellationToken stopping)
     {
         Task writer = WriterLoopAsync();
         bool violation = false;
+        using var reads = CancellationTokenSource.CreateLinkedTokenSource(stopping, _closing.Token);
+        CancellationToken token = reads.Token;
         try
         {
-            if (await HandshakeAsync(stopping).ConfigureAwait(false))
+            if (await HandshakeAsync(token).ConfigureAwait(false))
             {
-                await RequestLoopAsync(stopping).ConfigureAwait(false);
-                await WaitForInFlightAsync(stopping).ConfigureAwait(false);
+                await RequestLoopAsync(token).ConfigureAwait(false);
+                await WaitForInFlightAsync(token).ConfigureAwait(false);
             }
         }
         catch (ProtocolViolationException e)
         {
             violation = true;
             _server.Log($"cloud: {Describe} closed: {e.Reason}: {e.Message}");
-            Enqueue(new Outgoing(FrameType.Error, default, null, new ErrorMessage(0, e.Reason, e.Message)));
+            if (IsHandshakeReason(e.Reason))
+            {
+                // 2xx codes are refusals of the handshake: a Reject (docs/protocol.md §6), e.g. HandshakeTimeout.
+                Enqueue(new Outgoing(FrameType.Reject, default, null, new ErrorMessage(0, e.Reason, e.Message)));
+            }
+            else
+            {
+                Enqueue(new Outgoing(FrameType.Error, default, null, new ErrorMessage(0, e.Reason, e.Message)));
+            }
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            Enqueue(new Outgoing(FrameType.Goodbye, default, null, new ErrorMessage(0, ReasonCode.ShuttingDown, "the server is shutting down")));
+            if (Volatile.Read(ref _violated) != 0)
+            {
+                violation = true; // logged and told by Violate
+            }
+            else
+            {
+                SayGoodbye(ReasonCode.ShuttingDown, "the server is shutting down");
+            }
         }
         catch (Exception e)
         {
@@ -86,6 +112,35 @@ internal sealed class CloudConnection
         }
     }
 
+    /// <summary>
+    /// The server is shutting down (docs/protocol.md §1.7): a served edge is told Goodbye
+    /// (ShuttingDown) at once and every request it sends until its own Goodbye is still answered;
+    /// a connection still in its handshake is told Goodbye and closed. Thread-safe, idempotent.
+    /// </summary>
+    public void BeginShutdown()
+    {
+        bool served;
+        lock (_stateGate)
+        {
+            if (_shutdownRequested)
+            {
+                return;
+            }
+
+            _shutdownRequested = true;
+            served = _tail is not null;
+        }
+
+        if (served)
+        {
+            SayGoodbye(ReasonCode.ShuttingDown, "the server is shutting down: requests already sent are answered; reconnect to another server");
+        }
+        else
+        {
+            _ = _closing.CancelAsync();
+        }
+    }
+
     /// <summary>Queues a Result (thread-safe; called by tail loops).</summary>
     public void Answer(in ResultMessage result, ReadOnlySpan<float> logits)
     {
@@ -103,190 +158,39 @@ internal sealed class CloudConnection
     public void Fail(ulong requestId, ReasonCode reason, string message) =>
         Enqueue(new Outgoing(FrameType.Error, default, null, new ErrorMessage(requestId, reason, message)));
 
+    /// <summary>
+    /// A framing fault found after the request was queued (its tensor data does not decode): like
+    /// any 1xx fault it closes the connection with Error(0, reason) (docs/protocol.md §6); requests
+    /// still in flight on it are not answered (§1). Thread-safe; called by tail loops.
+    /// </summary>
+    public void Violate(ReasonCode reason, string message)
+    {
+        if (Interlocked.Exchange(ref _violated, 1) != 0)
+        {
+            return;
+        }
+
+        _server.Log($"cloud: {Describe} closed: {reason}: {message}");
+        Enqueue(new Outgoing(FrameType.Error, default, null, new ErrorMessage(0, reason, message)));
+        _ = _closing.CancelAsync();
+    }
+
+    private void SayGoodbye(ReasonCode reason, string message)
+    {
+        if (Interlocked.Exchange(ref _goodbyeSent, 1) == 0)
+        {
+            Enqueue(new Outgoing(FrameType.Goodbye, default, null, new ErrorMessage(0, reason, message)));
+        }
+    }
+
+    private static bool IsHandshakeReason(ReasonCode reason) => (ushort)reason is >= 200 and < 300;
+
     private void Enqueue(in Outgoing outgoing)
     {
         if (!_outgoing.Writer.TryWrite(outgoing) && outgoing.Logits is not null)
         {
             ArrayPool<float>.Shared.Return(outgoing.Logits);
         }
-    }
-
-    private async Task<bool> HandshakeAsync(CancellationToken stopping)
-    {
-        // One deadline for the whole handshake (Hello, and Proof when authenticating): a client that
-        // drips a byte at a time cannot hold the connection past it.
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        timeout.CancelAfter(_server.Options.HandshakeTimeout);
-        Frame? first = await ReadHandshakeFrameAsync(timeout.Token, stopping).ConfigureAwait(false);
-        if (first is not { } frame)
-        {
-            return false;
-        }
-
-        if (frame.Type != FrameType.Hello)
-        {
-            Reject(ReasonCode.HandshakeRequired, $"the first frame must be a Hello, got {frame.Type}");
-            return false;
-        }
-
-        HelloMessage hello = HelloMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
-        ClientId = hello.ClientId;
-        byte[]? serverProof = null;
-        if (_transport.Tls?.PeerCertificate is { } certificate)
-        {
-            // Mutual TLS verified the certificate against the client CA; it names the edge (docs/security.md §4).
-            string commonName = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
-            if (!string.Equals(commonName, hello.ClientId, StringComparison.Ordinal))
-            {
-                AuthenticationFailed(ReasonCode.AuthenticationFailed, $"the client certificate is issued to '{commonName}', not to client id '{hello.ClientId}'; the Hello's client id must be the certificate's subject CN");
-                return false;
-            }
-
-            if (hello.Authentication.Length == 0)
-            {
-                return Accept(hello, serverProof: null); // the certificate is the alternative to the key
-            }
-        }
-
-        if (_server.Options.Keys is { } keys)
-        {
-            if (hello.Authentication.Length == 0)
-            {
-                AuthenticationFailed(ReasonCode.AuthenticationRequired, "this server requires authentication: start the edge with --key FILE (its pre-shared key)");
-                return false;
-            }
-
-            if (!HandshakeAuthentication.TryReadClientField(hello.Authentication, out ReadOnlySpan<byte> nonce))
-            {
-                AuthenticationFailed(ReasonCode.AuthenticationFailed, $"the Hello's authentication field ({hello.Authentication.Length} bytes) is not scheme {HandshakeAuthentication.SchemeHmacSha256} with a {HandshakeAuthentication.NonceLength}-byte nonce");
-                return false;
-            }
-
-            byte[] clientNonce = nonce.ToArray();
-            if (!keys.TryGet(hello.ClientId, out var key))
-            {
-                AuthenticationFailed(ReasonCode.AuthenticationFailed, "unknown client id or wrong key");
-                return false;
-            }
-
-            // Fresh per connection: a proof recorded on another connection does not answer this nonce.
-            byte[] serverNonce = System.Security.Cryptography.RandomNumberGenerator.GetBytes(HandshakeAuthentication.NonceLength);
-            Enqueue(new Outgoing(FrameType.Challenge, default, null, null, Nonce: serverNonce));
-            Frame? second = await ReadHandshakeFrameAsync(timeout.Token, stopping).ConfigureAwait(false);
-            if (second is not { } proofFrame)
-            {
-                return false;
-            }
-
-            if (proofFrame.Type != FrameType.Proof)
-            {
-                AuthenticationFailed(ReasonCode.AuthenticationRequired, $"expected the authentication Proof, got {proofFrame.Type}: nothing but the handshake is accepted before it succeeds");
-                return false;
-            }
-
-            byte[] proof = HandshakeAuthentication.ReadProof(proofFrame, Scratch(proofFrame.PayloadLength));
-            if (!HandshakeAuthentication.ProofMatches(proof, HandshakeAuthentication.ClientProof(key, hello, clientNonce, serverNonce)))
-            {
-                AuthenticationFailed(ReasonCode.AuthenticationFailed, "unknown client id or wrong key");
-                return false;
-            }
-
-            serverProof = HandshakeAuthentication.ServerProof(key, hello, clientNonce, serverNonce);
-        }
-
-        return Accept(hello, serverProof);
-    }
-
-    /// <summary>Reads one handshake frame (copied out of the pipe); null when the peer closed first.</summary>
-    private async Task<Frame?> ReadHandshakeFrameAsync(CancellationToken timeout, CancellationToken stopping)
-    {
-        PipeReader input = _transport.Input;
-        while (true)
-        {
-            ReadResult read;
-            try
-            {
-                read = await input.ReadAsync(timeout).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-            {
-                throw new ProtocolViolationException(ReasonCode.HandshakeTimeout, $"the handshake did not complete within {_server.Options.HandshakeTimeout.TotalSeconds:0.#} s");
-            }
-
-            ReadOnlySequence<byte> buffer = read.Buffer;
-            if (FrameReader.TryReadFrame(ref buffer, _limits, out Frame frame))
-            {
-                var copy = new Frame(frame.Type, frame.Flags, new ReadOnlySequence<byte>(frame.Payload.ToArray()));
-                input.AdvanceTo(buffer.Start);
-                return copy;
-            }
-
-            input.AdvanceTo(buffer.Start, buffer.End);
-            if (read.IsCompleted)
-            {
-                FrameReader.ThrowIfIncompleteAtEnd(buffer);
-                _server.Log($"cloud: {Describe} closed before its handshake");
-                return null;
-            }
-        }
-    }
-
-    private void AuthenticationFailed(ReasonCode reason, string message)
-    {
-        _server.CountAuthenticationFailure();
-        Reject(reason, message);
-    }
-
-    private bool Accept(HelloMessage hello, byte[]? serverProof)
-    {
-        if (hello.ProtocolVersion != FrameHeader.Version)
-        {
-            Reject(ReasonCode.UnsupportedVersion, $"protocol version {hello.ProtocolVersion} is not supported; this server speaks {FrameHeader.Version}");
-            return false;
-        }
-
-        PlanDirectory? plan = _server.FindPlan(hello.PlanHash, hello.PlanId, hello.TailName);
-        if (plan is null)
-        {
-            Reject(ReasonCode.UnknownPlan, $"no plan with tail hash {Convert.ToHexStringLower(hello.PlanHash)[..12]}… or id '{hello.PlanId}' under the server's --plans directory; copy the plan directory there");
-            return false;
-        }
-
-        if (!IsZero(hello.ModelSha256) && !IsZero(plan.ModelSha256) && !hello.ModelSha256.AsSpan().SequenceEqual(plan.ModelSha256))
-        {
-            Reject(ReasonCode.ModelMismatch, $"plan {plan.Id} was cut from a different model than the edge's (model SHA-256 differs)");
-            return false;
-        }
-
-        try
-        {
-            _tail = _server.GetTail(plan);
-        }
-        catch (Exception e)
-        {
-            _server.Log($"cloud: {Describe}: the tail of {plan} could not be loaded: {e.Message}");
-            Reject(ReasonCode.UnknownPlan, $"the tail of plan {plan.Id} could not be loaded: {e.Message}");
-            return false;
-        }
-
-        var ack = new HelloAckMessage
-        {
-            ConnectionId = Id,
-            ServerId = _server.Options.ServerId,
-            MaxBatch = (ushort)_tail.MaxBatch,
-            MaxInFlight = _limits.MaxInFlightPerConnection,
-            MaxFrameBytes = _limits.MaxFrameBytes,
-            Authentication = serverProof ?? [],
-        };
-        Enqueue(new Outgoing(FrameType.HelloAck, default, null, null, ack));
-        _server.Log($"cloud: {Describe} serves plan {plan.Id} (tail {plan.PlanHashHex[..12]}, batch ≤ {_tail.MaxBatch})");
-        return true;
-    }
-
-    private void Reject(ReasonCode reason, string message)
-    {
-        _server.Log($"cloud: {Describe} handshake rejected: {reason}: {message}");
-        Enqueue(new Outgoing(FrameType.Reject, default, null, new ErrorMessage(0, reason, message)));
     }
 
     private async Task RequestLoopAsync(CancellationToken stopping)
@@ -319,7 +223,7 @@ internal sealed class CloudConnection
                     }
 
                     _server.Log($"cloud: {Describe} closed: idle for {idleTimeout.TotalSeconds:0.#} s");
-                    Enqueue(new Outgoing(FrameType.Goodbye, default, null, new ErrorMessage(0, ReasonCode.IdleTimeout, $"no traffic for {idleTimeout.TotalSeconds:0.#} s")));
+                    SayGoodbye(ReasonCode.IdleTimeout, $"no traffic for {idleTimeout.TotalSeconds:0.#} s");
                     return;
                 }
 
@@ -371,18 +275,27 @@ internal sealed class CloudConnection
                 HandleRequest(frame, firstByteMicros, lastByteMicros);
                 return false;
             case FrameType.Ping:
-                // Bounded: a peer that pings without reading its answers gets no more Pongs queued.
+                PingMessage ping = PingMessage.Read(frame.GetPayloadSpan(Scratch(frame.PayloadLength)), FrameType.Ping);
+                // Bounded (docs/protocol.md §1.5): a peer that pings without reading its answers gets no more Pongs queued.
                 if (Interlocked.Increment(ref _pendingPongs) > MaxPendingPongs)
                 {
                     Interlocked.Decrement(ref _pendingPongs);
                     return false;
                 }
 
-                Enqueue(new Outgoing(FrameType.Pong, default, null, null, null, PingMessage.Read(frame.GetPayloadSpan(Scratch(frame.PayloadLength)))));
+                Enqueue(new Outgoing(FrameType.Pong, default, null, null, null, ping));
                 return false;
             case FrameType.Pong:
+                // Checked like a Ping (§3: the Ping's 16-byte payload, echoed), then dropped: the cloud sends no Pings of its own.
+                _ = PingMessage.Read(frame.GetPayloadSpan(Scratch(frame.PayloadLength)), FrameType.Pong);
+                return false;
+            case FrameType.Error:
+                // §3: Error frames go both ways. The edge's report is logged; it closes when it wants to.
+                ErrorMessage error = ErrorMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
+                _server.Log($"cloud: {Describe} reports {error.Reason} for {(error.RequestId == 0 ? "the connection" : $"request {error.RequestId}")}: {Printable(error.Message)}");
                 return false;
             case FrameType.Goodbye:
+                _ = RejectMessage.Read(frame, _limits, Scratch(frame.PayloadLength));
                 return true;
             default:
                 throw new ProtocolViolationException(ReasonCode.UnexpectedFrame, $"an edge may not send a {frame.Type} frame after the handshake");
@@ -464,99 +377,6 @@ internal sealed class CloudConnection
         }
     }
 
-    private async Task WriterLoopAsync()
-    {
-        PipeWriter output = _transport.Output;
-        ChannelReader<Outgoing> reader = _outgoing.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                TimeSpan delay = _server.ResponseDelay;
-                if (delay > TimeSpan.Zero)
-                {
-                    await Task.Delay(delay).ConfigureAwait(false); // fault injection: a slow cloud
-                }
-
-                while (reader.TryRead(out Outgoing item))
-                {
-                    Write(output, item);
-                }
-
-                FlushResult flush = await output.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException)
-        {
-            // The transport closed under us; nothing more can be told to this edge.
-        }
-        finally
-        {
-            while (reader.TryRead(out Outgoing left))
-            {
-                Settle(left);
-            }
-        }
-    }
-
-    private void Write(PipeWriter output, in Outgoing item)
-    {
-        try
-        {
-            switch (item.Type)
-            {
-                case FrameType.Result:
-                    ResultMessage.Write(output, item.Result, item.Logits is null ? [] : item.Logits.AsSpan(0, item.Result.LogitCount));
-                    break;
-                case FrameType.Error:
-                    item.Error!.Write(output);
-                    break;
-                case FrameType.Reject or FrameType.Goodbye:
-                    new RejectMessage(item.Error!.Reason, item.Error.Message).Write(output, item.Type);
-                    break;
-                case FrameType.HelloAck:
-                    item.Ack!.Write(output);
-                    break;
-                case FrameType.Pong:
-                    Interlocked.Decrement(ref _pendingPongs);
-                    item.Ping.Write(output, FrameType.Pong);
-                    break;
-                case FrameType.Challenge:
-                    HandshakeAuthentication.WriteChallenge(output, item.Nonce);
-                    break;
-            }
-        }
-        finally
-        {
-            Settle(item);
-        }
-    }
-
-    private void Settle(in Outgoing item)
-    {
-        if (item.Logits is not null)
-        {
-            ArrayPool<float>.Shared.Return(item.Logits);
-        }
-
-        if (item.Type == FrameType.Result || (item.Type == FrameType.Error && item.Error!.RequestId != 0))
-        {
-            if (!item.DuplicateCopy)
-            {
-                lock (_requestsInFlight)
-                {
-                    _requestsInFlight.Remove(item.Type == FrameType.Result ? item.Result.RequestId : item.Error!.RequestId);
-                }
-            }
-
-            Interlocked.Decrement(ref _inFlight);
-        }
-    }
-
     private Span<byte> Scratch(int length)
     {
         if (_scratch.Length < length)
@@ -567,7 +387,16 @@ internal sealed class CloudConnection
         return _scratch;
     }
 
-    private static bool IsZero(byte[] digest) => digest.AsSpan().IndexOfAnyExcept((byte)0) < 0;
-
-    private readonly record struct Outgoing(FrameType Type, ResultMessage Result, float[]? Logits, ErrorMessage? Error, HelloAckMessage? Ack = null, PingMessage Ping = default, byte[]? Nonce = null, bool DuplicateCopy = false);
+    /// <summary>A peer's text made safe for one log line (control characters replaced, length capped).</summary>
+    private static string Printable(string text)
+    {
+        string capped = text.Length > 200 ? text[..200] + "…" : text;
+        return string.Create(capped.Length, capped, static (span, source) =>
+        {
+            for (int i = 0; i < source.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? '?' : source[i];
+            }
+        });
+    }
 }

@@ -19,6 +19,8 @@ public sealed class CloudServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Lazy<TailModel>> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<uint, Task> _connections = new();
     private readonly ConcurrentDictionary<uint, SocketConnection> _transports = new();
+    private readonly ConcurrentDictionary<uint, CloudConnection> _live = new();
+    private int _draining;
     private long _authenticationFailures;
     private long _tlsHandshakeFailures;
     private int _disposed;
@@ -137,9 +139,53 @@ public sealed class CloudServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Graceful stop (docs/protocol.md §1.7), what SIGTERM and SIGINT do to coach-cloud: stops
+    /// accepting, tells every edge Goodbye (ShuttingDown), keeps answering every request it
+    /// receives until that edge says Goodbye or closes its side, for at most <paramref name="drain"/>;
+    /// then stops. Returns the number of connections still open when the drain ran out (0 = clean).
+    /// </summary>
+    public async Task<int> ShutdownAsync(TimeSpan drain)
+    {
+        Interlocked.Exchange(ref _draining, 1);
+        _listener?.Dispose();
+        try
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+
+        // The accept loop has ended: no connection joins after this sweep.
+        Log($"cloud: shutting down: {_live.Count} connection(s) told Goodbye (ShuttingDown); draining for at most {drain.TotalSeconds:0.#} s");
+        foreach (CloudConnection connection in _live.Values)
+        {
+            connection.BeginShutdown();
+        }
+
+        int left = 0;
+        try
+        {
+            await Task.WhenAll(_connections.Values).WaitAsync(drain).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            left = _connections.Count;
+            Log($"cloud: the drain of {drain.TotalSeconds:0.#} s ran out with {left} connection(s) open; closing them");
+        }
+        catch (Exception)
+        {
+        }
+
+        await StopAsync().ConfigureAwait(false);
+        return left;
+    }
+
     /// <summary>Stops accepting, closes connections (telling edges Goodbye), and waits for them.</summary>
     public async Task StopAsync()
     {
+        Interlocked.Exchange(ref _draining, 1);
         if (!_stopping.IsCancellationRequested)
         {
             await _stopping.CancelAsync().ConfigureAwait(false);
@@ -231,7 +277,9 @@ public sealed class CloudServer : IAsyncDisposable
             return null;
         }
 
-        return _plansByHash.Values.FirstOrDefault(p => p.Id == planId || (tailName.Length > 0 && (p.Id == tailName || Path.GetFileName(p.DirectoryPath) == tailName)));
+        // docs/protocol.md §4.1: the plan id first, then the tail name (a plan id or a plan folder's name).
+        return _plansByHash.Values.FirstOrDefault(p => planId.Length > 0 && p.Id == planId)
+            ?? (tailName.Length == 0 ? null : _plansByHash.Values.FirstOrDefault(p => p.Id == tailName || Path.GetFileName(p.DirectoryPath) == tailName));
     }
 
     internal TailModel GetTail(PlanDirectory plan)
@@ -271,6 +319,11 @@ public sealed class CloudServer : IAsyncDisposable
             }
             catch (SocketException e)
             {
+                if (Volatile.Read(ref _draining) != 0)
+                {
+                    break; // the listener was closed by a shutdown
+                }
+
                 Log($"cloud: accept failed: {e.Message}");
                 continue;
             }
@@ -303,12 +356,14 @@ public sealed class CloudServer : IAsyncDisposable
             Metrics.ConnectionOpened();
             var connection = new CloudConnection(this, transport, id);
             _transports[id] = transport;
+            _live[id] = connection;
             Task run = Task.Run(() => tls is null ? connection.RunAsync(stopping) : ServeTlsAsync(connection, transport, tls, stopping), CancellationToken.None);
             _connections[id] = run;
             _ = run.ContinueWith(_ =>
             {
                 _connections.TryRemove(id, out Task? _);
                 _transports.TryRemove(id, out SocketConnection? _);
+                _live.TryRemove(id, out CloudConnection? _);
             }, TaskScheduler.Default);
         }
     }

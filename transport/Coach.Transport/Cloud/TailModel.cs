@@ -280,7 +280,17 @@ public sealed class TailModel : IDisposable
     private void RunBatch(List<TailJob> batch)
     {
         long start = MonotonicClock.NowMicros;
-        BatchBuffers buffers = BuffersFor(batch.Count);
+        BatchBuffers buffers;
+        try
+        {
+            buffers = BuffersFor(batch.Count);
+        }
+        catch (Exception e)
+        {
+            FailBatch(batch, e);
+            return;
+        }
+
         var ready = 0;
         for (int row = 0; row < batch.Count; row++)
         {
@@ -293,8 +303,11 @@ public sealed class TailModel : IDisposable
             }
             catch (Exception e) when (e is InvalidDataException or ArgumentException)
             {
+                // Data that does not decode (an LZ4 block of another length) is a framing fault, 107: it
+                // closes that connection (docs/protocol.md §6). The wire gets our words; the log the cause.
                 job.Failed = true;
-                job.Connection.Fail(job.RequestId, ReasonCode.MalformedPayload, $"request {job.RequestId}: {e.Message}");
+                _log($"cloud: request {job.RequestId} of client {job.Connection.ClientId}: {e.GetType().Name}: {e.Message}");
+                job.Connection.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 block must decompress to exactly the packed size of its tensor)");
                 _metrics.Failed();
             }
         }
@@ -307,20 +320,9 @@ public sealed class TailModel : IDisposable
                 buffers.Binding.Run();
             }
         }
-        catch (OrtException e)
+        catch (Exception e)
         {
-            _log($"cloud: tail of plan {Plan.Id} failed on a batch of {batch.Count}: {e.Message}");
-            foreach (TailJob job in batch)
-            {
-                if (!job.Failed)
-                {
-                    job.Connection.Fail(job.RequestId, ReasonCode.TailFailed, $"the tail failed: {e.Message}");
-                    _metrics.Failed();
-                }
-
-                job.Release();
-            }
-
+            FailBatch(batch, e);
             return;
         }
 
@@ -344,6 +346,26 @@ public sealed class TailModel : IDisposable
                     job.WantLogits ? ClassCount : 0);
                 job.Connection.Answer(result, job.WantLogits ? rowLogits : []);
                 _metrics.Answered();
+            }
+
+            job.Release();
+        }
+    }
+
+    /// <summary>
+    /// Any failure to run a batch (ONNX Runtime's, or binding buffers of its size) answers each of its
+    /// requests with TailFailed; were it to escape, the batch loop would end and requests would hang.
+    /// The cause goes to the log only: runtime exception text never goes on the wire.
+    /// </summary>
+    private void FailBatch(List<TailJob> batch, Exception e)
+    {
+        _log($"cloud: tail of plan {Plan.Id} failed on a batch of {batch.Count}: {e.GetType().Name}: {e.Message}");
+        foreach (TailJob job in batch)
+        {
+            if (!job.Failed)
+            {
+                job.Connection.Fail(job.RequestId, ReasonCode.TailFailed, $"request {job.RequestId}: the tail of plan {Plan.Id} failed on its batch (the cloud's log says why)");
+                _metrics.Failed();
             }
 
             job.Release();
@@ -391,9 +413,25 @@ public sealed class TailModel : IDisposable
         {
             var inputs = Inputs.Select(x => PinnedTensor.Create(TensorElementType.Float, [batchSize, .. x.FrameShape])).ToArray();
             var output = PinnedTensor.Create(TensorElementType.Float, [batchSize, ClassCount]);
-            var binding = Session.Bind(
-                Inputs.Select((x, i) => (x.Name, inputs[i])).ToArray(),
-                [(OutputName, output)]);
+            SessionBinding binding;
+            try
+            {
+                binding = Session.Bind(
+                    Inputs.Select((x, i) => (x.Name, inputs[i])).ToArray(),
+                    [(OutputName, output)]);
+            }
+            catch
+            {
+                // A tail that cannot run this batch size (a fixed batch dimension): nothing is kept.
+                foreach (PinnedTensor input in inputs)
+                {
+                    input.Dispose();
+                }
+
+                output.Dispose();
+                throw;
+            }
+
             buffers = new BatchBuffers(inputs, output, binding);
             _buffers[batchSize] = buffers;
         }

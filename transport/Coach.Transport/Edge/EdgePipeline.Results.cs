@@ -57,6 +57,12 @@ public sealed partial class EdgePipeline
     private void OnError(int epoch, ErrorMessage error)
     {
         long index = (long)error.RequestId - 1;
+        if (error.RequestId == 0 && error.Reason == ReasonCode.ShuttingDown)
+        {
+            BeginHandover(epoch, error.Message);
+            return;
+        }
+
         if (error.RequestId == 0 || (ulong)index >= (ulong)_records.Length)
         {
             _options.Log($"edge: the cloud reports {error.Reason}: {error.Message}");
@@ -144,6 +150,21 @@ public sealed partial class EdgePipeline
         EdgeClient? client;
         lock (_linkGate)
         {
+            if (_retiring is not null && epoch == _retiringEpoch)
+            {
+                // The connection handed over after the cloud's Goodbye has closed: whatever it did not
+                // answer is answered on the edge (or fails); the next connection is already being made.
+                client = _retiring;
+                _retiring = null;
+                Task retired = Task.Run(() => RecoverAsync(epoch, client, reconnect: false));
+                lock (_background)
+                {
+                    _background.Add(retired);
+                }
+
+                return;
+            }
+
             if (epoch != _epoch || !_connected)
             {
                 return;
@@ -155,14 +176,14 @@ public sealed partial class EdgePipeline
         }
 
         _options.Log($"edge: {reason}; {(_fallback is null ? "frames waiting for this connection end as failed" : "answering on the edge with the full model")}{(_reconnect is null ? string.Empty : " while reconnecting")}");
-        Task recovery = Task.Run(() => RecoverAsync(epoch, client));
+        Task recovery = Task.Run(() => RecoverAsync(epoch, client, reconnect: true));
         lock (_background)
         {
             _background.Add(recovery);
         }
     }
 
-    private async Task RecoverAsync(int epoch, EdgeClient? client)
+    private async Task RecoverAsync(int epoch, EdgeClient? client, bool reconnect)
     {
         if (client is not null)
         {
@@ -197,19 +218,32 @@ public sealed partial class EdgePipeline
             await client.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (_reconnect is not null)
+        if (reconnect && _reconnect is not null)
         {
             await ReconnectAsync(_lifetime.Token).ConfigureAwait(false);
         }
     }
 
-    private async Task ReconnectAsync(CancellationToken cancellationToken)
+    /// <param name="immediate">Connect at once the first time (a handover: the cloud asked us to go, nothing is broken).</param>
+    private async Task ReconnectAsync(CancellationToken cancellationToken, bool immediate = false)
     {
         TimeSpan delay = _options.ReconnectInitialDelay;
+        try
+        {
+            await ReconnectLoopAsync(delay, immediate, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            EndHandover(); // connected, refused for good, or the run ended: frames stop waiting
+        }
+    }
+
+    private async Task ReconnectLoopAsync(TimeSpan delay, bool immediate, CancellationToken cancellationToken)
+    {
         for (int attempt = 1; !cancellationToken.IsCancellationRequested && Volatile.Read(ref _completed) < Volatile.Read(ref _target); attempt++)
         {
             // Full jitter on a capped exponential schedule, so many edges do not reconnect in lockstep.
-            TimeSpan wait = TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + (Random.Shared.NextDouble() * 0.5))));
+            TimeSpan wait = immediate && attempt == 1 ? TimeSpan.Zero : TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + (Random.Shared.NextDouble() * 0.5))));
             try
             {
                 await Task.Delay(wait, cancellationToken).ConfigureAwait(false);

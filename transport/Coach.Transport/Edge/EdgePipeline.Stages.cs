@@ -19,7 +19,7 @@ public sealed partial class EdgePipeline
             long stopAt = _options.Duration is { } duration ? firstArrival + (long)duration.TotalMicroseconds : long.MaxValue;
             for (int frame = 0; frame < _records.Length; frame++)
             {
-                if (MonotonicClock.NowMicros >= stopAt)
+                if (MonotonicClock.NowMicros >= stopAt || _options.StopTaking.IsCancellationRequested)
                 {
                     // Time is up: the frames taken so far are the run; completing them ends it.
                     Interlocked.Exchange(ref _target, frame);
@@ -165,25 +165,70 @@ public sealed partial class EdgePipeline
             long start = MonotonicClock.NowMicros;
             SendClock.AddWait(start - waitStart);
             int frame = slot.FrameId;
+            await SendAsync(slot, frame, start, cancellationToken).ConfigureAwait(false);
+
+            long end = MonotonicClock.NowMicros;
+            _records[frame].SendMicros = (int)(end - start);
+            SendClock.AddBusy(end - start);
+            _freeSlots.Writer.TryWrite(slot);
+        }
+    }
+
+    /// <summary>Sends one frame on the current connection, or answers it on the edge when there is none.</summary>
+    private async Task SendAsync(HeadSlot slot, int frame, long start, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
             EdgeClient? client;
             int epoch;
+            Task? handover;
             lock (_linkGate)
             {
                 client = _connected ? _client : null;
                 epoch = _epoch;
-                if (client is not null)
+                handover = client is null ? _handover?.Task : null;
+            }
+
+            if (handover is not null)
+            {
+                // The cloud is shutting down and the next connection is being made: the frame waits for it
+                // (bounded), so a rolling restart loses nothing (docs/protocol.md §1.7).
+                try
                 {
-                    // Marked under the gate: a connection loss after this point finds the frame and answers it.
-                    Volatile.Write(ref _sentEpoch[frame], epoch);
+                    await handover.WaitAsync(_options.HandshakeTimeout, cancellationToken).ConfigureAwait(false);
                 }
+                catch (TimeoutException)
+                {
+                    EndHandover();
+                }
+
+                continue;
             }
 
             if (client is null)
             {
                 AnswerUnsent(slot);
+                return;
             }
-            else
+
+            if (!_sendLock.Wait(0))
             {
+                await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                lock (_linkGate)
+                {
+                    if (!_connected || !ReferenceEquals(_client, client) || _epoch != epoch)
+                    {
+                        continue; // handed over or lost meanwhile: choose again
+                    }
+
+                    // Marked under the gate: a connection loss after this point finds the frame and answers it.
+                    Volatile.Write(ref _sentEpoch[frame], epoch);
+                }
+
                 int bits = _slotDecisions[slot.Index].Bits;
                 _records[frame].Bits = bits != 0 ? bits : _head.OutputSpecs[0].Bits;
                 try
@@ -201,12 +246,13 @@ public sealed partial class EdgePipeline
                 {
                     LinkDown(epoch, $"sending failed: {e.Message}");
                 }
-            }
 
-            long end = MonotonicClock.NowMicros;
-            _records[frame].SendMicros = (int)(end - start);
-            SendClock.AddBusy(end - start);
-            _freeSlots.Writer.TryWrite(slot);
+                return;
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
         }
     }
 

@@ -20,6 +20,13 @@ public sealed partial class EdgePipeline : IEdgeResultSink
     private readonly FallbackModel? _fallback;
     private readonly Func<CancellationToken, Task<EdgeClient>>? _reconnect;
     private readonly Lock _linkGate = new();
+    // Held while a frame is written to a connection's Output, so a Goodbye from a handover never interleaves with one.
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    // A connection whose cloud said Goodbye (ShuttingDown): its requests are still being answered there,
+    // while new frames wait for the next connection (docs/protocol.md §1.7).
+    private EdgeClient? _retiring;
+    private int _retiringEpoch;
+    private TaskCompletionSource? _handover;
     private readonly List<Task> _background = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly int[] _sentEpoch;

@@ -72,6 +72,12 @@ public sealed record EdgeRunOptions
     /// <summary>Handshake deadline of every (re)connection.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Cancelled to end the run gracefully (coach-edge on SIGTERM/SIGINT): no new frame is taken, the
+    /// frames taken are still answered, then the edge says Goodbye — as when <see cref="Duration"/> ends.
+    /// </summary>
+    public CancellationToken StopTaking { get; init; }
+
     /// <summary>With requests outstanding and no byte moving for this long, the connection is declared dead; zero = never.</summary>
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(15);
 

@@ -194,6 +194,20 @@ public static class RequestReader
             _ = r.ReadUInt16();
             tensor.Scale = r.ReadSingle();
             tensor.ZeroPoint = r.ReadInt32();
+            for (int earlier = 0; earlier < t; earlier++)
+            {
+                if (tensors[earlier].Ordinal == tensor.Ordinal)
+                {
+                    // Structural, whatever the tail: one request names each cut tensor once (docs/protocol.md §4.4).
+                    throw new ProtocolViolationException(ReasonCode.MalformedPayload, $"tensors {earlier} and {t} of request {id} both carry cut tensor ordinal {tensor.Ordinal}");
+                }
+            }
+
+            if (tensor.Bits is >= 1 and <= 8 && !(float.IsFinite(tensor.Scale) && tensor.Scale > 0f))
+            {
+                // UAQ's dequantizer needs s > 0 (x = s·(q − z), docs/protocol.md §4.4); checked here, before any tail sees it.
+                throw new ProtocolViolationException(ReasonCode.MalformedPayload, $"tensor {t} of request {id} is {tensor.Bits}-bit UAQ with scale {tensor.Scale.ToString(System.Globalization.CultureInfo.InvariantCulture)}; the scale must be finite and positive");
+            }
             if (tensor.Rank == 0 || tensor.Rank > limits.MaxRank)
             {
                 throw new ProtocolViolationException(ReasonCode.RankTooLarge, $"tensor {t} of request {id} has rank {tensor.Rank}; allowed 1 … {limits.MaxRank}");

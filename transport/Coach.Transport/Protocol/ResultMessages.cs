@@ -118,9 +118,10 @@ public readonly record struct PingMessage(long TimestampMicros, ulong Nonce)
         frame.Complete(w.Position);
     }
 
-    public static PingMessage Read(ReadOnlySpan<byte> payload)
+    /// <summary>Reads a Ping's payload, or the Pong that echoes one (<paramref name="type"/> names the frame in faults).</summary>
+    public static PingMessage Read(ReadOnlySpan<byte> payload, FrameType type = FrameType.Ping)
     {
-        var r = new WireSpanReader(payload, FrameType.Ping);
+        var r = new WireSpanReader(payload, type);
         var message = new PingMessage(r.ReadInt64(), r.ReadUInt64());
         r.EnsureConsumed();
         return message;

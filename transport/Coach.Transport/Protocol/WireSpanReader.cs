@@ -63,9 +63,10 @@ public ref struct WireSpanReader
         {
             return StrictUtf8.GetString(bytes);
         }
-        catch (DecoderFallbackException e)
+        catch (DecoderFallbackException)
         {
-            throw new ProtocolViolationException(ReasonCode.MalformedPayload, $"{field} in a {_frameType} frame is not valid UTF-8 ({e.Message})");
+            // Our words only: runtime exception text never goes on the wire.
+            throw new ProtocolViolationException(ReasonCode.MalformedPayload, $"{field} in a {_frameType} frame is not valid UTF-8");
         }
     }
 

@@ -84,6 +84,9 @@ public sealed class EdgeKeyStore
 {
     private readonly Dictionary<string, PreSharedKey> _byClient;
     private readonly PreSharedKey? _shared;
+    // Secret of this process only: decoy keys cannot be predicted from outside, and stay the same
+    // for one client id while the process runs, so repeated attempts look like one real key.
+    private readonly byte[] _decoySecret = RandomNumberGenerator.GetBytes(PreSharedKey.MinimumLength);
 
     private EdgeKeyStore(Dictionary<string, PreSharedKey> byClient, PreSharedKey? shared)
     {
@@ -127,6 +130,20 @@ public sealed class EdgeKeyStore
         }
 
         return new EdgeKeyStore(keys, null);
+    }
+
+    /// <summary>
+    /// The key of <paramref name="clientId"/>, or for an id without one a decoy: HMAC-SHA256 of the id
+    /// under a per-process secret. The handshake runs the same exchange with either, so an unknown id
+    /// is refused exactly like a known one with a wrong proof (docs/protocol.md §4.7). The decoy is
+    /// derived for every id, known or not, so the lookup costs the same.
+    /// </summary>
+    public PreSharedKey KeyOrDecoy(string clientId, out bool known)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        var decoy = new PreSharedKey(HMACSHA256.HashData(_decoySecret, Encoding.UTF8.GetBytes(clientId)));
+        known = TryGet(clientId, out PreSharedKey key);
+        return known ? key : decoy;
     }
 
     public bool TryGet(string clientId, out PreSharedKey key)
