@@ -59,9 +59,11 @@ public sealed record OnlineEvaluationOptions : CalibrationBudget
 /// <param name="MeanBitsSent">Mean Q_c over the frames that were sent.</param>
 /// <param name="LossFromExits">Accuracy lost against the full model on the frames that exited early (share of all frames).</param>
 /// <param name="LossFromBits">Accuracy lost against the full model on the frames sent at Q_c bits (share of all frames).</param>
+/// <param name="LossStandardError">Standard error of <see cref="AccuracyLoss"/>, paired with the full model and clustered by
+/// the stream's runs: the frames of one run show one sample, so a run, not a frame, is the independent unit.</param>
 public sealed record StreamEvaluation(StreamCorrelation Correlation, int Frames, double EarlyExitRatio, double Accuracy,
     double FullModelAccuracy, double AgreementWithFullModel, double MeanBytesPerFrame, double MeanBitsSent,
-    double LossFromExits = 0, double LossFromBits = 0)
+    double LossFromExits = 0, double LossFromBits = 0, double LossStandardError = 0)
 {
     /// <summary>Accuracy lost against the full model (negative: gained).</summary>
     public double AccuracyLoss => FullModelAccuracy - Accuracy;
@@ -294,6 +296,8 @@ public sealed class OnlineEvaluation
 
         int exits = 0, correct = 0, fullCorrect = 0, agree = 0, sent = 0, exitLoss = 0, bitsLoss = 0;
         long bytes = 0, bitSum = 0;
+        int runLength = Math.Max(1, stream.RunLength);
+        var lostPerRun = new int[(stream.Count + runLength - 1) / runLength];
         for (int i = 0; i < stream.Count; i++)
         {
             // Cloud answers arrive `delay` frames after they were sent (eq. 7 update with the returned label).
@@ -333,6 +337,7 @@ public sealed class OnlineEvaluation
             int lost = (fullLabel == truth ? 1 : 0) - (answer == truth ? 1 : 0);
             exitLoss += decision.EarlyExit ? lost : 0;
             bitsLoss += decision.EarlyExit ? 0 : lost;
+            lostPerRun[i / runLength] += lost;
             fullCorrect += fullLabel == truth ? 1 : 0;
             agree += answer == fullLabel ? 1 : 0;
             progress?.Invoke(i + 1, stream.Count);
@@ -340,7 +345,28 @@ public sealed class OnlineEvaluation
 
         double frames = Math.Max(1, stream.Count);
         return new StreamEvaluation(stream.Correlation, stream.Count, exits / frames, correct / frames, fullCorrect / frames,
-            agree / frames, bytes / frames, sent == 0 ? 0 : (double)bitSum / sent, exitLoss / frames, bitsLoss / frames);
+            agree / frames, bytes / frames, sent == 0 ? 0 : (double)bitSum / sent, exitLoss / frames, bitsLoss / frames,
+            ClusteredStandardError(lostPerRun, runLength, stream.Count));
+    }
+
+    // The cluster-robust standard error of a mean of per-frame differences, with runs as clusters:
+    // sqrt(R/(R−1) · Σ_r (D_r − n_r·d̄)²) / N, where D_r is run r's summed difference and d̄ the overall mean.
+    private static double ClusteredStandardError(int[] lostPerRun, int runLength, int frames)
+    {
+        int runs = lostPerRun.Length;
+        if (runs < 2 || frames == 0)
+        {
+            return 0;
+        }
+        double mean = lostPerRun.Sum() / (double)frames;
+        double sum = 0;
+        for (int r = 0; r < runs; r++)
+        {
+            int n = Math.Min(runLength, frames - r * runLength);
+            double deviation = lostPerRun[r] - n * mean;
+            sum += deviation * deviation;
+        }
+        return Math.Sqrt(runs / (runs - 1.0) * sum) / frames;
     }
 
     /// <summary>The label semantic centres warmed on the calibration features: the exact mean per label (eq. 7 without decay).</summary>

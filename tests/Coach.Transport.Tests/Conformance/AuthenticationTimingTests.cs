@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using Xunit.Abstractions;
 
 namespace Coach.Transport.Tests.Conformance;
 

@@ -13,10 +13,10 @@ public sealed class ConformanceCloud : IAsyncLifetime
 
     internal System.Net.IPEndPoint EndPoint => Process.EndPoint;
 
-    public async Task InitializeAsync() =>
+    public async ValueTask InitializeAsync() =>
         Process = await CloudProcess.StartAsync(Plans.PlansDirectory, "--keys", Plans.KeysDirectory, "--handshake-timeout-s", "2", "--idle-timeout-s", "5");
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (Process is not null)
         {

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Coach.Engine.Onnx.Proto;
 using Coach.Transport.Faults;
 using Google.Protobuf;
-using Xunit.Abstractions;
 
 namespace Coach.Transport.Tests.Conformance;
 

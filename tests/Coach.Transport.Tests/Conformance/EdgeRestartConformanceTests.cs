@@ -3,7 +3,6 @@ using System.Net;
 using Coach.Transport.Edge;
 using Coach.Transport.Faults;
 using Coach.Transport.Security;
-using Xunit.Abstractions;
 
 namespace Coach.Transport.Tests.Conformance;
 

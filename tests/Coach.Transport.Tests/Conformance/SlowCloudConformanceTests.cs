@@ -7,10 +7,10 @@ public sealed class SlowCloud : IAsyncLifetime
 
     internal CloudProcess Process { get; private set; } = null!;
 
-    public async Task InitializeAsync() =>
+    public async ValueTask InitializeAsync() =>
         Process = await CloudProcess.StartAsync(Plans.PlansDirectory, "--keys", Plans.KeysDirectory, "--response-delay-ms", "1000", "--max-wait-ms", "100");
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (Process is not null)
         {
@@ -22,7 +22,7 @@ public sealed class SlowCloud : IAsyncLifetime
 }
 
 /// <summary>docs/protocol.md §5 (in-flight limit, duplicate ids) and 305 TailFailed of §6, against a slow real coach-cloud.</summary>
-public sealed class SlowCloudConformanceTests(SlowCloud cloud, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<SlowCloud>
+public sealed class SlowCloudConformanceTests(SlowCloud cloud, ITestOutputHelper output) : IClassFixture<SlowCloud>
 {
     [Fact]
     [Spec("§5", Reasons = [307])]
