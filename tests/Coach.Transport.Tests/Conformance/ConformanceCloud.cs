@@ -5,7 +5,10 @@ namespace Coach.Transport.Tests.Conformance;
 /// required, a 2 s handshake timeout and a 5 s idle timeout (so §1.1 and §1.6 are observed in
 /// seconds, while no other test's connection sits idle that long, even on a loaded machine).
 /// </summary>
-public sealed class ConformanceCloud : IAsyncLifetime
+public sealed class ConformanceCloud() : CloudFixture("--handshake-timeout-s", "2", "--idle-timeout-s", "5");
+
+/// <summary>One coach-cloud process over the conformance plans and keys, started with extra options.</summary>
+public abstract class CloudFixture(params string[] options) : IAsyncLifetime
 {
     internal ConformancePlans Plans { get; } = new();
 
@@ -14,7 +17,7 @@ public sealed class ConformanceCloud : IAsyncLifetime
     internal System.Net.IPEndPoint EndPoint => Process.EndPoint;
 
     public async ValueTask InitializeAsync() =>
-        Process = await CloudProcess.StartAsync(Plans.PlansDirectory, "--keys", Plans.KeysDirectory, "--handshake-timeout-s", "2", "--idle-timeout-s", "5");
+        Process = await CloudProcess.StartAsync(Plans.PlansDirectory, ["--keys", Plans.KeysDirectory, .. options]);
 
     public async ValueTask DisposeAsync()
     {
@@ -24,6 +27,7 @@ public sealed class ConformanceCloud : IAsyncLifetime
         }
 
         Plans.Dispose();
+        GC.SuppressFinalize(this);
     }
 }
 

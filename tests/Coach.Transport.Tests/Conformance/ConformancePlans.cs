@@ -1,3 +1,4 @@
+using Coach.Engine.Onnx;
 using System.Security.Cryptography;
 using Coach.Engine.Onnx.Proto;
 using Coach.Transport.Faults;
@@ -74,8 +75,8 @@ internal sealed class ConformancePlans : IDisposable
     private static byte[] FragileTail()
     {
         var graph = new GraphProto { Name = "fragile_tail" };
-        graph.Input.Add(Value("cut", [-1, 4, 2, 2]));
-        graph.Output.Add(Value("logits", [-1, 10]));
+        graph.Input.Add(OnnxBuilder.FloatValue("cut", [-1, 4, 2, 2]));
+        graph.Output.Add(OnnxBuilder.FloatValue("logits", [-1, 10]));
         var weights = new TensorProto { Name = "w", DataType = 1 };
         weights.Dims.Add(16);
         weights.Dims.Add(10);
@@ -90,29 +91,10 @@ internal sealed class ConformancePlans : IDisposable
         shape.Int64Data.Add(16);
         graph.Initializer.Add(weights);
         graph.Initializer.Add(shape);
-        graph.Node.Add(Node("Reshape", ["cut", "one_row"], ["flat"]));
-        graph.Node.Add(Node("MatMul", ["flat", "w"], ["logits"]));
+        graph.Node.Add(OnnxBuilder.Node("Reshape", ["cut", "one_row"], ["flat"]));
+        graph.Node.Add(OnnxBuilder.Node("MatMul", ["flat", "w"], ["logits"]));
         var model = new ModelProto { IrVersion = 8, ProducerName = "coach-conformance", Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 17 });
         return model.ToByteArray();
-    }
-
-    private static NodeProto Node(string op, string[] inputs, string[] outputs)
-    {
-        var node = new NodeProto { OpType = op, Name = $"{op}_{outputs[0]}" };
-        node.Input.AddRange(inputs);
-        node.Output.AddRange(outputs);
-        return node;
-    }
-
-    private static ValueInfoProto Value(string name, long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (long d in dims)
-        {
-            shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = "N" } : new TensorShapeProto.Types.Dimension { DimValue = d });
-        }
-
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 }

@@ -1,3 +1,4 @@
+using Coach.Engine.Onnx;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -106,13 +107,13 @@ public sealed class EdgeProcessConformanceTests(ITestOutputHelper output) : IDis
     {
         Directory.CreateDirectory(directory);
         var head = new GraphProto { Name = "stream_head" };
-        head.Input.Add(Value("frame", [-1, 3, 112, 112]));
-        head.Output.Add(Value("cut", [-1, 3, 1, 1]));
+        head.Input.Add(OnnxBuilder.FloatValue("frame", [-1, 3, 112, 112]));
+        head.Output.Add(OnnxBuilder.FloatValue("cut", [-1, 3, 1, 1]));
         head.Node.Add(new NodeProto { OpType = "GlobalAveragePool", Name = "pool", Input = { "frame" }, Output = { "cut" } });
 
         var tail = new GraphProto { Name = "stream_tail" };
-        tail.Input.Add(Value("cut", [-1, 3, 1, 1]));
-        tail.Output.Add(Value("logits", [-1, 10]));
+        tail.Input.Add(OnnxBuilder.FloatValue("cut", [-1, 3, 1, 1]));
+        tail.Output.Add(OnnxBuilder.FloatValue("logits", [-1, 10]));
         var weights = new TensorProto { Name = "w", DataType = 1, Dims = { 3, 10 } };
         for (int i = 0; i < 30; i++)
         {
@@ -136,16 +137,5 @@ public sealed class EdgeProcessConformanceTests(ITestOutputHelper output) : IDis
         var model = new ModelProto { IrVersion = 8, ProducerName = "coach-conformance", Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 17 });
         return model.ToByteArray();
-    }
-
-    private static ValueInfoProto Value(string name, long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (long d in dims)
-        {
-            shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = "N" } : new TensorShapeProto.Types.Dimension { DimValue = d });
-        }
-
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 }

@@ -1,25 +1,7 @@
 namespace Coach.Transport.Tests.Conformance;
 
 /// <summary>A coach-cloud whose answers leave 1 s late and whose batches wait 100 ms for company, so requests stay in flight.</summary>
-public sealed class SlowCloud : IAsyncLifetime
-{
-    internal ConformancePlans Plans { get; } = new();
-
-    internal CloudProcess Process { get; private set; } = null!;
-
-    public async ValueTask InitializeAsync() =>
-        Process = await CloudProcess.StartAsync(Plans.PlansDirectory, "--keys", Plans.KeysDirectory, "--response-delay-ms", "1000", "--max-wait-ms", "100");
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Process is not null)
-        {
-            await Process.DisposeAsync();
-        }
-
-        Plans.Dispose();
-    }
-}
+public sealed class SlowCloud() : CloudFixture("--response-delay-ms", "1000", "--max-wait-ms", "100");
 
 /// <summary>docs/protocol.md §5 (in-flight limit, duplicate ids) and 305 TailFailed of §6, against a slow real coach-cloud.</summary>
 public sealed class SlowCloudConformanceTests(SlowCloud cloud, ITestOutputHelper output) : IClassFixture<SlowCloud>

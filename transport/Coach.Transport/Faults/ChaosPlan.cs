@@ -1,3 +1,4 @@
+using Coach.Engine.Onnx;
 using Coach.Engine.Onnx.Proto;
 using Coach.Transport.Edge;
 using Google.Protobuf;
@@ -58,13 +59,13 @@ public static class ChaosPlan
     private static byte[] Model(string name, bool relu, bool matmul, string input)
     {
         var graph = new GraphProto { Name = name };
-        graph.Input.Add(Value(input, matmul ? [-1, 4, 2, 2] : [-1, 4, 2, 2]));
-        graph.Output.Add(Value(matmul ? "logits" : "cut", matmul ? [-1, Classes] : [-1, 4, 2, 2]));
+        graph.Input.Add(OnnxBuilder.FloatValue(input, matmul ? [-1, 4, 2, 2] : [-1, 4, 2, 2]));
+        graph.Output.Add(OnnxBuilder.FloatValue(matmul ? "logits" : "cut", matmul ? [-1, Classes] : [-1, 4, 2, 2]));
         string current = input;
         if (relu)
         {
             string output = matmul ? "relu" : "cut";
-            graph.Node.Add(Node("Relu", [current], [output]));
+            graph.Node.Add(OnnxBuilder.Node("Relu", [current], [output]));
             current = output;
         }
 
@@ -87,31 +88,12 @@ public static class ChaosPlan
             shape.Int64Data.Add(Elements);
             graph.Initializer.Add(weights);
             graph.Initializer.Add(shape);
-            graph.Node.Add(Node("Reshape", [current, "flat_shape"], ["flat"]));
-            graph.Node.Add(Node("MatMul", ["flat", "w"], ["logits"]));
+            graph.Node.Add(OnnxBuilder.Node("Reshape", [current, "flat_shape"], ["flat"]));
+            graph.Node.Add(OnnxBuilder.Node("MatMul", ["flat", "w"], ["logits"]));
         }
 
         var model = new ModelProto { IrVersion = 8, ProducerName = "coach-chaos", Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 17 });
         return model.ToByteArray();
-    }
-
-    private static NodeProto Node(string op, string[] inputs, string[] outputs)
-    {
-        var node = new NodeProto { OpType = op, Name = $"{op}_{outputs[0]}" };
-        node.Input.AddRange(inputs);
-        node.Output.AddRange(outputs);
-        return node;
-    }
-
-    private static ValueInfoProto Value(string name, long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (long d in dims)
-        {
-            shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = "N" } : new TensorShapeProto.Types.Dimension { DimValue = d });
-        }
-
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 }
