@@ -11,7 +11,7 @@ namespace Coach.Transport.Edge;
 /// frame id + 1; the record array is the pending table). Per-stage busy and waiting time is
 /// measured. Edge-only and cloud-only plans run through the same stages.
 /// </summary>
-public sealed partial class EdgePipeline : IEdgeResultSink
+public sealed partial class EdgePipeline
 {
     private readonly EdgeRunOptions _options;
     private readonly EdgeHead _head;
