@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Coach testbed on one machine (ARCHITECTURE §6): two network namespaces joined by a veth pair,
+# Coach testbed on one machine (docs/architecture.md §6): two network namespaces joined by a veth pair,
 # the edge→cloud link shaped with `tc … tbf` (rate changeable during a run), and the edge in a CPU
 # cgroup whose quota makes it a stated factor slower than the cloud.
 #

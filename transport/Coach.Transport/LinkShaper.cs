@@ -4,7 +4,7 @@ using System.Globalization;
 namespace Coach.Transport;
 
 /// <summary>
-/// In-process token-bucket link shaper (ARCHITECTURE §6: stands in for <c>tc tbf</c> where the kernel
+/// In-process token-bucket link shaper (docs/architecture.md §6: stands in for <c>tc tbf</c> where the kernel
 /// one is not available). Tokens are bytes, refilled at <see cref="BitsPerSecond"/>/8 per second up to
 /// <see cref="BurstBytes"/>; a sender that overdraws waits until the debt is repaid, so the long-run
 /// rate is exact even though timers are coarse. The rate can be changed while traffic flows.

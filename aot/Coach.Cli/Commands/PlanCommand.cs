@@ -10,7 +10,7 @@ using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Commands;
 
-/// <summary>`coach plan`: the offline component (ARCHITECTURE §2) — partition, bits, split files and plan.json.</summary>
+/// <summary>`coach plan`: the offline component (paper §III-B, docs/architecture.md §3) — partition, bits, split files and plan.json.</summary>
 internal static class PlanCommand
 {
     public static Command Create()

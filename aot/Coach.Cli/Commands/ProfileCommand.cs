@@ -4,7 +4,7 @@ using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Commands;
 
-/// <summary>`coach profile`: per-layer latency of a model on this machine (ARCHITECTURE §2.2).</summary>
+/// <summary>`coach profile`: per-layer latency of a model on this machine (docs/planner.md §2).</summary>
 internal static class ProfileCommand
 {
     public static Command Create()

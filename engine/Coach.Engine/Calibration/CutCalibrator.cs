@@ -174,33 +174,40 @@ public sealed class CutCalibrator : ICutBitsProvider
             accuracy[bits.ToString(System.Globalization.CultureInfo.InvariantCulture)] = acc;
             return Accepts(_results.BaselineCorrect, correct, Epsilon, StandardErrors);
         }
-        int result;
-        if (!Safe(8))
-        {
-            result = 32;
-        }
-        else
-        {
-            int lo = 2;
-            int hi = 8;
-            while (lo < hi)
-            {
-                int mid = (lo + hi) / 2;
-                if (Safe(mid))
-                {
-                    hi = mid;
-                }
-                else
-                {
-                    lo = mid + 1;
-                }
-            }
-            result = hi;
-        }
+        int result = SearchMinimumBits(Safe);
         _results.Cuts[key] = new CutCalibration([.. cutTensors], result, accuracy);
         _results.Save(_cachePath);
         CutsMeasured++;
         return result;
+    }
+
+    /// <summary>
+    /// The dichotomous search over one cut's widths: 8 first (failing ⇒ 32, the cut goes unquantized), then binary search
+    /// on 2…8 for the narrowest width <paramref name="safe"/> accepts — 4 evaluations. Exact when acceptance is monotone in
+    /// the width; otherwise never a width that was evaluated and refused.
+    /// </summary>
+    public static int SearchMinimumBits(Func<int, bool> safe)
+    {
+        ArgumentNullException.ThrowIfNull(safe);
+        if (!safe(8))
+        {
+            return 32;
+        }
+        int lo = 2;
+        int hi = 8;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (safe(mid))
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+        return hi;
     }
 
     /// <summary>

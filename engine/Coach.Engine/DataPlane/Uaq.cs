@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Coach.Engine.DataPlane;
 
 /// <summary>
-/// Uniform affine quantization (UAQ) of cut tensors with dense bit packing (ARCHITECTURE §4):
+/// Uniform affine quantization (UAQ) of cut tensors with dense bit packing (docs/architecture.md §5, docs/protocol.md §4.4):
 /// <c>q = clamp(round(x / s) + z, 0, 2^b − 1)</c>, b ∈ 1…8, codes packed LSB-first with no padding
 /// (a tensor of n values takes <c>ceil(n·b / 8)</c> bytes), and the inverse <c>x' = (q − z) · s</c>.
 /// </summary>

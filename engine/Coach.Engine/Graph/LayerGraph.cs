@@ -98,7 +98,7 @@ public sealed class LayerNode
 }
 
 /// <summary>
-/// An ONNX model read into a DAG of layers (ARCHITECTURE §2.1): nodes in topological order, every value with its
+/// An ONNX model read into a DAG of layers (docs/planner.md §1): nodes in topological order, every value with its
 /// role, shape and byte size. Constant nodes and initializers are parameters, not layers.
 /// </summary>
 public sealed class LayerGraph

@@ -5,7 +5,7 @@ using Google.Protobuf;
 namespace Coach.Engine.Graph;
 
 /// <summary>
-/// Completes the shapes of a <see cref="LayerGraph"/> whose value_info is incomplete (ARCHITECTURE §2.1): one ONNX
+/// Completes the shapes of a <see cref="LayerGraph"/> whose value_info is incomplete (docs/planner.md §1): one ONNX
 /// Runtime run of a copy of the model that exposes every intermediate value as a graph output, on a synthetic
 /// frame with batch 1.
 /// </summary>

@@ -11,7 +11,7 @@ namespace Coach.Engine.Online;
 public readonly record struct SchedulerDecision(bool EarlyExit, int Label, int Bits, float Separability, int MinimumBits, float Resemblance = -1f, bool Reused = false);
 
 /// <summary>
-/// The online component of COACH (paper §III-C, ARCHITECTURE §3): per frame, the task feature's similarities to the label
+/// The online component of COACH (paper §III-C, docs/online.md): per frame, the task feature's similarities to the label
 /// semantic centres give the separability S; S above S_ext exits early, otherwise S picks the minimum safe bits Q_r and eq. 11
 /// the bits Q_c for the live bandwidth. Allocation-free per frame; one instance per edge pipeline (not thread-safe, except the
 /// <see cref="BandwidthEstimator"/> it reads).

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Coach.Engine.Planning;
 
 /// <summary>
-/// COACH's offline search (paper §III-B, ARCHITECTURE §2.5–2.7): over every partition (ideal) of the layer DAG,
+/// COACH's offline search (paper §III-B, docs/planner.md §5): over every partition (ideal) of the layer DAG,
 /// enumerated by the recursive divide-and-conquer of <see cref="IdealDecomposition"/>, pick the one whose
 /// pipeline has the smallest bottleneck stage max(T_e, T_t, T_c), then the fewest bubbles (eq. 5), subject to
 /// T_max on the overlapped single-task latency (eq. 3, 4). Bits: the cut's minimum safe width from calibration

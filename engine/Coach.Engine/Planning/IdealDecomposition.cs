@@ -3,7 +3,7 @@ using System.Numerics;
 namespace Coach.Engine.Planning;
 
 /// <summary>
-/// The recursive divide-and-conquer structure of the partitions of a DAG (ARCHITECTURE §2.7). A partition is an
+/// The recursive divide-and-conquer structure of the partitions of a DAG (paper §III-B, docs/planner.md §5). A partition is an
 /// ideal (downward-closed layer set). Within a convex set of layers:
 /// <list type="bullet">
 /// <item>articulation layers (comparable with every other layer of the set: every path passes through them)

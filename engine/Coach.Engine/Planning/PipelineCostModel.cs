@@ -3,7 +3,7 @@ namespace Coach.Engine.Planning;
 /// <summary>Which of the three pipeline stages is the longest.</summary>
 public enum PipelineStage { Edge, Transmission, Cloud }
 
-/// <summary>Predicted times of one partition (seconds), per the cost model of ARCHITECTURE §2.4–2.5.</summary>
+/// <summary>Predicted times of one partition (seconds), per the paper's eqs. 2–5 (docs/planner.md §3).</summary>
 public sealed record PartitionCost(
     double EdgeSeconds,
     double TransmissionSeconds,

@@ -8,7 +8,7 @@ namespace Coach.Engine.Profiling;
 public sealed record LayerTiming(string Name, string OpType, double MedianMicroseconds, int Samples);
 
 /// <summary>
-/// Per-layer latency of one model on one device and execution provider (ARCHITECTURE §2.2): the t_i^e or t_i^c of
+/// Per-layer latency of one model on one device and execution provider (docs/planner.md §2): the t_i^e or t_i^c of
 /// eq. 2. Saved as JSON so the edge profile can be measured on the device and planning done anywhere.
 /// </summary>
 public sealed class LayerProfile

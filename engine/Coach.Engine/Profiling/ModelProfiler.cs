@@ -10,7 +10,7 @@ namespace Coach.Engine.Profiling;
 public readonly record struct ProfileProgress(int Done, int Total, string Phase);
 
 /// <summary>
-/// Measures per-layer latency with ONNX Runtime's built-in profiler (ARCHITECTURE §2.2): the model, with every node
+/// Measures per-layer latency with ONNX Runtime's built-in profiler (docs/planner.md §2): the model, with every node
 /// carrying Coach's layer name, runs with graph optimizations off (so every ONNX node keeps its own kernel and
 /// timing), a few warm-up runs are dropped, and each layer's time is the median of its kernel times over the
 /// measured runs. Used by `coach profile` here and by `coach-edge profile` on the device.

@@ -19,8 +19,8 @@ public sealed class InvalidCutException : Exception
 }
 
 /// <summary>
-/// Writes head.onnx (model inputs → cut tensors) and tail.onnx (cut tensors → outputs) for a cut (ARCHITECTURE
-/// §2.8). The head holds exactly the layers the cut tensors need; the tail the layers the outputs need once the cut
+/// Writes head.onnx (model inputs → cut tensors) and tail.onnx (cut tensors → outputs) for a cut (docs/planner.md
+/// §7). The head holds exactly the layers the cut tensors need; the tail the layers the outputs need once the cut
 /// tensors are given; initializers and Constant nodes go to whichever side reads them (both if both). A model input
 /// the tail reads (a skip connection from the input across the cut) must itself be a cut tensor.
 /// </summary>

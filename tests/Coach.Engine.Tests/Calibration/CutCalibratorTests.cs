@@ -42,6 +42,55 @@ public class CutCalibratorTests
         Assert.Throws<ArgumentException>(() => CutCalibrator.Accepts(baseline, Quantized(0, 0)[..999], 0.005, 1));
     }
 
+    /// <summary>
+    /// A known accuracy curve: 1,000 calibration frames, the full model right on the first 900, and at b bits the quantized
+    /// split loses 2^(9 − b) of them (2 at 8 bits, 4 at 7, 8 at 6, 16 at 5, 32 at 4, 64 at 3, 128 at 2) and gains none.
+    /// </summary>
+    private static bool[] CorrectAt(int bits)
+    {
+        int lost = 1 << (9 - bits);
+        return [.. Enumerable.Range(0, 1000).Select(i => i < 900 && i >= lost)];
+    }
+
+    [Theory]
+    // z = 0 (eq. 1 as written): accepted while lost/1000 ≤ ε.
+    [InlineData(0.005, 0.0, 7, new[] { 8, 5, 7, 6 })]   // lost ≤ 5: 7 bits (4 lost); 6 bits loses 8
+    [InlineData(0.02, 0.0, 5, new[] { 8, 5, 3, 4 })]    // lost ≤ 20: 5 bits (16 lost); 4 bits loses 32
+    [InlineData(0.2, 0.0, 2, new[] { 8, 5, 3, 2 })]     // even 2 bits (128 lost) is within 20 %
+    [InlineData(0.0015, 0.0, 32, new[] { 8 })]          // 8 bits already loses 0.2 %: unquantized
+    // z = 1: lost/1000 + √lost/1000 ≤ ε. 8 bits: 0.2 % + 0.14 %; 7 bits: 0.4 % + 0.2 % = 0.6 % > 0.5 %.
+    [InlineData(0.005, 1.0, 8, new[] { 8, 5, 7 })]
+    // z = 2, ε = 5 %: 5 bits 1.6 % + 0.8 % = 2.4 %; 4 bits 3.2 % + 1.13 % = 4.33 %; 3 bits 6.4 % + 1.6 % = 8 %.
+    [InlineData(0.05, 2.0, 4, new[] { 8, 5, 3, 4 })]
+    public void SearchFindsTheNarrowestWidthOfAKnownAccuracyCurve(double epsilon, double z, int expectedBits, int[] expectedEvaluations)
+    {
+        string baseline = new string('1', 900) + new string('0', 100);
+        var evaluated = new List<int>();
+        int bits = CutCalibrator.SearchMinimumBits(b =>
+        {
+            evaluated.Add(b);
+            return CutCalibrator.Accepts(baseline, CorrectAt(b), epsilon, z);
+        });
+        Assert.Equal(expectedBits, bits);
+        Assert.Equal(expectedEvaluations, evaluated);
+    }
+
+    [Fact]
+    public void SearchFindsTheThresholdOfEveryMonotoneAcceptance()
+    {
+        for (int threshold = 2; threshold <= 9; threshold++)
+        {
+            var evaluated = new List<int>();
+            int bits = CutCalibrator.SearchMinimumBits(b =>
+            {
+                evaluated.Add(b);
+                return b >= threshold;
+            });
+            Assert.Equal(threshold == 9 ? 32 : threshold, bits);
+            Assert.True(evaluated.Count <= 4, $"threshold {threshold}: {evaluated.Count} evaluations");
+        }
+    }
+
     [Fact]
     public void DichotomousSearchFindsTheNarrowestSafeWidthAndCachesIt()
     {
@@ -54,18 +103,22 @@ public class CutCalibratorTests
             var calibrator = new CutCalibrator(graph, frames, epsilon: 0.02, cachePath: cache, maxFrames: 100, standardErrors: 0);
             var cut = graph.Tensors.Where(t => t.Producer >= 0 && graph.Nodes[t.Producer].OpType == "Relu").Select(t => t.Name).Take(1).ToArray();
             int bits = calibrator.MinimumBits(cut);
-            Assert.True(bits is (>= 2 and <= 8) or 32, $"{bits} bits");
             var entry = calibrator.Results.Cuts[CalibrationResults.Key(cut)];
             Assert.Equal(bits, entry.Bits);
-            // eq. 1 holds at the answer and fails one width below it when that width was tried.
-            if (bits != 32)
+            // At z = 0 a width passes when the measured accuracy loss is within ε (eq. 1). The answer is what the widths the
+            // search measured say: 32 when 8 bits failed; otherwise the answer passed and one bit fewer, which the binary
+            // search always measures when the answer is above 2, failed.
+            bool Passed(int b) => calibrator.BaselineAccuracy - entry.AccuracyByBits[$"{b}"] <= 0.02 + 1e-12;
+            if (bits == 32)
             {
-                Assert.True(Math.Abs(calibrator.BaselineAccuracy - entry.AccuracyByBits[$"{bits}"]) <= 0.02);
+                Assert.False(Passed(8));
             }
-            if (entry.AccuracyByBits.TryGetValue($"{bits - 1}", out var below))
+            else
             {
-                Assert.True(Math.Abs(calibrator.BaselineAccuracy - below) > 0.02);
+                Assert.True(Passed(bits), $"{bits} bits recorded as the answer but its loss exceeds ε");
+                Assert.True(bits == 2 || !Passed(bits - 1), $"{bits - 1} bits also passed: {bits} is not the narrowest");
             }
+            Assert.Equal(CutCalibrator.SearchMinimumBits(Passed), bits);
             Assert.Equal(1, calibrator.CutsMeasured);
 
             var again = new CutCalibrator(graph, frames, epsilon: 0.02, cachePath: cache, maxFrames: 100, standardErrors: 0);

@@ -9,7 +9,7 @@ using Coach.Transport.Security;
 namespace Coach.Transport.Cloud;
 
 /// <summary>
-/// The cloud side of Coach (ARCHITECTURE §5): accepts many edge connections, loads each plan's
+/// The cloud side of Coach (docs/architecture.md §2): accepts many edge connections, loads each plan's
 /// tail once (keyed by plan hash) from the plan directories it was given, batches requests that
 /// share a tail, and answers every request with a Result or an Error.
 /// </summary>

@@ -7,12 +7,6 @@ public sealed partial class EdgePipeline
     /// <summary>Smallest arrival spread taken as a bandwidth sample: shorter ones are one socket read, not a rate.</summary>
     private const long MinimumSampleMicros = 200;
 
-    void IEdgeResultSink.OnResult(in ResultMessage result, ReadOnlySpan<float> logits) => OnResult(Volatile.Read(ref _epoch), result);
-
-    void IEdgeResultSink.OnError(ErrorMessage error) => OnError(Volatile.Read(ref _epoch), error);
-
-    void IEdgeResultSink.OnClosed(Exception? error) => OnClosed(Volatile.Read(ref _epoch), error);
-
     private void OnResult(int epoch, in ResultMessage result)
     {
         long now = MonotonicClock.NowMicros;

@@ -5,13 +5,13 @@ using Coach.Transport.Protocol;
 namespace Coach.Transport.Edge;
 
 /// <summary>
-/// The edge's three overlapped stages (ARCHITECTURE §5) with bounded queues between them:
+/// The edge's three overlapped stages (docs/architecture.md §2) with bounded queues between them:
 /// head on ONNX Runtime → online scheduler (early exit / bits) → pack and send; answers come back
 /// asynchronously on the client's receive loop and complete the frame's record (request id =
 /// frame id + 1; the record array is the pending table). Per-stage busy and waiting time is
 /// measured. Edge-only and cloud-only plans run through the same stages.
 /// </summary>
-public sealed partial class EdgePipeline : IEdgeResultSink
+public sealed partial class EdgePipeline
 {
     private readonly EdgeRunOptions _options;
     private readonly EdgeHead _head;

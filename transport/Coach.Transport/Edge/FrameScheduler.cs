@@ -12,7 +12,7 @@ public readonly record struct SchedulingDecision(bool EarlyExit, int Label, int 
 }
 
 /// <summary>
-/// The per-frame online decision of the edge (ARCHITECTURE §3): early exit or the bits to send
+/// The per-frame online decision of the edge (paper §III-C, docs/online.md): early exit or the bits to send
 /// with, given the head's cut tensors; fed back with the labels the cloud returns and with
 /// bandwidth samples. Called from one pipeline stage at a time; must not allocate per frame.
 /// </summary>

@@ -6,7 +6,7 @@ using Coach.Transport.Protocol;
 namespace Coach.Transport.Edge;
 
 /// <summary>
-/// The COACH online component on the edge (paper §III-C, ARCHITECTURE §3) as the pipeline's scheduling stage: per frame the
+/// The COACH online component on the edge (paper §III-C, docs/online.md) as the pipeline's scheduling stage: per frame the
 /// task feature (GAP of each cut tensor), its similarities to the label semantic centres and the separability S; S above
 /// S_ext answers the frame on the edge with the nearest centre's label (eq. 10), otherwise the frame is sent with the bits of
 /// eq. 11 from the live bandwidth estimate and the stage times. The centre of the label the cloud returns for a frame is

@@ -1,10 +1,13 @@
-namespace Coach.Engine.Planning;
+using Coach.Engine.Planning;
+
+namespace Coach.Engine.Tests.Planning;
 
 /// <summary>
 /// Reference search for small graphs: every subset of layers, kept when downward closed, scored exactly as
-/// <see cref="CoachPlanner"/> scores a partition. Exponential in the layer count; for tests only.
+/// <see cref="CoachPlanner"/> scores a partition: the reference the planner tests compare with. Exponential in the
+/// layer count.
 /// </summary>
-public sealed class BruteForcePlanner : IPartitionPlanner
+internal sealed class BruteForcePlanner : IPartitionPlanner
 {
     public const int MaxLayers = 24;
 
