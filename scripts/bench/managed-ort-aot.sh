@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# How ONNX Runtime's official managed API (Microsoft.ML.OnnxRuntime.Managed) fares under NativeAOT, for the
-# choice between it and Coach's own C-API binding (docs/onnxruntime.md): publishes a minimal NativeAOT program
-# that opens a bundled model and runs it through an OrtIoBinding, counts the trim/AOT warnings the publish
-# prints, and runs the binary. Coach's own binaries publish with none (CI fails on any).
+# ONNX Runtime's official managed API (Microsoft.ML.OnnxRuntime.Managed) against Coach's own C-API binding, both
+# compiled with NativeAOT into one program (as coach-edge and coach-cloud are), for the choice recorded in
+# docs/onnxruntime.md. It counts the trim/AOT warnings the publish prints (Coach's own code has none: CI fails
+# on any) and times each binding on the same model through inputs and outputs bound once to caller memory:
+# per-run time (median of 21 batches) and managed bytes allocated per run.
 #
-#   scripts/bench/managed-ort-aot.sh [--version 1.30.0] [--model models/resnet-fm112.onnx] [--keep]
+#   scripts/bench/managed-ort-aot.sh [--model FILE]... [--runs N] [--keep]
+#
+# Default models: the bundled resnet-fm112 and vgg-fm112, and ONNX's one-operator Relu test model (Debian's
+# libonnx-testdata), whose run is short enough for the binding's own cost to show.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 version=$(sed -n 's/.*Include="Microsoft.ML.OnnxRuntime.Managed" Version="\([^"]*\)".*/\1/p' "$root/Directory.Packages.props")
-model=$root/models/resnet-fm112.onnx
+models=()
+runs=2000
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --version) version=$2; shift ;;
-    --model) model=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
+    --model) models+=("$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift ;;
+    --runs) runs=$2; shift ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "managed-ort-aot.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+if [ ${#models[@]} -eq 0 ]; then
+  models=("$root/models/resnet-fm112.onnx" "$root/models/vgg-fm112.onnx")
+  relu=/usr/share/libonnx-testdata/data/node/test_relu/model.onnx
+  [ -e "$relu" ] && models+=("$relu")
+fi
 
 work=$(mktemp -d)
 if [ "$keep" = 1 ]; then echo "managed-ort-aot.sh: working in $work" >&2; else trap 'rm -rf "$work"' EXIT; fi
@@ -30,6 +40,7 @@ cat > "$work/Probe.csproj" <<PROJECT
     <OutputType>Exe</OutputType>
     <TargetFramework>net10.0</TargetFramework>
     <Nullable>enable</Nullable>
+    <AllowUnsafeBlocks>true</AllowUnsafeBlocks>
     <PublishAot>true</PublishAot>
     <InvariantGlobalization>true</InvariantGlobalization>
     <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
@@ -37,39 +48,90 @@ cat > "$work/Probe.csproj" <<PROJECT
     <ImportDirectoryPackagesProps>false</ImportDirectoryPackagesProps>
   </PropertyGroup>
   <ItemGroup>
-    <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="$version" />
+    <PackageReference Include="Microsoft.ML.OnnxRuntime.Managed" Version="$version" />
+    <ProjectReference Include="$root/native/Coach.Native/Coach.Native.csproj" />
   </ItemGroup>
 </Project>
 PROJECT
 cat > "$work/Program.cs" <<'PROGRAM'
 using System;
+using System.Diagnostics;
 using System.Linq;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
+using System.Runtime.InteropServices;
+using Coach.Native.OnnxRuntime;
+using Managed = Microsoft.ML.OnnxRuntime;
 
-using var options = new SessionOptions { IntraOpNumThreads = 1 };
-using var session = new InferenceSession(args[0], options);
-var input = session.InputMetadata.First();
-var output = session.OutputMetadata.First();
-long[] inShape = input.Value.Dimensions.Select(d => d < 0 ? 1L : d).ToArray();
-long[] outShape = output.Value.Dimensions.Select(d => d < 0 ? 1L : d).ToArray();
-var inData = new float[inShape.Aggregate(1L, (a, b) => a * b)];
-var outData = new float[outShape.Aggregate(1L, (a, b) => a * b)];
-using var inValue = OrtValue.CreateTensorValueFromMemory(inData, inShape);
-using var outValue = OrtValue.CreateTensorValueFromMemory(outData, outShape);
-using var binding = session.CreateIoBinding();
-binding.BindInput(input.Key, inValue);
-binding.BindOutput(output.Key, outValue);
-using var run = new RunOptions();
-session.RunWithBinding(run, binding);
-Console.WriteLine($"ran {input.Key} -> {output.Key}: {outData.Length} outputs, first {outData[0]:F4}");
+string path = args[0];
+int runs = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
+OrtLibrary.EnsureLoaded();
+// The managed API imports "onnxruntime": hand it the library Coach's binding loaded, so both call the same code.
+NativeLibrary.SetDllImportResolver(typeof(Managed.InferenceSession).Assembly,
+    (name, _, _) => name.Contains("onnxruntime", StringComparison.Ordinal) ? NativeLibrary.Load(OrtLibrary.LoadedPath) : 0);
+
+using var coach = Coach.Native.OnnxRuntime.InferenceSession.Open(path, new SessionSettings { IntraOpThreads = 1 });
+var inputs = coach.Inputs.Select(i => (i.Name, PinnedTensor.Create(i.ElementType, i.ConcreteShape(1)))).ToList();
+var outputs = coach.Outputs.Select(o => (o.Name, PinnedTensor.Create(o.ElementType, o.ConcreteShape(1)))).ToList();
+foreach (var (_, t) in inputs)
+{
+    var span = t.AsSpan<float>();
+    for (int k = 0; k < span.Length; k++) span[k] = (k % 251) / 251f;
+}
+using var binding = coach.Bind(inputs, outputs);
+
+using var options = new Managed.SessionOptions { IntraOpNumThreads = 1 };
+using var managed = new Managed.InferenceSession(path, options);
+using var runOptions = new Managed.RunOptions();
+using var io = managed.CreateIoBinding();
+var values = new System.Collections.Generic.List<Managed.OrtValue>();
+unsafe Managed.OrtValue Wrap(PinnedTensor t)
+{
+    var v = Managed.OrtValue.CreateTensorValueWithData(Managed.OrtMemoryInfo.DefaultInstance, Managed.Tensors.TensorElementType.Float,
+        t.Shape, (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.AsSpan<float>())), t.ByteCount);
+    values.Add(v);
+    return v;
+}
+foreach (var (name, t) in inputs) io.BindInput(name, Wrap(t));
+foreach (var (name, t) in outputs) io.BindOutput(name, Wrap(t));
+
+(double Micros, double Bytes) Time(Action run)
+{
+    for (int i = 0; i < Math.Max(50, runs / 10); i++) run();
+    var batches = new double[21];
+    long before = GC.GetAllocatedBytesForCurrentThread();
+    for (int b = 0; b < batches.Length; b++)
+    {
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < runs; i++) run();
+        batches[b] = Stopwatch.GetElapsedTime(start).TotalMicroseconds / runs;
+    }
+    double bytes = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)(runs * batches.Length);
+    Array.Sort(batches);
+    return (batches[batches.Length / 2], bytes);
+}
+
+// Alternate the two so that the machine's drift hits both alike.
+var c1 = Time(binding.Run);
+var m1 = Time(() => managed.RunWithBinding(runOptions, io));
+var c2 = Time(binding.Run);
+var m2 = Time(() => managed.RunWithBinding(runOptions, io));
+double coachUs = Math.Min(c1.Micros, c2.Micros), managedUs = Math.Min(m1.Micros, m2.Micros);
+Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+    $"| {System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(path) is { } d && path.EndsWith("model.onnx", StringComparison.Ordinal) ? d : path)} | {coachUs:0.###} µs, {Math.Max(c1.Bytes, c2.Bytes):0.#} B | {managedUs:0.###} µs ({managedUs / coachUs:0.00}×), {Math.Max(m1.Bytes, m2.Bytes):0.#} B |"));
+foreach (var v in values) v.Dispose();
+foreach (var (_, t) in inputs.Concat(outputs)) t.Dispose();
 PROGRAM
 log=$work/publish.log
 dotnet publish "$work/Probe.csproj" -c Release -r linux-x64 -o "$work/out" -nologo -clp:NoSummary > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
 warnings=$(grep -Eo 'warning IL[0-9]+[^[]*' "$log" | sort -u || true)
 count=0
 [ -z "$warnings" ] || count=$(printf '%s\n' "$warnings" | wc -l)
-echo "Microsoft.ML.OnnxRuntime.Managed $version under NativeAOT: $count distinct trim/AOT warnings"
-printf '%s\n' "$warnings" | sed 's/^/  /'
-echo "binary: $(du -h "$work/out/Probe" | cut -f1)"
-"$work/out/Probe" "$model"
+echo "NativeAOT publish with Microsoft.ML.OnnxRuntime.Managed $version and Coach.Native: $count distinct trim/AOT warnings"
+[ -z "$warnings" ] || printf '%s\n' "$warnings" | sed 's/^/  /'
+echo
+echo "| model | Coach SessionBinding.Run | managed RunWithBinding (OrtIoBinding) |"
+echo "| --- | --- | --- |"
+for model in "${models[@]}"; do
+  per_model=$runs
+  case "$model" in *models/*fm112.onnx) per_model=$(( runs / 20 > 20 ? runs / 20 : 20 )) ;; esac
+  "$work/out/Probe" "$model" "$per_model"
+done
