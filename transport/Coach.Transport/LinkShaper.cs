@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace Coach.Transport;
 
@@ -74,32 +73,8 @@ public sealed class LinkShaper
         return waitSeconds <= 0 ? ValueTask.CompletedTask : new ValueTask(Task.Delay(TimeSpan.FromSeconds(waitSeconds), cancellationToken));
     }
 
-    /// <summary>
-    /// Parses a rate the way <c>tc</c> writes it: <c>20mbit</c>, <c>500kbit</c>, <c>1gbit</c>, <c>64000bit</c>
-    /// (also <c>20Mbit/s</c>). Bytes-per-second units (<c>mbps</c>) are refused as ambiguous.
-    /// </summary>
-    public static double ParseRate(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        string s = text.Trim().ToLowerInvariant();
-        if (s.EndsWith("/s", StringComparison.Ordinal))
-        {
-            s = s[..^2];
-        }
-
-        (string Suffix, double Factor)[] units = [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1)];
-        foreach ((string suffix, double factor) in units)
-        {
-            if (s.EndsWith(suffix, StringComparison.Ordinal)
-                && double.TryParse(s[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
-                && value > 0 && double.IsFinite(value))
-            {
-                return value * factor;
-            }
-        }
-
-        throw new FormatException($"'{text}' is not a link rate; write it as tc does, e.g. 20mbit, 500kbit, 1gbit");
-    }
+    /// <summary>A rate as tc writes it (<see cref="Coach.Engine.Planning.Bandwidth.ParseBitsPerSecond"/>), in bit/s.</summary>
+    public static double ParseRate(string text) => Coach.Engine.Planning.Bandwidth.ParseBitsPerSecond(text);
 
     public override string ToString() => $"{BitsPerSecond / 1e6:0.###} Mbit/s (burst {BurstBytes} B)";
 

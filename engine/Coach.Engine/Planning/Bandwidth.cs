@@ -2,31 +2,42 @@ using System.Globalization;
 
 namespace Coach.Engine.Planning;
 
-/// <summary>Parses link rates as tc writes them: 10mbit, 500kbit, 1gbit, 2.5mbps, 800000 (bit/s).</summary>
+/// <summary>
+/// The one parser of link rates (the planner's --bandwidth, the bench's links, the edge's in-process shaper), written
+/// as <c>tc</c> writes them: <c>10mbit</c>, <c>500kbit</c>, <c>1gbit</c>, <c>64000bit</c> or a bare number of bit/s,
+/// optionally with <c>/s</c> (<c>2.5Mbit/s</c>). tc reads <c>mbps</c>, <c>kbps</c>, <c>bps</c> as bytes per second,
+/// which users often mean as bits: those are refused with a message rather than guessed.
+/// </summary>
 public static class Bandwidth
 {
+    private static readonly (string Suffix, double Factor)[] BitUnits = [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1)];
+
     public static double ParseBitsPerSecond(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         var s = text.Trim().ToLowerInvariant();
-        double unit = 1;
-        foreach (var (suffix, factor) in new (string, double)[]
+        if (s.EndsWith("/s", StringComparison.Ordinal))
         {
-            ("gbit/s", 1e9), ("mbit/s", 1e6), ("kbit/s", 1e3), ("bit/s", 1),
-            ("gbps", 1e9), ("mbps", 1e6), ("kbps", 1e3), ("bps", 1),
-            ("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1),
-        })
+            s = s[..^2].TrimEnd();
+        }
+        if (s.EndsWith("bps", StringComparison.Ordinal))
+        {
+            throw new FormatException($"rate '{text}': tc reads bps, kbps, mbps and gbps as BYTES per second; write the bit rate, e.g. 10mbit for 10 Mbit/s");
+        }
+
+        double unit = 1;
+        foreach (var (suffix, factor) in BitUnits)
         {
             if (s.EndsWith(suffix, StringComparison.Ordinal))
             {
                 unit = factor;
-                s = s[..^suffix.Length].Trim();
+                s = s[..^suffix.Length].TrimEnd();
                 break;
             }
         }
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || double.IsInfinity(value))
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))
         {
-            throw new FormatException($"bandwidth '{text}' is not a positive rate; write e.g. 10mbit, 500kbit or 1gbit");
+            throw new FormatException($"rate '{text}' is not a positive link rate; write it as tc does, e.g. 10mbit, 500kbit or 1gbit");
         }
         return value * unit;
     }

@@ -114,7 +114,7 @@ public class PlanWriterTests
     [InlineData("10mbit", 10e6)]
     [InlineData("500kbit", 500e3)]
     [InlineData("1gbit", 1e9)]
-    [InlineData("2.5Mbps", 2.5e6)]
+    [InlineData("2.5Mbit/s", 2.5e6)]
     [InlineData("800000", 8e5)]
     public void BandwidthAcceptsTcUnits(string text, double expected) =>
         Assert.Equal(expected, Bandwidth.ParseBitsPerSecond(text));
@@ -124,5 +124,15 @@ public class PlanWriterTests
     {
         var e = Assert.Throws<FormatException>(() => Bandwidth.ParseBitsPerSecond("fast"));
         Assert.Contains("10mbit", e.Message);
+    }
+
+    [Theory]
+    [InlineData("2.5Mbps")]
+    [InlineData("100kbps")]
+    [InlineData("8000bps")]
+    public void ByteRateUnitsAreRefusedBecauseTcReadsThemAsBytes(string text)
+    {
+        var e = Assert.Throws<FormatException>(() => Bandwidth.ParseBitsPerSecond(text));
+        Assert.Contains("BYTES per second", e.Message);
     }
 }
