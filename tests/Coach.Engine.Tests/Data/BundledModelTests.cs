@@ -7,7 +7,7 @@ namespace Coach.Engine.Tests.Data;
 
 public class BundledModelTests
 {
-    // The floors the bundled models must meet (issue: ResNet-style ≥ 90 %, VGG-style ≥ 89 % top-1).
+    // The floors the bundled models must meet (docs/models.md: ResNet-style ≥ 90 %, VGG-style ≥ 89 % top-1).
     private static double Floor(string name) => name.StartsWith("resnet", StringComparison.Ordinal) ? 0.90 : 0.89;
 
     public static TheoryData<string> ModelNames()
