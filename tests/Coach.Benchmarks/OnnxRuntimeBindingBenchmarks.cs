@@ -8,11 +8,11 @@ using Managed = Microsoft.ML.OnnxRuntime;
 namespace Coach.Benchmarks;
 
 /// <summary>
-/// Coach's own C-API binding against ONNX Runtime's official managed API (Microsoft.ML.OnnxRuntime.Managed), on the
-/// bundled models, one frame per run, inputs and outputs bound once to caller-owned memory (what the edge's head and
-/// the cloud's tails do). Both call into the same libonnxruntime.so with the same settings (one intra-op thread, all
-/// graph optimisations), so the difference is the binding's own cost per run and what it allocates.
-/// The decision and its table: docs/onnxruntime.md.
+/// Coach's session facade (Coach.Native's <see cref="SessionBinding"/>) against calling ONNX Runtime's managed API
+/// (Microsoft.ML.OnnxRuntime.Managed) directly, on the bundled models, one frame per run, inputs and outputs bound once
+/// to caller-owned memory (what the edge's head and the cloud's tails do). Both call into the same libonnxruntime.so
+/// with the same settings (one intra-op thread, all graph optimisations), so the difference is what the facade adds
+/// per run and what it allocates. The measurements and the choice of binding: docs/onnxruntime.md.
 /// </summary>
 [MemoryDiagnoser]
 public class OnnxRuntimeBindingBenchmarks
@@ -41,10 +41,8 @@ public class OnnxRuntimeBindingBenchmarks
     public void Setup()
     {
         var path = Model == "relu-3x4x5" ? ReluModel : ModelCatalog.Get(Model).Path;
+        // Loads the library and hands it to the managed API as its "onnxruntime" import.
         OrtLibrary.EnsureLoaded();
-        // The managed API imports "onnxruntime"; hand it the very library Coach's binding loaded.
-        NativeLibrary.SetDllImportResolver(typeof(Managed.InferenceSession).Assembly, (name, _, _) =>
-            name.Contains("onnxruntime", StringComparison.Ordinal) ? NativeLibrary.Load(OrtLibrary.LoadedPath) : 0);
 
         _coachSession = Coach.Native.OnnxRuntime.InferenceSession.Open(path, new SessionSettings { IntraOpThreads = 1 });
         var inputs = _coachSession.Inputs.Select(i => (i.Name, Track(PinnedTensor.Create(i.ElementType, i.ConcreteShape(dynamicDimension: 1))))).ToList();

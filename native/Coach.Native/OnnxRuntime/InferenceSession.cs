@@ -1,20 +1,26 @@
 using System.Runtime.InteropServices;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Coach.Native.OnnxRuntime;
 
 /// <summary>
 /// One loaded ONNX model in ONNX Runtime: its inputs and outputs, the execution provider it runs
 /// on (and why the preferred ones were refused), an allocating <see cref="Run"/> and an
-/// allocation-free <see cref="Bind"/>.
+/// allocation-free <see cref="Bind"/>. A facade over the managed API's session that keeps Coach's
+/// checks and error messages (docs/onnxruntime.md).
 /// </summary>
-public sealed unsafe class InferenceSession : IDisposable
+public sealed class InferenceSession : IDisposable
 {
-    private readonly OrtSessionHandle _session;
+    private readonly Ort.InferenceSession _session;
+    private readonly Ort.RunOptions _runOptions = new();
     private readonly Dictionary<string, int> _inputIndex;
     private readonly Dictionary<string, int> _outputIndex;
     private readonly string[] _allOutputNames;
+    private readonly Lock _leaseGate = new();
+    private int _leases;
+    private bool _disposed;
 
-    private InferenceSession(OrtSessionHandle session, string displayName, SessionSettings settings,
+    private InferenceSession(Ort.InferenceSession session, string displayName, SessionSettings settings,
         ExecutionProvider provider, IReadOnlyList<ProviderRefusal> refusals)
     {
         _session = session;
@@ -22,8 +28,8 @@ public sealed unsafe class InferenceSession : IDisposable
         Settings = settings;
         Provider = provider;
         RefusedProviders = refusals;
-        Inputs = ReadMetadata(session.DangerousGetHandle(), inputs: true);
-        Outputs = ReadMetadata(session.DangerousGetHandle(), inputs: false);
+        Inputs = ReadMetadata(session.InputNames, session.InputMetadata, "input");
+        Outputs = ReadMetadata(session.OutputNames, session.OutputMetadata, "output");
         _inputIndex = IndexByName(Inputs);
         _outputIndex = IndexByName(Outputs);
         _allOutputNames = Outputs.Select(o => o.Name).ToArray();
@@ -44,8 +50,6 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>Providers tried before <see cref="Provider"/> that ORT refused, with ORT's reason.</summary>
     public IReadOnlyList<ProviderRefusal> RefusedProviders { get; }
 
-    internal OrtSessionHandle Handle => _session;
-
     /// <summary>Loads a model file. A missing file raises <see cref="FileNotFoundException"/>; a file
     /// ORT cannot load raises <see cref="OrtException"/> naming the file and ORT's reason.</summary>
     public static InferenceSession Open(string modelPath, SessionSettings? settings = null)
@@ -63,19 +67,14 @@ public sealed unsafe class InferenceSession : IDisposable
 
         settings ??= new SessionSettings();
         using var options = CreateOptions(settings, out var provider, out var refusals);
-        var pathBytes = Utf8.ToNullTerminated(fullPath);
-        nint session;
-        nint status;
-        fixed (byte* path = pathBytes)
+        try
         {
-            status = OrtApi.CreateSession(OrtLibrary.Environment, path, options.DangerousGetHandle(), &session);
+            return new InferenceSession(new Ort.InferenceSession(fullPath, options), fullPath, settings, provider, refusals);
         }
-        if (status != 0)
+        catch (Ort.OnnxRuntimeException e)
         {
-            var ort = OrtApi.TakeException(status);
-            throw new OrtException(ort.Code, $"cannot load the ONNX model {fullPath}: {ort.Message}", ort);
+            throw OrtException.From(e, $"cannot load the ONNX model {fullPath}");
         }
-        return new InferenceSession(new OrtSessionHandle(session), fullPath, settings, provider, refusals);
     }
 
     /// <summary>Loads a model from its serialized bytes; <paramref name="displayName"/> names it in errors.</summary>
@@ -89,18 +88,14 @@ public sealed unsafe class InferenceSession : IDisposable
 
         settings ??= new SessionSettings();
         using var options = CreateOptions(settings, out var provider, out var refusals);
-        nint session;
-        nint status;
-        fixed (byte* data = modelBytes)
+        try
         {
-            status = OrtApi.CreateSessionFromArray(OrtLibrary.Environment, data, (nuint)modelBytes.Length, options.DangerousGetHandle(), &session);
+            return new InferenceSession(new Ort.InferenceSession(modelBytes.ToArray(), options), displayName, settings, provider, refusals);
         }
-        if (status != 0)
+        catch (Ort.OnnxRuntimeException e)
         {
-            var ort = OrtApi.TakeException(status);
-            throw new OrtException(ort.Code, $"cannot load the ONNX model {displayName}: {ort.Message}", ort);
+            throw OrtException.From(e, $"cannot load the ONNX model {displayName}");
         }
-        return new InferenceSession(new OrtSessionHandle(session), displayName, settings, provider, refusals);
     }
 
     /// <summary>
@@ -110,7 +105,7 @@ public sealed unsafe class InferenceSession : IDisposable
     public DenseTensor[] Run(IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputNames = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        ObjectDisposedException.ThrowIf(_session.IsClosed, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         outputNames ??= _allOutputNames;
         foreach (var input in inputs)
         {
@@ -122,44 +117,23 @@ public sealed unsafe class InferenceSession : IDisposable
         }
 
         var pins = new GCHandle[inputs.Count];
-        var inputValues = new nint[inputs.Count];
-        var outputValues = new nint[outputNames.Count];
+        var inputValues = new Ort.OrtValue[inputs.Count];
         try
         {
             for (var i = 0; i < inputs.Count; i++)
             {
                 var tensor = inputs[i].Tensor;
                 pins[i] = GCHandle.Alloc(tensor.Data, GCHandleType.Pinned);
-                inputValues[i] = CreateTensorValue(tensor.ElementType, tensor.Shape, (void*)pins[i].AddrOfPinnedObject(), tensor.Data.LongLength);
+                inputValues[i] = CreateTensorValue(tensor.ElementType, tensor.Shape, pins[i].AddrOfPinnedObject(), tensor.Data.LongLength);
             }
 
-            using var inputNameArray = new Utf8StringArray(inputs.Select(t => t.Name).ToArray());
-            using var outputNameArray = new Utf8StringArray(outputNames);
-            var addedRef = false;
-            _session.DangerousAddRef(ref addedRef);
-            try
-            {
-                fixed (nint* inputPointers = inputValues)
-                fixed (nint* outputPointers = outputValues)
-                {
-                    var status = OrtApi.Run(_session.DangerousGetHandle(), 0,
-                        inputNameArray.Pointers, inputPointers, (nuint)inputs.Count,
-                        outputNameArray.Pointers, (nuint)outputNames.Count, outputPointers);
-                    ThrowRunFailure(status);
-                }
-            }
-            finally
-            {
-                if (addedRef)
-                {
-                    _session.DangerousRelease();
-                }
-            }
-
+            using var outputs = RunGuarded(() => _session.Run(_runOptions, inputs.Select(t => t.Name).ToArray(), inputValues, outputNames.ToArray()));
             var results = new DenseTensor[outputNames.Count];
-            for (var i = 0; i < results.Length; i++)
+            var index = 0;
+            foreach (var value in outputs)
             {
-                results[i] = CopyOut(outputValues[i], outputNames[i]);
+                results[index] = CopyOut(value, outputNames[index]);
+                index++;
             }
             return results;
         }
@@ -167,17 +141,7 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             foreach (var value in inputValues)
             {
-                if (value != 0)
-                {
-                    OrtApi.ReleaseValue(value);
-                }
-            }
-            foreach (var value in outputValues)
-            {
-                if (value != 0)
-                {
-                    OrtApi.ReleaseValue(value);
-                }
+                value?.Dispose();
             }
             foreach (var pin in pins)
             {
@@ -199,7 +163,7 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(outputs);
-        ObjectDisposedException.ThrowIf(_session.IsClosed, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         foreach (var (name, tensor) in inputs)
         {
             CheckInput(name, tensor.ElementType, tensor.Shape);
@@ -218,22 +182,13 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>Stops ORT's profiler and returns the absolute path of its JSON trace.</summary>
     public string EndProfiling()
     {
-        ObjectDisposedException.ThrowIf(_session.IsClosed, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (!Settings.EnableProfiling)
         {
             throw new InvalidOperationException(
                 $"profiling is off for {DisplayName}; open the session with SessionSettings {{ EnableProfiling = true }}");
         }
-        byte* path;
-        OrtApi.Check(OrtApi.SessionEndProfiling(_session.DangerousGetHandle(), OrtLibrary.DefaultAllocator, &path));
-        try
-        {
-            return Path.GetFullPath(Utf8.ToString(path));
-        }
-        finally
-        {
-            OrtApi.Check(OrtApi.AllocatorFree(OrtLibrary.DefaultAllocator, path));
-        }
+        return Path.GetFullPath(RunGuarded(_session.EndProfiling));
     }
 
     public TensorMetadata InputMetadata(string name) =>
@@ -248,26 +203,71 @@ public sealed unsafe class InferenceSession : IDisposable
             : throw new ArgumentException(
                 $"{DisplayName} has no output '{name}'; its outputs are: {string.Join(", ", Outputs)}", nameof(name));
 
-    public void Dispose() => _session.Dispose();
-
-    internal static nint CreateTensorValue(TensorElementType type, long[] shape, void* data, long byteCount)
+    /// <summary>Closes the session; ORT's session is released once no <see cref="SessionBinding"/> uses it any more.</summary>
+    public void Dispose()
     {
-        nint value;
-        fixed (long* dims = shape)
+        lock (_leaseGate)
         {
-            OrtApi.Check(OrtApi.CreateTensorWithDataAsOrtValue(OrtLibrary.CpuMemoryInfo, data, (nuint)byteCount,
-                dims, (nuint)shape.Length, (int)type, &value));
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            if (_leases > 0)
+            {
+                return;
+            }
         }
-        return value;
+        ReleaseNative();
     }
 
-    internal void ThrowRunFailure(nint status)
+    internal Ort.InferenceSession Native => _session;
+
+    internal Ort.RunOptions RunOptions => _runOptions;
+
+    /// <summary>Keeps ORT's session alive for a binding even if this session is disposed first.</summary>
+    internal void AcquireLease()
     {
-        if (status != 0)
+        lock (_leaseGate)
         {
-            var ort = OrtApi.TakeException(status);
-            throw new OrtException(ort.Code, $"running {DisplayName} failed: {ort.Message}", ort);
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _leases++;
         }
+    }
+
+    internal void ReleaseLease()
+    {
+        lock (_leaseGate)
+        {
+            if (--_leases > 0 || !_disposed)
+            {
+                return;
+            }
+        }
+        ReleaseNative();
+    }
+
+    internal static Ort.OrtValue CreateTensorValue(TensorElementType type, long[] shape, nint data, long byteCount) =>
+        Ort.OrtValue.CreateTensorValueWithData(Ort.OrtMemoryInfo.DefaultInstance,
+            (Ort.Tensors.TensorElementType)(int)type, shape, data, byteCount);
+
+    /// <summary>Runs an ORT call, turning its failure into an <see cref="OrtException"/> naming this model.</summary>
+    internal T RunGuarded<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw OrtException.From(e, $"running {DisplayName} failed");
+        }
+    }
+
+    private void ReleaseNative()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
     }
 
     private void CheckInput(string name, TensorElementType type, long[] shape) =>
@@ -296,89 +296,32 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
-    private static DenseTensor CopyOut(nint value, string name)
+    private static DenseTensor CopyOut(Ort.OrtValue value, string name)
     {
-        nint info;
-        OrtApi.Check(OrtApi.GetTensorTypeAndShape(value, &info));
-        TensorElementType type;
-        long[] shape;
-        try
-        {
-            (type, shape) = ReadTensorInfo(info);
-        }
-        finally
-        {
-            OrtApi.ReleaseTensorTypeAndShapeInfo(info);
-        }
-        if (type == TensorElementType.String)
+        var info = value.GetTensorTypeAndShape();
+        if (info.IsString)
         {
             throw new NotSupportedException($"output '{name}' is a string tensor; Coach reads numeric tensors only");
         }
-        var tensor = DenseTensor.Create(type, shape);
-        void* data;
-        OrtApi.Check(OrtApi.GetTensorMutableData(value, &data));
-        new ReadOnlySpan<byte>(data, tensor.Data.Length).CopyTo(tensor.Data);
+        var tensor = DenseTensor.Create((TensorElementType)(int)info.ElementDataType, info.Shape);
+        value.GetTensorMutableRawData().CopyTo(tensor.Data);
         return tensor;
     }
 
-    private static (TensorElementType Type, long[] Shape) ReadTensorInfo(nint info)
+    private static TensorMetadata[] ReadMetadata(IReadOnlyList<string> names,
+        IReadOnlyDictionary<string, Ort.NodeMetadata> metadata, string role)
     {
-        int elementType;
-        OrtApi.Check(OrtApi.GetTensorElementType(info, &elementType));
-        nuint rank;
-        OrtApi.Check(OrtApi.GetDimensionsCount(info, &rank));
-        var shape = new long[(int)rank];
-        fixed (long* dims = shape)
+        var result = new TensorMetadata[names.Count];
+        for (var i = 0; i < names.Count; i++)
         {
-            OrtApi.Check(OrtApi.GetDimensions(info, dims, rank));
-        }
-        return ((TensorElementType)elementType, shape);
-    }
-
-    private static TensorMetadata[] ReadMetadata(nint session, bool inputs)
-    {
-        nuint count;
-        OrtApi.Check(inputs ? OrtApi.SessionGetInputCount(session, &count) : OrtApi.SessionGetOutputCount(session, &count));
-        var result = new TensorMetadata[(int)count];
-        for (nuint i = 0; i < count; i++)
-        {
-            byte* namePointer;
-            OrtApi.Check(inputs
-                ? OrtApi.SessionGetInputName(session, i, OrtLibrary.DefaultAllocator, &namePointer)
-                : OrtApi.SessionGetOutputName(session, i, OrtLibrary.DefaultAllocator, &namePointer));
-            string name;
-            try
+            var node = metadata[names[i]];
+            if (node.OnnxValueType != Ort.OnnxValueType.ONNX_TYPE_TENSOR)
             {
-                name = Utf8.ToString(namePointer);
+                throw new NotSupportedException(
+                    $"{role} '{names[i]}' is not a tensor ({node.OnnxValueType}: sequence, map or optional); Coach binds tensors only");
             }
-            finally
-            {
-                OrtApi.Check(OrtApi.AllocatorFree(OrtLibrary.DefaultAllocator, namePointer));
-            }
-
-            nint typeInfo;
-            OrtApi.Check(inputs
-                ? OrtApi.SessionGetInputTypeInfo(session, i, &typeInfo)
-                : OrtApi.SessionGetOutputTypeInfo(session, i, &typeInfo));
-            try
-            {
-                int onnxType;
-                OrtApi.Check(OrtApi.GetOnnxTypeFromTypeInfo(typeInfo, &onnxType));
-                const int OnnxTypeTensor = 1;
-                if (onnxType != OnnxTypeTensor)
-                {
-                    throw new NotSupportedException(
-                        $"{(inputs ? "input" : "output")} '{name}' is not a tensor (ONNXType {onnxType}: sequence, map or optional); Coach binds tensors only");
-                }
-                nint tensorInfo; // owned by typeInfo
-                OrtApi.Check(OrtApi.CastTypeInfoToTensorInfo(typeInfo, &tensorInfo));
-                var (type, shape) = ReadTensorInfo(tensorInfo);
-                result[(int)i] = new TensorMetadata(name, type, shape);
-            }
-            finally
-            {
-                OrtApi.ReleaseTypeInfo(typeInfo);
-            }
+            result[i] = new TensorMetadata(names[i], (TensorElementType)(int)node.ElementDataType,
+                Array.ConvertAll(node.Dimensions, d => (long)d));
         }
         return result;
     }
@@ -393,7 +336,7 @@ public sealed unsafe class InferenceSession : IDisposable
         return index;
     }
 
-    private static OrtSessionOptionsHandle CreateOptions(SessionSettings settings, out ExecutionProvider provider,
+    private static Ort.SessionOptions CreateOptions(SessionSettings settings, out ExecutionProvider provider,
         out List<ProviderRefusal> refusals)
     {
         if (settings.IntraOpThreads < 0 || settings.InterOpThreads < 0)
@@ -402,28 +345,26 @@ public sealed unsafe class InferenceSession : IDisposable
         }
 
         OrtLibrary.EnsureLoaded();
-        nint raw;
-        OrtApi.Check(OrtApi.CreateSessionOptions(&raw));
-        var options = new OrtSessionOptionsHandle(raw);
+        var options = new Ort.SessionOptions();
         try
         {
+            options.LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
             if (settings.IntraOpThreads > 0)
             {
-                OrtApi.Check(OrtApi.SetIntraOpNumThreads(raw, settings.IntraOpThreads));
+                options.IntraOpNumThreads = settings.IntraOpThreads;
             }
             if (settings.InterOpThreads > 0)
             {
-                OrtApi.Check(OrtApi.SetInterOpNumThreads(raw, settings.InterOpThreads));
+                options.InterOpNumThreads = settings.InterOpThreads;
             }
-            var level = settings.Optimization switch
+            options.GraphOptimizationLevel = settings.Optimization switch
             {
-                GraphOptimization.Disabled => 0,
-                GraphOptimization.Basic => 1,
-                GraphOptimization.Extended => 2,
-                GraphOptimization.All => 99,
+                GraphOptimization.Disabled => Ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                GraphOptimization.Basic => Ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                GraphOptimization.Extended => Ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                GraphOptimization.All => Ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                 _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Optimization, "unknown optimisation level"),
             };
-            OrtApi.Check(OrtApi.SetSessionGraphOptimizationLevel(raw, level));
             if (settings.EnableProfiling)
             {
                 var prefix = Path.GetFullPath(settings.ProfilePrefix ?? Path.Combine(Path.GetTempPath(), "coach-ort-profile"));
@@ -432,14 +373,13 @@ public sealed unsafe class InferenceSession : IDisposable
                 {
                     Directory.CreateDirectory(folder);
                 }
-                fixed (byte* prefixBytes = Utf8.ToNullTerminated(prefix))
-                {
-                    OrtApi.Check(OrtApi.EnableProfiling(raw, prefixBytes));
-                }
+                // The prefix first: turning profiling on hands ORT the prefix set at that moment.
+                options.ProfileOutputPathPrefix = prefix;
+                options.EnableProfiling = true;
             }
 
             refusals = [];
-            provider = ProviderSelection.Append(raw, settings, refusals);
+            provider = ProviderSelection.Append(options, settings, refusals);
             return options;
         }
         catch

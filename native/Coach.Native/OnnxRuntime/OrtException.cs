@@ -1,3 +1,5 @@
+using Ort = Microsoft.ML.OnnxRuntime;
+
 namespace Coach.Native.OnnxRuntime;
 
 /// <summary>
@@ -56,4 +58,28 @@ public sealed class OrtException : Exception
         11 => "ORT_EP_FAIL",
         _ => $"ORT error {Code}",
     };
+
+    /// <summary>ORT's failure as raised by the managed API, with what Coach was doing in front of ORT's own text
+    /// (the managed API's "[ErrorCode:…]" prefix is dropped: <see cref="CodeName"/> carries it).</summary>
+    /// <summary>The managed API's names of <c>OrtErrorCode</c> 0–11, in code order (it still calls 11, ORT_EP_FAIL, by an older name).</summary>
+    private static readonly string[] ManagedCodeNames =
+    [
+        "Ok", "Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException",
+        "InvalidProtobuf", "ModelLoaded", "NotImplemented", "InvalidGraph", "ShapeInferenceNotRegistered",
+    ];
+
+    internal static OrtException From(Ort.OnnxRuntimeException error, string context)
+    {
+        const string Prefix = "[ErrorCode:";
+        var text = error.Message;
+        var end = text.StartsWith(Prefix, StringComparison.Ordinal) ? text.IndexOf("] ", StringComparison.Ordinal) : -1;
+        var code = 1;
+        if (end > 0)
+        {
+            var index = Array.IndexOf(ManagedCodeNames, text[Prefix.Length..end]);
+            code = index > 0 ? index : 1;
+            text = text[(end + 2)..];
+        }
+        return new OrtException(code, context.Length == 0 ? text : $"{context}: {text}", error);
+    }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Coach.Native.OnnxRuntime;
 
@@ -11,6 +12,8 @@ namespace Coach.Native.OnnxRuntime;
 /// <c>.so.1</c>) under the application folder, where a build copies the NuGet package's library; the
 /// application (binary) folder itself, where a publish puts it; finally the dynamic loader's own search
 /// for <c>libonnxruntime.so.1</c> and <c>libonnxruntime.so</c> (a system or JetPack install).
+/// Sessions run through ONNX Runtime's own managed API (Microsoft.ML.OnnxRuntime.Managed); the library found here
+/// is handed to it as its <c>onnxruntime</c> import, so the search and its errors stay Coach's (docs/onnxruntime.md).
 /// </remarks>
 public static unsafe class OrtLibrary
 {
@@ -22,15 +25,16 @@ public static unsafe class OrtLibrary
 
     private const string Soname = "libonnxruntime.so.1";
     private const string DevName = "libonnxruntime.so";
-    private const int OrtLoggingLevelError = 3;
-    private const int OrtArenaAllocator = 1;
-    private const int OrtMemTypeDefault = 0;
+
+    /// <summary>The ORT_API_VERSION the managed API asks for: ONNX Runtime 1.14 is the oldest it runs on.</summary>
+    private const uint ManagedApiVersion = 14;
 
     private static readonly Lock Gate = new();
     private static LoadedRuntime? s_runtime;
+    private static bool s_resolverSet;
 
-    /// <summary>The ORT_API_VERSION Coach requests (the lowest that has every function it calls).</summary>
-    public static uint ApiVersion => OrtApi.RequiredApiVersion;
+    /// <summary>The ORT_API_VERSION a library must offer (ONNX Runtime 1.14 or newer).</summary>
+    public static uint ApiVersion => ManagedApiVersion;
 
     /// <summary>Version string of the loaded library, e.g. "1.30.0". Loads the library if needed.</summary>
     public static string Version => Runtime.Version;
@@ -45,11 +49,6 @@ public static unsafe class OrtLibrary
     /// <summary>True once the library has been loaded in this process.</summary>
     public static bool IsLoaded => Volatile.Read(ref s_runtime) is not null;
 
-    internal static nint Environment => Runtime.Environment.DangerousGetHandle();
-
-    internal static nint CpuMemoryInfo => Runtime.CpuMemoryInfo.DangerousGetHandle();
-
-    internal static nint DefaultAllocator => Runtime.DefaultAllocator;
 
     private static LoadedRuntime Runtime => Volatile.Read(ref s_runtime) ?? LoadOrThrow();
 
@@ -84,7 +83,7 @@ public static unsafe class OrtLibrary
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = Path.GetFullPath(path);
-        if (TryOpen(full, isFileName: true, out _, out _, out version, out var reason))
+        if (TryOpen(full, isFileName: true, out _, out version, out var reason))
         {
             error = "";
             return true;
@@ -156,10 +155,10 @@ public static unsafe class OrtLibrary
             foreach (var candidate in SearchLocations())
             {
                 var isFileName = Path.IsPathRooted(candidate);
-                if (TryOpen(candidate, isFileName, out var library, out var api, out var version, out var reason))
+                if (TryOpen(candidate, isFileName, out var library, out var version, out var reason))
                 {
-                    OrtApi.Bind(api);
-                    var runtime = new LoadedRuntime(library, candidate, version);
+                    HandToManagedApi(library);
+                    var runtime = new LoadedRuntime(candidate, version);
                     Volatile.Write(ref s_runtime, runtime);
                     return runtime;
                 }
@@ -173,10 +172,9 @@ public static unsafe class OrtLibrary
     }
 
     /// <summary>Opens one candidate and checks it is an ONNX Runtime with the API version Coach needs.</summary>
-    private static bool TryOpen(string candidate, bool isFileName, out nint library, out void** api, out string version, out string reason)
+    private static bool TryOpen(string candidate, bool isFileName, out nint library, out string version, out string reason)
     {
         library = 0;
-        api = null;
         version = "";
         if (isFileName && !File.Exists(candidate))
         {
@@ -212,12 +210,11 @@ public static unsafe class OrtLibrary
         }
         var getApi = (delegate* unmanaged[Cdecl]<uint, void**>)apiBase[0];
         var getVersionString = (delegate* unmanaged[Cdecl]<byte*>)apiBase[1];
-        version = Utf8.ToString(getVersionString());
-        api = getApi(OrtApi.RequiredApiVersion);
-        if (api == null)
+        version = Marshal.PtrToStringUTF8((nint)getVersionString()) ?? "";
+        if (getApi(ManagedApiVersion) == null)
         {
-            reason = $"ONNX Runtime {version} does not offer C API version {OrtApi.RequiredApiVersion} " +
-                     "(Coach needs ONNX Runtime 1.11 or newer)";
+            reason = $"ONNX Runtime {version} does not offer C API version {ManagedApiVersion} " +
+                     "(Coach needs ONNX Runtime 1.14 or newer)";
             return false;
         }
 
@@ -231,67 +228,46 @@ public static unsafe class OrtLibrary
         return end < 0 ? text : text[..end];
     }
 
+    /// <summary>
+    /// Makes <paramref name="library"/> the managed API's <c>onnxruntime</c> import. Runs before any managed ORT type
+    /// is touched: the package's own resolver (which would search on its own) is switched off first.
+    /// </summary>
+    private static void HandToManagedApi(nint library)
+    {
+        if (s_resolverSet)
+        {
+            return; // a resolver is set once per assembly; a retry after a failed environment keeps the first library
+        }
+        s_resolverSet = true;
+        Ort.OrtEnv.DisableDllImportResolver = true;
+        NativeLibrary.SetDllImportResolver(typeof(Ort.OrtEnv).Assembly, (name, _, _) =>
+            name is "onnxruntime" or DevName or Soname ? library : 0);
+    }
+
     /// <summary>Everything that exists once per process after a successful load.</summary>
     private sealed class LoadedRuntime
     {
         private IReadOnlyList<string>? _availableProviders;
 
-        public LoadedRuntime(nint library, string path, string version)
+        public LoadedRuntime(string path, string version)
         {
-            Library = library;
             Path = path;
             Version = version;
-
-            nint env;
-            fixed (byte* logId = "coach"u8)
+            // Process-wide: ORT wants one OrtEnv per process, and it must outlive every session.
+            var options = new Ort.EnvironmentCreationOptions
             {
-                OrtApi.Check(OrtApi.CreateEnv(OrtLoggingLevelError, logId, &env));
-            }
-            Environment = new OrtEnvHandle(env);
-
-            nint memoryInfo;
-            OrtApi.Check(OrtApi.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &memoryInfo));
-            CpuMemoryInfo = new OrtMemoryInfoHandle(memoryInfo);
-
-            nint allocator;
-            OrtApi.Check(OrtApi.GetAllocatorWithDefaultOptions(&allocator));
-            DefaultAllocator = allocator;
+                logId = "coach",
+                logLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            };
+            Environment = Ort.OrtEnv.CreateInstanceWithOptions(ref options);
         }
-
-        public nint Library { get; }
 
         public string Path { get; }
 
         public string Version { get; }
 
-        // Process-wide: ORT wants one OrtEnv per process, and it must outlive every session.
-        public OrtEnvHandle Environment { get; }
+        public Ort.OrtEnv Environment { get; }
 
-        public OrtMemoryInfoHandle CpuMemoryInfo { get; }
-
-        /// <summary>ORT's default CPU allocator; owned by ORT, never released.</summary>
-        public nint DefaultAllocator { get; }
-
-        public IReadOnlyList<string> AvailableProviders => _availableProviders ??= ReadAvailableProviders();
-
-        private static string[] ReadAvailableProviders()
-        {
-            byte** names;
-            int count;
-            OrtApi.Check(OrtApi.GetAvailableProviders(&names, &count));
-            try
-            {
-                var providers = new string[count];
-                for (var i = 0; i < count; i++)
-                {
-                    providers[i] = Utf8.ToString(names[i]);
-                }
-                return providers;
-            }
-            finally
-            {
-                OrtApi.Check(OrtApi.ReleaseAvailableProviders(names, count));
-            }
-        }
+        public IReadOnlyList<string> AvailableProviders => _availableProviders ??= Environment.GetAvailableProviders();
     }
 }

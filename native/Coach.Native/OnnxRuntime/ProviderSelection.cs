@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Coach.Native.OnnxRuntime;
 
@@ -7,9 +8,9 @@ namespace Coach.Native.OnnxRuntime;
 /// <see cref="SessionSettings.Providers"/>; each one only if ORT accepts it, otherwise its refusal
 /// (ORT's status message) is recorded. The CPU provider is always there as the fallback.
 /// </summary>
-internal static unsafe class ProviderSelection
+internal static class ProviderSelection
 {
-    public static ExecutionProvider Append(nint options, SessionSettings settings, List<ProviderRefusal> refusals)
+    public static ExecutionProvider Append(Ort.SessionOptions options, SessionSettings settings, List<ProviderRefusal> refusals)
     {
         ExecutionProvider? chosen = null;
         foreach (var provider in settings.Providers)
@@ -40,80 +41,57 @@ internal static unsafe class ProviderSelection
     }
 
     /// <summary>Returns null when appended, else ORT's reason.</summary>
-    private static string? AppendTensorRt(nint options, SessionSettings settings)
+    private static string? AppendTensorRt(Ort.SessionOptions options, SessionSettings settings)
     {
         var trt = settings.TensorRt;
-        nint providerOptions;
-        var status = OrtApi.CreateTensorRTProviderOptions(&providerOptions);
-        if (status != 0)
+        var values = new Dictionary<string, string>
         {
-            return OrtApi.TakeException(status).Message;
-        }
-        try
+            ["device_id"] = settings.DeviceId.ToString(CultureInfo.InvariantCulture),
+            ["trt_fp16_enable"] = trt.Fp16 ? "1" : "0",
+            ["trt_int8_enable"] = trt.Int8 ? "1" : "0",
+            ["trt_max_workspace_size"] = trt.WorkspaceBytes.ToString(CultureInfo.InvariantCulture),
+            ["trt_engine_cache_enable"] = trt.EngineCachePath is null ? "0" : "1",
+            ["trt_dla_enable"] = trt.DlaCore >= 0 ? "1" : "0",
+        };
+        if (trt.EngineCachePath is not null)
         {
-            var keys = new List<string>
-            {
-                "device_id", "trt_fp16_enable", "trt_int8_enable", "trt_max_workspace_size",
-                "trt_engine_cache_enable", "trt_dla_enable",
-            };
-            var values = new List<string>
-            {
-                settings.DeviceId.ToString(CultureInfo.InvariantCulture),
-                trt.Fp16 ? "1" : "0",
-                trt.Int8 ? "1" : "0",
-                trt.WorkspaceBytes.ToString(CultureInfo.InvariantCulture),
-                trt.EngineCachePath is null ? "0" : "1",
-                trt.DlaCore >= 0 ? "1" : "0",
-            };
-            if (trt.EngineCachePath is not null)
-            {
-                Directory.CreateDirectory(trt.EngineCachePath);
-                keys.Add("trt_engine_cache_path");
-                values.Add(Path.GetFullPath(trt.EngineCachePath));
-            }
-            if (trt.DlaCore >= 0)
-            {
-                keys.Add("trt_dla_core");
-                values.Add(trt.DlaCore.ToString(CultureInfo.InvariantCulture));
-            }
-
-            using var keyArray = new Utf8StringArray(keys);
-            using var valueArray = new Utf8StringArray(values);
-            status = OrtApi.UpdateTensorRTProviderOptions(providerOptions, keyArray.Pointers, valueArray.Pointers, (nuint)keys.Count);
-            if (status == 0)
-            {
-                status = OrtApi.SessionOptionsAppendExecutionProvider_TensorRT_V2(options, providerOptions);
-            }
-            return status == 0 ? null : OrtApi.TakeException(status).Message;
+            Directory.CreateDirectory(trt.EngineCachePath);
+            values["trt_engine_cache_path"] = Path.GetFullPath(trt.EngineCachePath);
         }
-        finally
+        if (trt.DlaCore >= 0)
         {
-            OrtApi.ReleaseTensorRTProviderOptions(providerOptions);
+            values["trt_dla_core"] = trt.DlaCore.ToString(CultureInfo.InvariantCulture);
         }
+        return Refusal(() =>
+        {
+            using var providerOptions = new Ort.OrtTensorRTProviderOptions();
+            providerOptions.UpdateOptions(values);
+            options.AppendExecutionProvider_Tensorrt(providerOptions);
+        });
     }
 
-    private static string? AppendCuda(nint options, SessionSettings settings)
-    {
-        nint providerOptions;
-        var status = OrtApi.CreateCUDAProviderOptions(&providerOptions);
-        if (status != 0)
+    private static string? AppendCuda(Ort.SessionOptions options, SessionSettings settings) =>
+        Refusal(() =>
         {
-            return OrtApi.TakeException(status).Message;
-        }
+            using var providerOptions = new Ort.OrtCUDAProviderOptions();
+            providerOptions.UpdateOptions(new Dictionary<string, string>
+            {
+                ["device_id"] = settings.DeviceId.ToString(CultureInfo.InvariantCulture),
+            });
+            options.AppendExecutionProvider_CUDA(providerOptions);
+        });
+
+    /// <summary>ORT's own reason when <paramref name="append"/> is refused, else null.</summary>
+    private static string? Refusal(Action append)
+    {
         try
         {
-            using var keyArray = new Utf8StringArray(["device_id"]);
-            using var valueArray = new Utf8StringArray([settings.DeviceId.ToString(CultureInfo.InvariantCulture)]);
-            status = OrtApi.UpdateCUDAProviderOptions(providerOptions, keyArray.Pointers, valueArray.Pointers, 1);
-            if (status == 0)
-            {
-                status = OrtApi.SessionOptionsAppendExecutionProvider_CUDA_V2(options, providerOptions);
-            }
-            return status == 0 ? null : OrtApi.TakeException(status).Message;
+            append();
+            return null;
         }
-        finally
+        catch (Ort.OnnxRuntimeException e)
         {
-            OrtApi.ReleaseCUDAProviderOptions(providerOptions);
+            return OrtException.From(e, "").Message;
         }
     }
 }

@@ -1,70 +1,60 @@
 using System.Runtime.InteropServices;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Coach.Native.OnnxRuntime;
 
 /// <summary>
 /// A prepared run of one <see cref="InferenceSession"/> over fixed <see cref="PinnedTensor"/>
-/// buffers: names are marshalled and OrtValues wrap the buffers once, so <see cref="Run"/> is one
-/// native call that allocates no managed memory. Write the inputs through their spans, call
-/// <see cref="Run"/>, read the outputs through theirs. Not for concurrent use: one binding per thread.
+/// buffers: OrtValues wrap the buffers and are bound to ORT's <c>OrtIoBinding</c> once, so
+/// <see cref="Run"/> is one native call that allocates no managed memory. Write the inputs through
+/// their spans, call <see cref="Run"/>, read the outputs through theirs. Not for concurrent use:
+/// one binding per thread.
 /// </summary>
-public sealed unsafe class SessionBinding : IDisposable
+public sealed class SessionBinding : IDisposable
 {
     private readonly InferenceSession _session;
+    private readonly Ort.OrtIoBinding _binding;
     private readonly SafeHandle[] _keptAlive;
-    private readonly OrtValueHandle[] _values;
-    private readonly Utf8StringArray _inputNames;
-    private readonly Utf8StringArray _outputNames;
-    private readonly int _inputCount;
-    private readonly int _outputCount;
-    private readonly nint _sessionPointer;
-    private nint* _inputValues;
-    private nint* _outputValues;
+    private readonly Ort.OrtValue[] _values;
     private int _disposed;
 
     internal SessionBinding(InferenceSession session, IReadOnlyList<(string Name, PinnedTensor Tensor)> inputs,
         IReadOnlyList<(string Name, PinnedTensor Tensor)> outputs)
     {
         _session = session;
-        _inputCount = inputs.Count;
-        _outputCount = outputs.Count;
         InputNames = inputs.Select(i => i.Name).ToArray();
         OutputNames = outputs.Select(o => o.Name).ToArray();
 
         // The session and every buffer must outlive this binding even if their owners are disposed
-        // first: hold a reference on each SafeHandle until Dispose.
+        // first: a lease on the session and a reference on each buffer's SafeHandle until Dispose.
+        session.AcquireLease();
         var kept = new List<SafeHandle>();
-        var values = new List<OrtValueHandle>();
+        var values = new List<Ort.OrtValue>();
+        Ort.OrtIoBinding? binding = null;
         try
         {
-            AddRef(session.Handle, kept);
-            _sessionPointer = session.Handle.DangerousGetHandle();
-            _inputValues = (nint*)NativeMemory.AllocZeroed((nuint)Math.Max(1, _inputCount), (nuint)sizeof(nint));
-            _outputValues = (nint*)NativeMemory.AllocZeroed((nuint)Math.Max(1, _outputCount), (nuint)sizeof(nint));
-            for (var i = 0; i < _inputCount; i++)
+            binding = session.Native.CreateIoBinding();
+            foreach (var (name, tensor) in inputs)
             {
-                _inputValues[i] = Wrap(inputs[i].Tensor, kept, values);
+                binding.BindInput(name, Wrap(tensor, kept, values));
             }
-            for (var i = 0; i < _outputCount; i++)
+            foreach (var (name, tensor) in outputs)
             {
-                _outputValues[i] = Wrap(outputs[i].Tensor, kept, values);
+                binding.BindOutput(name, Wrap(tensor, kept, values));
             }
-            _inputNames = new Utf8StringArray(InputNames);
-            _outputNames = new Utf8StringArray(OutputNames);
         }
-        catch
+        catch (Exception e)
         {
-            foreach (var value in values)
+            binding?.Dispose();
+            Release(values, kept);
+            session.ReleaseLease();
+            if (e is Ort.OnnxRuntimeException ort)
             {
-                value.Dispose();
+                throw OrtException.From(ort, $"binding buffers to {session.DisplayName} failed");
             }
-            foreach (var handle in kept)
-            {
-                handle.DangerousRelease();
-            }
-            FreeArrays();
             throw;
         }
+        _binding = binding;
         _keptAlive = kept.ToArray();
         _values = values.ToArray();
     }
@@ -78,12 +68,13 @@ public sealed unsafe class SessionBinding : IDisposable
     public void Run()
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var status = OrtApi.Run(_sessionPointer, 0,
-            _inputNames.Pointers, _inputValues, (nuint)_inputCount,
-            _outputNames.Pointers, (nuint)_outputCount, _outputValues);
-        if (status != 0)
+        try
         {
-            _session.ThrowRunFailure(status);
+            _session.Native.RunWithBinding(_session.RunOptions, _binding);
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw OrtException.From(e, $"running {_session.DisplayName} failed");
         }
     }
 
@@ -93,44 +84,35 @@ public sealed unsafe class SessionBinding : IDisposable
         {
             return;
         }
-        foreach (var value in _values)
-        {
-            value.Dispose();
-        }
-        _inputNames.Dispose();
-        _outputNames.Dispose();
-        FreeArrays();
-        foreach (var handle in _keptAlive)
-        {
-            handle.DangerousRelease();
-        }
+        _binding.Dispose();
+        Release(_values, _keptAlive);
+        _session.ReleaseLease();
     }
 
-    private static nint Wrap(PinnedTensor tensor, List<SafeHandle> kept, List<OrtValueHandle> values)
+    private static Ort.OrtValue Wrap(PinnedTensor tensor, List<SafeHandle> kept, List<Ort.OrtValue> values)
     {
         ObjectDisposedException.ThrowIf(tensor.IsDisposed, tensor);
-        AddRef(tensor.Buffer, kept);
+        var added = false;
+        tensor.Buffer.DangerousAddRef(ref added);
+        if (added)
+        {
+            kept.Add(tensor.Buffer);
+        }
         var value = InferenceSession.CreateTensorValue(tensor.ElementType, tensor.Shape,
-            (void*)tensor.Buffer.DangerousGetHandle(), tensor.ByteCount);
-        values.Add(new OrtValueHandle(value));
+            tensor.Buffer.DangerousGetHandle(), tensor.ByteCount);
+        values.Add(value);
         return value;
     }
 
-    private static void AddRef(SafeHandle handle, List<SafeHandle> kept)
+    private static void Release(IEnumerable<Ort.OrtValue> values, IEnumerable<SafeHandle> kept)
     {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        if (added)
+        foreach (var value in values)
         {
-            kept.Add(handle);
+            value.Dispose();
         }
-    }
-
-    private void FreeArrays()
-    {
-        NativeMemory.Free(_inputValues);
-        NativeMemory.Free(_outputValues);
-        _inputValues = null;
-        _outputValues = null;
+        foreach (var handle in kept)
+        {
+            handle.DangerousRelease();
+        }
     }
 }

@@ -10,7 +10,7 @@ public sealed class OrtLibraryTests
         Assert.Equal(OrtLibrary.BundledVersion, OrtLibrary.Version);
         Assert.True(File.Exists(OrtLibrary.LoadedPath), OrtLibrary.LoadedPath);
         Assert.Contains("CPUExecutionProvider", OrtLibrary.AvailableProviders);
-        Assert.Equal(11u, OrtLibrary.ApiVersion);
+        Assert.Equal(14u, OrtLibrary.ApiVersion);
     }
 
     [Fact]
