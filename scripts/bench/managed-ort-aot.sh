@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# ONNX Runtime's official managed API (Microsoft.ML.OnnxRuntime.Managed) against Coach's own C-API binding, both
-# compiled with NativeAOT into one program (as coach-edge and coach-cloud are), for the choice recorded in
-# docs/onnxruntime.md. It counts the trim/AOT warnings the publish prints (Coach's own code has none: CI fails
-# on any) and times each binding on the same model through inputs and outputs bound once to caller memory:
-# per-run time (median of 21 batches) and managed bytes allocated per run.
+# Coach's session facade (Coach.Native's SessionBinding) against ONNX Runtime's official managed API
+# (Microsoft.ML.OnnxRuntime.Managed) called directly, both compiled with NativeAOT into one program (as coach-edge
+# and coach-cloud are): what the facade costs per run (docs/onnxruntime.md). It counts the trim/AOT warnings the
+# publish prints (CI fails on any) and times each on the same model through inputs and outputs bound once to
+# caller memory: per-run time (median of 21 batches) and managed bytes allocated per run.
 #
 #   scripts/bench/managed-ort-aot.sh [--model FILE]... [--runs N] [--keep]
 #
 # Default models: the bundled resnet-fm112 and vgg-fm112, and ONNX's one-operator Relu test model (Debian's
-# libonnx-testdata), whose run is short enough for the binding's own cost to show.
+# libonnx-testdata), whose run is short enough for the facade's own cost to show.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -63,10 +63,8 @@ using Managed = Microsoft.ML.OnnxRuntime;
 
 string path = args[0];
 int runs = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
+// Finds the library and hands it to the managed API as its "onnxruntime" import, so both call the same code.
 OrtLibrary.EnsureLoaded();
-// The managed API imports "onnxruntime": hand it the library Coach's binding loaded, so both call the same code.
-NativeLibrary.SetDllImportResolver(typeof(Managed.InferenceSession).Assembly,
-    (name, _, _) => name.Contains("onnxruntime", StringComparison.Ordinal) ? NativeLibrary.Load(OrtLibrary.LoadedPath) : 0);
 
 using var coach = Coach.Native.OnnxRuntime.InferenceSession.Open(path, new SessionSettings { IntraOpThreads = 1 });
 var inputs = coach.Inputs.Select(i => (i.Name, PinnedTensor.Create(i.ElementType, i.ConcreteShape(1)))).ToList();
@@ -128,7 +126,7 @@ count=0
 echo "NativeAOT publish with Microsoft.ML.OnnxRuntime.Managed $version and Coach.Native: $count distinct trim/AOT warnings"
 [ -z "$warnings" ] || printf '%s\n' "$warnings" | sed 's/^/  /'
 echo
-echo "| model | Coach SessionBinding.Run | managed RunWithBinding (OrtIoBinding) |"
+echo "| model | Coach SessionBinding.Run (facade) | managed RunWithBinding (OrtIoBinding) directly |"
 echo "| --- | --- | --- |"
 for model in "${models[@]}"; do
   per_model=$runs
