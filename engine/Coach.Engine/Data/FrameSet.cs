@@ -11,7 +11,7 @@ public enum DataSplit
 /// Labelled Fashion-MNIST samples that render to camera-sized frames on demand (<see cref="FrameRenderer"/>).
 /// Holds the 28×28 sources only (784 bytes each); a frame is rendered when asked for, without allocating.
 /// </summary>
-public sealed class FrameSet
+public sealed class FrameSet : ILabelledFrames
 {
     /// <summary>The ten Fashion-MNIST classes, in label order.</summary>
     public static readonly IReadOnlyList<string> FashionMnistClasses =
@@ -46,6 +46,8 @@ public sealed class FrameSet
     }
 
     public int Count => _labels.Length;
+
+    public (int Channels, int Height, int Width) FrameShape => (FrameRenderer.Channels, FrameRenderer.Size, FrameRenderer.Size);
 
     public DataSplit Split { get; }
 

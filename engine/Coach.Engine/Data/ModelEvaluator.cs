@@ -2,7 +2,7 @@ using Coach.Native.OnnxRuntime;
 
 namespace Coach.Engine.Data;
 
-/// <summary>Top-1 result of a model on a <see cref="FrameSet"/>.</summary>
+/// <summary>Top-1 result of a model on labelled frames (<see cref="Samples"/> counts the labelled ones).</summary>
 public sealed record EvaluationResult(string Model, int Correct, int Samples, string Source, bool IsFullTestSet, ExecutionProvider Provider)
 {
     public double Accuracy => Samples == 0 ? 0 : (double)Correct / Samples;
@@ -14,9 +14,9 @@ public sealed class ModelDataMismatchException(string message) : InvalidOperatio
 /// <summary>Runs a classifier over rendered frames through ONNX Runtime and counts top-1 hits.</summary>
 public static class ModelEvaluator
 {
-    /// <summary>Checks that <paramref name="session"/> takes float32 [N, 3, 112, 112] and yields [N, classes];
-    /// returns the fixed batch size the model demands, or 0 when its batch dimension is dynamic.</summary>
-    public static int CheckCompatible(InferenceSession session, FrameSet frames)
+    /// <summary>Checks that <paramref name="session"/> takes float32 [N, C, H, W] frames of the data's shape and yields
+    /// [N, classes]; returns the fixed batch size the model demands, or 0 when its batch dimension is dynamic.</summary>
+    public static int CheckCompatible(InferenceSession session, ILabelledFrames frames)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(frames);
@@ -28,12 +28,13 @@ public static class ModelEvaluator
 
         var input = session.Inputs[0];
         long[] s = input.Shape;
-        bool shapeFits = s.Length == 4 && s[1] == FrameRenderer.Channels && s[2] == FrameRenderer.Size && s[3] == FrameRenderer.Size;
+        var (channels, height, width) = frames.FrameShape;
+        bool shapeFits = s.Length == 4 && s[1] == channels && s[2] == height && s[3] == width;
         if (!shapeFits || input.ElementType != TensorElementType.Float)
         {
             throw new ModelDataMismatchException(
                 $"{session.DisplayName}: input '{input.Name}' is {input.ElementType} [{FormatShape(s)}], but the data ({frames.Source}) " +
-                $"are float32 frames [N, {FrameRenderer.Channels}, {FrameRenderer.Size}, {FrameRenderer.Size}]; use a model trained on the bundled 112×112 frames (models/manifest.json)");
+                $"are float32 frames [N, {channels}, {height}, {width}]; decode the data at the model's input size, or use a model trained on these frames");
         }
 
         var output = session.Outputs[0];
@@ -49,7 +50,7 @@ public static class ModelEvaluator
 
     /// <summary>Top-1 accuracy of the model at <paramref name="modelPath"/> on every sample of <paramref name="frames"/>.</summary>
     /// <param name="progress">Called after each batch with (samples done, total).</param>
-    public static EvaluationResult Evaluate(string modelPath, FrameSet frames, int batchSize = 32,
+    public static EvaluationResult Evaluate(string modelPath, ILabelledFrames frames, int batchSize = 32,
         Action<int, int>? progress = null, SessionSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(frames);
@@ -62,7 +63,7 @@ public static class ModelEvaluator
         return Evaluate(session, frames, batchSize, progress);
     }
 
-    public static EvaluationResult Evaluate(InferenceSession session, FrameSet frames, int batchSize = 32, Action<int, int>? progress = null)
+    public static EvaluationResult Evaluate(InferenceSession session, ILabelledFrames frames, int batchSize = 32, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(frames);
@@ -72,6 +73,19 @@ public static class ModelEvaluator
         }
 
         int fixedBatch = CheckCompatible(session, frames);
+        var (channels, height, width) = frames.FrameShape;
+        int frameFloats = channels * height * width;
+        int labelled = 0;
+        for (int i = 0; i < frames.Count; i++)
+        {
+            labelled += frames.Label(i) >= 0 ? 1 : 0;
+        }
+        if (labelled == 0)
+        {
+            throw new ModelDataMismatchException(
+                $"{frames.Source} has no labelled frame, so there is no accuracy to measure; put images in class subfolders " +
+                "named like the model's classes, or give a video its .labels file (docs/data.md)");
+        }
         if (fixedBatch > 0)
         {
             batchSize = fixedBatch;
@@ -95,13 +109,13 @@ public static class ModelEvaluator
                 }
 
                 Batch batch = n == batchSize
-                    ? full ??= new Batch(session, inputName, outputName, batchSize, classes)
-                    : tail ??= new Batch(session, inputName, outputName, n, classes);
+                    ? full ??= new Batch(session, inputName, outputName, batchSize, classes, frames.FrameShape)
+                    : tail ??= new Batch(session, inputName, outputName, n, classes, frames.FrameShape);
                 var input = batch.Input.AsSpan<float>();
                 int real = Math.Min(n, frames.Count - done);
                 for (int i = 0; i < real; i++)
                 {
-                    frames.RenderFrame(done + i, input.Slice(i * FrameRenderer.PixelCount, FrameRenderer.PixelCount));
+                    frames.RenderFrame(done + i, input.Slice(i * frameFloats, frameFloats));
                 }
 
                 batch.Binding.Run();
@@ -124,7 +138,7 @@ public static class ModelEvaluator
             tail?.Dispose();
         }
 
-        return new EvaluationResult(session.DisplayName, correct, frames.Count, frames.Source, frames.IsFullTestSet, session.Provider);
+        return new EvaluationResult(session.DisplayName, correct, labelled, frames.Source, frames.IsFullTestSet, session.Provider);
     }
 
     public static int ArgMax(ReadOnlySpan<float> values)
@@ -145,9 +159,10 @@ public static class ModelEvaluator
 
     private sealed class Batch : IDisposable
     {
-        public Batch(InferenceSession session, string inputName, string outputName, int size, int classes)
+        public Batch(InferenceSession session, string inputName, string outputName, int size, int classes,
+            (int Channels, int Height, int Width) frame)
         {
-            Input = PinnedTensor.Create(TensorElementType.Float, [size, FrameRenderer.Channels, FrameRenderer.Size, FrameRenderer.Size]);
+            Input = PinnedTensor.Create(TensorElementType.Float, [size, frame.Channels, frame.Height, frame.Width]);
             Output = PinnedTensor.Create(TensorElementType.Float, [size, classes]);
             Binding = session.Bind([(inputName, Input)], [(outputName, Output)]);
         }
