@@ -139,7 +139,7 @@ public sealed class EdgeStartupTests : IDisposable
         var error = await Assert.ThrowsAsync<HandshakeRejectedException>(
             () => EdgeRun.RunAsync(_plan, new ChaosPlan.Source(10), new FixedBitsScheduler(), options));
         Assert.Equal(ReasonCode.AuthenticationFailed, error.Reason);
-        Assert.True(EdgePipeline.IsRefusedForGood(error));
+        Assert.True(HandshakeRejectedException.IsRefusedForGood(error));
         Assert.DoesNotContain(_log, line => line.Contains("cannot reach the cloud", StringComparison.Ordinal));
     }
 
@@ -158,5 +158,5 @@ public sealed class EdgeStartupTests : IDisposable
     [InlineData(ReasonCode.ServerBusy, false)]
     [InlineData(ReasonCode.HandshakeTimeout, false)]
     public void OnlyRefusalsThatCannotPassAreFinal(ReasonCode reason, bool final) =>
-        Assert.Equal(final, EdgePipeline.IsRefusedForGood(new HandshakeRejectedException(reason, "test")));
+        Assert.Equal(final, HandshakeRejectedException.IsRefusedForGood(new HandshakeRejectedException(reason, "test")));
 }

@@ -13,7 +13,7 @@ namespace Coach.Transport.Cloud;
 /// never stalls a tail. A protocol violation closes this connection only, with a logged reason.
 /// The handshake is in CloudConnection.Handshake.cs, the writer in CloudConnection.Writer.cs.
 /// </summary>
-internal sealed partial class CloudConnection
+internal sealed partial class CloudConnection : ITailRequester
 {
     private readonly CloudServer _server;
     private readonly SocketConnection _transport;
@@ -355,7 +355,7 @@ internal sealed partial class CloudConnection
 
         tail.Enqueue(new TailJob
         {
-            Connection = this,
+            Requester = this,
             RequestId = header.RequestId,
             Data = data,
             DataLength = length,

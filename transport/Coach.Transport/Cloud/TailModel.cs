@@ -1,10 +1,5 @@
-using System.Buffers;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Threading.Channels;
-using Coach.Engine.Data;
-using Coach.Engine.DataPlane;
-using Coach.Native.Compression;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Protocol;
 
@@ -17,9 +12,11 @@ public sealed record TailInput(int Ordinal, string Name, long[] FrameShape, int 
 /// The tail of one plan, loaded once, with its dynamic batcher: requests from any connection that
 /// use this plan queue here; a loop takes the first, waits up to the max wait for more (up to the
 /// max batch), dequantizes each into its row of pinned input tensors, runs the tail once and answers
-/// each request. Pinned inputs and bindings are made once per batch size and reused.
+/// each request. Pinned inputs and bindings are made once per batch size and reused. Requests come
+/// as <see cref="TailJob"/>s and are answered through their <see cref="ITailRequester"/>, so the tail
+/// knows nothing of connections. Running a batch is in TailModel.Batch.cs.
 /// </summary>
-public sealed class TailModel : IDisposable
+public sealed partial class TailModel : IDisposable
 {
     private readonly CloudMetrics _metrics;
     private readonly Action<string> _log;
@@ -198,7 +195,7 @@ public sealed class TailModel : IDisposable
         if (!_queue.Writer.TryWrite(job))
         {
             _metrics.RequestDequeued(0);
-            job.Connection.Fail(job.RequestId, ReasonCode.ShuttingDown, "the server is shutting down");
+            job.Requester.Fail(job.RequestId, ReasonCode.ShuttingDown, "the server is shutting down");
             job.Release();
         }
     }
@@ -276,214 +273,4 @@ public sealed class TailModel : IDisposable
             }
         }
     }
-
-    private void RunBatch(List<TailJob> batch)
-    {
-        long start = MonotonicClock.NowMicros;
-        BatchBuffers buffers;
-        try
-        {
-            buffers = BuffersFor(batch.Count);
-        }
-        catch (Exception e)
-        {
-            FailBatch(batch, e);
-            return;
-        }
-
-        var ready = 0;
-        for (int row = 0; row < batch.Count; row++)
-        {
-            TailJob job = batch[row];
-            _metrics.RequestDequeued(start - job.EnqueuedMicros);
-            try
-            {
-                Dequantize(job, buffers, row);
-                ready++;
-            }
-            catch (Exception e) when (e is InvalidDataException or ArgumentException)
-            {
-                // Data that does not decode (an LZ4 block of another length) is a framing fault, 107: it
-                // closes that connection (docs/protocol.md §6). The wire gets our words; the log the cause.
-                job.Failed = true;
-                _log($"cloud: request {job.RequestId} of client {job.Connection.ClientId}: {e.GetType().Name}: {e.Message}");
-                job.Connection.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 block must decompress to exactly the packed size of its tensor)");
-                _metrics.Failed();
-            }
-        }
-
-        long computeStart = MonotonicClock.NowMicros;
-        try
-        {
-            if (ready > 0)
-            {
-                buffers.Binding.Run();
-            }
-        }
-        catch (Exception e)
-        {
-            FailBatch(batch, e);
-            return;
-        }
-
-        long computeMicros = MonotonicClock.NowMicros - computeStart;
-        _metrics.BatchRun(batch.Count, computeMicros);
-        ReadOnlySpan<float> logits = buffers.Output.AsSpan<float>();
-        for (int row = 0; row < batch.Count; row++)
-        {
-            TailJob job = batch[row];
-            if (!job.Failed)
-            {
-                ReadOnlySpan<float> rowLogits = logits.Slice(row * ClassCount, ClassCount);
-                var result = new ResultMessage(
-                    job.RequestId,
-                    ModelEvaluator.ArgMax(rowLogits),
-                    batch.Count,
-                    (int)Math.Min(int.MaxValue, computeMicros),
-                    (int)Math.Min(int.MaxValue, computeStart - job.EnqueuedMicros),
-                    job.FirstByteMicros,
-                    job.LastByteMicros,
-                    job.WantLogits ? ClassCount : 0);
-                job.Connection.Answer(result, job.WantLogits ? rowLogits : []);
-                _metrics.Answered();
-            }
-
-            job.Release();
-        }
-    }
-
-    /// <summary>
-    /// Any failure to run a batch (ONNX Runtime's, or binding buffers of its size) answers each of its
-    /// requests with TailFailed; were it to escape, the batch loop would end and requests would hang.
-    /// The cause goes to the log only: runtime exception text never goes on the wire.
-    /// </summary>
-    private void FailBatch(List<TailJob> batch, Exception e)
-    {
-        _log($"cloud: tail of plan {Plan.Id} failed on a batch of {batch.Count}: {e.GetType().Name}: {e.Message}");
-        foreach (TailJob job in batch)
-        {
-            if (!job.Failed)
-            {
-                job.Connection.Fail(job.RequestId, ReasonCode.TailFailed, $"request {job.RequestId}: the tail of plan {Plan.Id} failed on its batch (the cloud's log says why)");
-                _metrics.Failed();
-            }
-
-            job.Release();
-        }
-    }
-
-    private void Dequantize(TailJob job, BatchBuffers buffers, int row)
-    {
-        for (int i = 0; i < job.TensorCount; i++)
-        {
-            ref readonly WireTensor t = ref job.Tensors[i];
-            TailInput input = Inputs[t.Ordinal];
-            Span<float> destination = buffers.Inputs[t.Ordinal].AsSpan<float>().Slice(row * input.ElementsPerFrame, input.ElementsPerFrame);
-            ReadOnlySpan<byte> source = job.Data.AsSpan(t.DataOffset, t.DataLength);
-            if (t.Compression == TensorCompression.Lz4)
-            {
-                int expected = checked((int)WireTensor.EncodedByteCount(input.ElementsPerFrame, t.Bits));
-                if (_decompressed.Length < expected)
-                {
-                    _decompressed = new byte[expected];
-                }
-
-                if (!Lz4.TryDecompress(source, _decompressed.AsSpan(0, expected), out int written) || written != expected)
-                {
-                    throw new InvalidDataException($"LZ4 data of cut tensor {input.Name} does not decompress to {expected} bytes");
-                }
-
-                source = _decompressed.AsSpan(0, expected);
-            }
-
-            if (t.Bits == WireTensor.RawFloatBits)
-            {
-                MemoryMarshal.Cast<byte, float>(source).CopyTo(destination);
-            }
-            else
-            {
-                Uaq.UnpackDequantize(source, t.Quantization, destination);
-            }
-        }
-    }
-
-    private BatchBuffers BuffersFor(int batchSize)
-    {
-        if (!_buffers.TryGetValue(batchSize, out BatchBuffers? buffers))
-        {
-            var inputs = Inputs.Select(x => PinnedTensor.Create(TensorElementType.Float, [batchSize, .. x.FrameShape])).ToArray();
-            var output = PinnedTensor.Create(TensorElementType.Float, [batchSize, ClassCount]);
-            SessionBinding binding;
-            try
-            {
-                binding = Session.Bind(
-                    Inputs.Select((x, i) => (x.Name, inputs[i])).ToArray(),
-                    [(OutputName, output)]);
-            }
-            catch
-            {
-                // A tail that cannot run this batch size (a fixed batch dimension): nothing is kept.
-                foreach (PinnedTensor input in inputs)
-                {
-                    input.Dispose();
-                }
-
-                output.Dispose();
-                throw;
-            }
-
-            buffers = new BatchBuffers(inputs, output, binding);
-            _buffers[batchSize] = buffers;
-        }
-
-        return buffers;
-    }
-
-    private sealed class BatchBuffers(PinnedTensor[] inputs, PinnedTensor output, SessionBinding binding) : IDisposable
-    {
-        public PinnedTensor[] Inputs { get; } = inputs;
-
-        public PinnedTensor Output { get; } = output;
-
-        public SessionBinding Binding { get; } = binding;
-
-        public void Dispose()
-        {
-            Binding.Dispose();
-            foreach (PinnedTensor input in Inputs)
-            {
-                input.Dispose();
-            }
-
-            Output.Dispose();
-        }
-    }
-}
-
-/// <summary>One validated request waiting for its tail: a copy of its payload (pooled) and descriptors.</summary>
-internal sealed class TailJob
-{
-    public required CloudConnection Connection { get; init; }
-
-    public required ulong RequestId { get; init; }
-
-    public required byte[] Data { get; init; }
-
-    public required int DataLength { get; init; }
-
-    public required WireTensor[] Tensors { get; init; }
-
-    public required int TensorCount { get; init; }
-
-    public required bool WantLogits { get; init; }
-
-    public long FirstByteMicros { get; init; }
-
-    public long LastByteMicros { get; init; }
-
-    public long EnqueuedMicros { get; init; }
-
-    public bool Failed { get; set; }
-
-    public void Release() => ArrayPool<byte>.Shared.Return(Data);
 }

@@ -320,4 +320,16 @@ public sealed class HandshakeRejectedException : Exception
     }
 
     public ReasonCode Reason { get; }
+
+    /// <summary>
+    /// True for a handshake the cloud will refuse on every attempt (wrong or missing key, unknown
+    /// plan, another model, another protocol version): a configuration error, not a fault, so
+    /// retrying cannot help. Refused connections, timeouts, resets and a busy cloud are faults.
+    /// </summary>
+    public static bool IsRefusedForGood(Exception error) =>
+        error is HandshakeRejectedException
+        {
+            Reason: ReasonCode.AuthenticationFailed or ReasonCode.AuthenticationRequired or ReasonCode.UnknownPlan
+                or ReasonCode.ModelMismatch or ReasonCode.UnsupportedVersion or ReasonCode.BadMagic,
+        };
 }

@@ -9,7 +9,7 @@ namespace Coach.Transport.Edge;
 /// pipeline (for its per-frame records). What <c>coach-edge run</c> does, as a library call.
 /// A cloud unreachable at start does not stop the edge: it answers with the full-model fallback
 /// and connects in the background with the reconnect backoff; a handshake the cloud refuses for
-/// good (<see cref="EdgePipeline.IsRefusedForGood"/>) is thrown to the caller.
+/// good (<see cref="HandshakeRejectedException.IsRefusedForGood"/>) is thrown to the caller.
 /// </summary>
 public static class EdgeRun
 {
@@ -104,7 +104,7 @@ public static class EdgeRun
     private static bool IsFaultAtStart(Exception error, CancellationToken cancellationToken) => error switch
     {
         OperationCanceledException => !cancellationToken.IsCancellationRequested, // the handshake deadline, not the caller
-        HandshakeRejectedException => !EdgePipeline.IsRefusedForGood(error),
+        HandshakeRejectedException => !HandshakeRejectedException.IsRefusedForGood(error),
         Coach.Transport.Protocol.ProtocolViolationException => false, // something that does not speak the protocol answers at that address
         System.Net.Sockets.SocketException or IOException or TimeoutException => true,
         _ => false,

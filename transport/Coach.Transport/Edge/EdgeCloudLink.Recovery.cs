@@ -1,139 +1,7 @@
-using Coach.Transport.Protocol;
-
 namespace Coach.Transport.Edge;
 
-public sealed partial class EdgePipeline
+internal sealed partial class EdgeCloudLink
 {
-    /// <summary>Smallest arrival spread taken as a bandwidth sample: shorter ones are one socket read, not a rate.</summary>
-    private const long MinimumSampleMicros = 200;
-
-    private void OnResult(int epoch, in ResultMessage result)
-    {
-        long now = MonotonicClock.NowMicros;
-        long index = (long)result.RequestId - 1;
-        if ((ulong)index >= (ulong)_records.Length)
-        {
-            return; // not a request of this run
-        }
-
-        ref FrameRecord record = ref _records[index];
-        if (Volatile.Read(ref _sentEpoch[index]) != epoch)
-        {
-            Interlocked.Increment(ref _staleAnswers); // from a connection this frame no longer waits on
-            return;
-        }
-
-        if (Volatile.Read(ref _finished[index]) != 0)
-        {
-            CountLateOrDuplicate(ref record);
-            return;
-        }
-
-        record.CloudComputeMicros = result.CloudComputeMicros;
-        record.CloudQueueMicros = result.QueueMicros;
-        record.CloudBatchSize = result.BatchSize;
-        long spread = result.LastByteMicros - result.FirstByteMicros;
-        record.ArrivalSpreadMicros = (int)Math.Clamp(spread, 0, int.MaxValue);
-        if (!CompleteSent(ref record, FrameDecision.Cloud, result.Label, now))
-        {
-            CountLateOrDuplicate(ref record);
-            return;
-        }
-
-        Interlocked.Increment(ref _requestsAnswered);
-        _feedback.Enqueue(new Feedback(FeedbackKind.CloudLabel, (int)index, result.Label, 0, 0));
-        if (spread >= MinimumSampleMicros)
-        {
-            _feedback.Enqueue(new Feedback(FeedbackKind.Transfer, (int)index, 0, record.WireBytes, spread / 1e6));
-        }
-    }
-
-    private void OnError(int epoch, ErrorMessage error)
-    {
-        long index = (long)error.RequestId - 1;
-        if (error.RequestId == 0 && error.Reason == ReasonCode.ShuttingDown)
-        {
-            BeginHandover(epoch, error.Message);
-            return;
-        }
-
-        if (error.RequestId == 0 || (ulong)index >= (ulong)_records.Length)
-        {
-            _options.Log($"edge: the cloud reports {error.Reason}: {error.Message}");
-            return;
-        }
-
-        if (error.Reason == ReasonCode.DuplicateRequestId || Volatile.Read(ref _sentEpoch[index]) != epoch)
-        {
-            return; // the original request is still answered once
-        }
-
-        ref FrameRecord record = ref _records[index];
-        _options.Log($"edge: frame {index} failed at the cloud: {error.Reason}: {error.Message}");
-        if (_fallback is not null && Volatile.Read(ref _finished[index]) == 0)
-        {
-            // The cloud could not answer it: the full model on the edge does.
-            AnswerLocally((int)index);
-            return;
-        }
-
-        if (!CompleteSent(ref record, FrameDecision.Failed, -1, MonotonicClock.NowMicros))
-        {
-            CountLateOrDuplicate(ref record);
-        }
-    }
-
-    private void OnClosed(int epoch, Exception? error)
-    {
-        if (Volatile.Read(ref _completed) >= Volatile.Read(ref _target))
-        {
-            return;
-        }
-
-        LinkDown(epoch, error is null ? "the cloud closed the connection" : $"the connection failed: {error.Message}");
-    }
-
-    private void CountLateOrDuplicate(ref FrameRecord record)
-    {
-        if (record.Decision == FrameDecision.Fallback)
-        {
-            Interlocked.Increment(ref _staleAnswers); // answered locally first; the late cloud answer is dropped
-        }
-        else
-        {
-            Interlocked.Increment(ref _duplicates);
-            record.Duplicates++;
-        }
-    }
-
-    /// <summary>Completes a frame whose request holds an in-flight permit, releasing the permit once.</summary>
-    private bool CompleteSent(ref FrameRecord record, FrameDecision decision, int label, long endMicros)
-    {
-        if (!Complete(ref record, decision, label, endMicros))
-        {
-            return false;
-        }
-
-        _inFlight.Release();
-        return true;
-    }
-
-    /// <summary>Answers a sent frame with the full model on the edge (re-rendered from the source).</summary>
-    private void AnswerLocally(int frame)
-    {
-        ref FrameRecord record = ref _records[frame];
-        if (Volatile.Read(ref _finished[frame]) != 0)
-        {
-            return;
-        }
-
-        int label = _fallback!.Answer(_source, frame);
-        if (CompleteSent(ref record, FrameDecision.Fallback, label, MonotonicClock.NowMicros))
-        {
-            Interlocked.Increment(ref _fallbackAnswers);
-        }
-    }
-
     /// <summary>
     /// The connection of <paramref name="epoch"/> is gone (closed, failed, or silent past the
     /// response timeout): every request sent on it is answered locally (or fails explicitly without a
@@ -150,12 +18,7 @@ public sealed partial class EdgePipeline
                 // answer is answered on the edge (or fails); the next connection is already being made.
                 client = _retiring;
                 _retiring = null;
-                Task retired = Task.Run(() => RecoverAsync(epoch, client, reconnect: false));
-                lock (_background)
-                {
-                    _background.Add(retired);
-                }
-
+                Track(Task.Run(() => RecoverAsync(epoch, client, reconnect: false)));
                 return;
             }
 
@@ -170,11 +33,7 @@ public sealed partial class EdgePipeline
         }
 
         _options.Log($"edge: {reason}; {(_fallback is null ? "frames waiting for this connection end as failed" : "answering on the edge with the full model")}{(_reconnect is null ? string.Empty : " while reconnecting")}");
-        Task recovery = Task.Run(() => RecoverAsync(epoch, client, reconnect: true));
-        lock (_background)
-        {
-            _background.Add(recovery);
-        }
+        Track(Task.Run(() => RecoverAsync(epoch, client, reconnect: true)));
     }
 
     private async Task RecoverAsync(int epoch, EdgeClient? client, bool reconnect)
@@ -192,17 +51,17 @@ public sealed partial class EdgePipeline
             }
         }
 
-        for (int i = 0; i < _records.Length; i++)
+        for (int frame = 0; frame < _ledger.Capacity; frame++)
         {
-            if (Volatile.Read(ref _sentEpoch[i]) == epoch && Volatile.Read(ref _finished[i]) == 0)
+            if (_ledger.WasSentOn(frame, epoch) && !_ledger.IsFinished(frame))
             {
                 if (_fallback is not null)
                 {
-                    AnswerLocally(i);
+                    AnswerLocally(frame);
                 }
                 else
                 {
-                    CompleteSent(ref _records[i], FrameDecision.Failed, -1, MonotonicClock.NowMicros);
+                    CompleteSent(frame, FrameDecision.Failed, -1, MonotonicClock.NowMicros);
                 }
             }
         }
@@ -234,7 +93,7 @@ public sealed partial class EdgePipeline
 
     private async Task ReconnectLoopAsync(TimeSpan delay, bool immediate, CancellationToken cancellationToken)
     {
-        for (int attempt = 1; !cancellationToken.IsCancellationRequested && Volatile.Read(ref _completed) < Volatile.Read(ref _target); attempt++)
+        for (int attempt = 1; !cancellationToken.IsCancellationRequested && !_ledger.AllAnswered; attempt++)
         {
             // Full jitter on a capped exponential schedule, so many edges do not reconnect in lockstep.
             TimeSpan wait = immediate && attempt == 1 ? TimeSpan.Zero : TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + (Random.Shared.NextDouble() * 0.5))));
@@ -263,7 +122,7 @@ public sealed partial class EdgePipeline
             }
             catch (Exception e)
             {
-                if (IsRefusedForGood(e))
+                if (HandshakeRejectedException.IsRefusedForGood(e))
                 {
                     _options.Log($"edge: reconnect refused for good: {e.Message}; staying on the edge");
                     return;
@@ -274,18 +133,6 @@ public sealed partial class EdgePipeline
             }
         }
     }
-
-    /// <summary>
-    /// True for a handshake the cloud will refuse on every attempt (wrong or missing key, unknown
-    /// plan, another model, another protocol version): a configuration error, not a fault, so
-    /// retrying cannot help. Refused connections, timeouts, resets and a busy cloud are faults.
-    /// </summary>
-    public static bool IsRefusedForGood(Exception error) =>
-        error is HandshakeRejectedException
-        {
-            Reason: ReasonCode.AuthenticationFailed or ReasonCode.AuthenticationRequired or ReasonCode.UnknownPlan
-                or ReasonCode.ModelMismatch or ReasonCode.UnsupportedVersion or ReasonCode.BadMagic,
-        };
 
     /// <summary>
     /// A cloud that grants fewer in-flight requests than the edge's current cap lowers it: the
@@ -302,7 +149,7 @@ public sealed partial class EdgePipeline
 
         int surplus = current - target;
         CancellationToken lifetime = _lifetime.Token;
-        Task hold = Task.Run(async () =>
+        Track(Task.Run(async () =>
         {
             try
             {
@@ -315,11 +162,7 @@ public sealed partial class EdgePipeline
             {
                 // The run ended first; nothing is sent any more.
             }
-        }, CancellationToken.None);
-        lock (_background)
-        {
-            _background.Add(hold);
-        }
+        }, CancellationToken.None));
     }
 
     /// <summary>
@@ -378,15 +221,5 @@ public sealed partial class EdgePipeline
         catch (OperationCanceledException)
         {
         }
-    }
-
-    /// <summary>Feeds one connection's answers to the pipeline, tagged with that connection's epoch.</summary>
-    private sealed class ConnectionSink(EdgePipeline pipeline, int epoch) : IEdgeResultSink
-    {
-        public void OnResult(in ResultMessage result, ReadOnlySpan<float> logits) => pipeline.OnResult(epoch, result);
-
-        public void OnError(ErrorMessage error) => pipeline.OnError(epoch, error);
-
-        public void OnClosed(Exception? error) => pipeline.OnClosed(epoch, error);
     }
 }

@@ -1,7 +1,13 @@
 namespace Coach.Transport.Edge;
 
-public sealed partial class EdgePipeline
+internal sealed partial class EdgeCloudLink
 {
+    // A connection whose cloud said Goodbye (ShuttingDown): its requests are still being answered there,
+    // while new frames wait for the next connection (docs/protocol.md §1.7).
+    private EdgeClient? _retiring;
+    private int _retiringEpoch;
+    private TaskCompletionSource? _handover;
+
     /// <summary>
     /// The cloud of <paramref name="epoch"/> said Goodbye (ShuttingDown), docs/protocol.md §1.7: it
     /// still answers what was sent to it. The edge stops sending there, says its own Goodbye, and
@@ -34,15 +40,11 @@ public sealed partial class EdgePipeline
             return;
         }
 
-        Task handover = Task.Run(async () =>
+        Track(Task.Run(async () =>
         {
             await SayGoodbyeAsync(retiring).ConfigureAwait(false);
             await ReconnectAsync(_lifetime.Token, immediate: true).ConfigureAwait(false);
-        }, CancellationToken.None);
-        lock (_background)
-        {
-            _background.Add(handover);
-        }
+        }, CancellationToken.None));
     }
 
     /// <summary>Tells the retiring connection's cloud that nothing more comes on it (it then closes once it has answered).</summary>

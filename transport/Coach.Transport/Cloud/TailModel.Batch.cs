@@ -1,0 +1,193 @@
+using System.Runtime.InteropServices;
+using Coach.Engine.Data;
+using Coach.Engine.DataPlane;
+using Coach.Native.Compression;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Cloud;
+
+public sealed partial class TailModel
+{
+    private void RunBatch(List<TailJob> batch)
+    {
+        long start = MonotonicClock.NowMicros;
+        BatchBuffers buffers;
+        try
+        {
+            buffers = BuffersFor(batch.Count);
+        }
+        catch (Exception e)
+        {
+            FailBatch(batch, e);
+            return;
+        }
+
+        var ready = 0;
+        for (int row = 0; row < batch.Count; row++)
+        {
+            TailJob job = batch[row];
+            _metrics.RequestDequeued(start - job.EnqueuedMicros);
+            try
+            {
+                Dequantize(job, buffers, row);
+                ready++;
+            }
+            catch (Exception e) when (e is InvalidDataException or ArgumentException)
+            {
+                // Data that does not decode (an LZ4 block of another length) is a framing fault, 107: it
+                // closes that connection (docs/protocol.md §6). The wire gets our words; the log the cause.
+                job.Failed = true;
+                _log($"cloud: request {job.RequestId} of client {job.Requester.ClientId}: {e.GetType().Name}: {e.Message}");
+                job.Requester.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 block must decompress to exactly the packed size of its tensor)");
+                _metrics.Failed();
+            }
+        }
+
+        long computeStart = MonotonicClock.NowMicros;
+        try
+        {
+            if (ready > 0)
+            {
+                buffers.Binding.Run();
+            }
+        }
+        catch (Exception e)
+        {
+            FailBatch(batch, e);
+            return;
+        }
+
+        long computeMicros = MonotonicClock.NowMicros - computeStart;
+        _metrics.BatchRun(batch.Count, computeMicros);
+        ReadOnlySpan<float> logits = buffers.Output.AsSpan<float>();
+        for (int row = 0; row < batch.Count; row++)
+        {
+            TailJob job = batch[row];
+            if (!job.Failed)
+            {
+                ReadOnlySpan<float> rowLogits = logits.Slice(row * ClassCount, ClassCount);
+                var result = new ResultMessage(
+                    job.RequestId,
+                    ModelEvaluator.ArgMax(rowLogits),
+                    batch.Count,
+                    (int)Math.Min(int.MaxValue, computeMicros),
+                    (int)Math.Min(int.MaxValue, computeStart - job.EnqueuedMicros),
+                    job.FirstByteMicros,
+                    job.LastByteMicros,
+                    job.WantLogits ? ClassCount : 0);
+                job.Requester.Answer(result, job.WantLogits ? rowLogits : []);
+                _metrics.Answered();
+            }
+
+            job.Release();
+        }
+    }
+
+    /// <summary>
+    /// Any failure to run a batch (ONNX Runtime's, or binding buffers of its size) answers each of its
+    /// requests with TailFailed; were it to escape, the batch loop would end and requests would hang.
+    /// The cause goes to the log only: runtime exception text never goes on the wire.
+    /// </summary>
+    private void FailBatch(List<TailJob> batch, Exception e)
+    {
+        _log($"cloud: tail of plan {Plan.Id} failed on a batch of {batch.Count}: {e.GetType().Name}: {e.Message}");
+        foreach (TailJob job in batch)
+        {
+            if (!job.Failed)
+            {
+                job.Requester.Fail(job.RequestId, ReasonCode.TailFailed, $"request {job.RequestId}: the tail of plan {Plan.Id} failed on its batch (the cloud's log says why)");
+                _metrics.Failed();
+            }
+
+            job.Release();
+        }
+    }
+
+    private void Dequantize(TailJob job, BatchBuffers buffers, int row)
+    {
+        for (int i = 0; i < job.TensorCount; i++)
+        {
+            ref readonly WireTensor t = ref job.Tensors[i];
+            TailInput input = Inputs[t.Ordinal];
+            Span<float> destination = buffers.Inputs[t.Ordinal].AsSpan<float>().Slice(row * input.ElementsPerFrame, input.ElementsPerFrame);
+            ReadOnlySpan<byte> source = job.Data.AsSpan(t.DataOffset, t.DataLength);
+            if (t.Compression == TensorCompression.Lz4)
+            {
+                int expected = checked((int)WireTensor.EncodedByteCount(input.ElementsPerFrame, t.Bits));
+                if (_decompressed.Length < expected)
+                {
+                    _decompressed = new byte[expected];
+                }
+
+                if (!Lz4.TryDecompress(source, _decompressed.AsSpan(0, expected), out int written) || written != expected)
+                {
+                    throw new InvalidDataException($"LZ4 data of cut tensor {input.Name} does not decompress to {expected} bytes");
+                }
+
+                source = _decompressed.AsSpan(0, expected);
+            }
+
+            if (t.Bits == WireTensor.RawFloatBits)
+            {
+                MemoryMarshal.Cast<byte, float>(source).CopyTo(destination);
+            }
+            else
+            {
+                Uaq.UnpackDequantize(source, t.Quantization, destination);
+            }
+        }
+    }
+
+    private BatchBuffers BuffersFor(int batchSize)
+    {
+        if (!_buffers.TryGetValue(batchSize, out BatchBuffers? buffers))
+        {
+            var inputs = Inputs.Select(x => PinnedTensor.Create(TensorElementType.Float, [batchSize, .. x.FrameShape])).ToArray();
+            var output = PinnedTensor.Create(TensorElementType.Float, [batchSize, ClassCount]);
+            SessionBinding binding;
+            try
+            {
+                binding = Session.Bind(
+                    Inputs.Select((x, i) => (x.Name, inputs[i])).ToArray(),
+                    [(OutputName, output)]);
+            }
+            catch
+            {
+                // A tail that cannot run this batch size (a fixed batch dimension): nothing is kept.
+                foreach (PinnedTensor input in inputs)
+                {
+                    input.Dispose();
+                }
+
+                output.Dispose();
+                throw;
+            }
+
+            buffers = new BatchBuffers(inputs, output, binding);
+            _buffers[batchSize] = buffers;
+        }
+
+        return buffers;
+    }
+
+    private sealed class BatchBuffers(PinnedTensor[] inputs, PinnedTensor output, SessionBinding binding) : IDisposable
+    {
+        public PinnedTensor[] Inputs { get; } = inputs;
+
+        public PinnedTensor Output { get; } = output;
+
+        public SessionBinding Binding { get; } = binding;
+
+        public void Dispose()
+        {
+            Binding.Dispose();
+            foreach (PinnedTensor input in Inputs)
+            {
+                input.Dispose();
+            }
+
+            Output.Dispose();
+        }
+    }
+}

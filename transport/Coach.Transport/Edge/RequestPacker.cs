@@ -1,0 +1,74 @@
+using System.IO.Pipelines;
+using Coach.Engine.DataPlane;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Protocol;
+
+namespace Coach.Transport.Edge;
+
+/// <summary>
+/// Quantizes and packs a slot's cut tensors into one Request frame written straight into a
+/// connection's pipe, without allocating (docs/protocol.md; UAQ and bit packing, docs/architecture.md §5).
+/// Each tensor goes at its planned bits, or at the scheduler's (eq. 11) where the plan quantizes it.
+/// </summary>
+internal sealed class RequestPacker
+{
+    /// <summary>Fixed UAQ parameters of an 8-bit frame in [0,1] (the cloud-only plan): q = 255·x exactly.</summary>
+    private static readonly QuantizationParameters EightBitFrame = new(1f / 255f, 0, 8);
+
+    private readonly IReadOnlyList<CutTensorSpec> _specs;
+    private readonly int[][] _frameShapes;
+    private readonly bool _cloudOnly;
+    private readonly FrameFlags _flags;
+
+    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits)
+    {
+        _specs = head.OutputSpecs;
+        _frameShapes = head.OutputSpecs.Select(s => s.FrameShape()).ToArray();
+        _cloudOnly = cloudOnly;
+        _flags = wantLogits ? FrameFlags.WantLogits : FrameFlags.None;
+    }
+
+    /// <summary>The bits a frame is recorded as sent with: the scheduler's choice, else the first tensor's planned bits.</summary>
+    public int RecordedBits(int bitsOverride) => bitsOverride != 0 ? bitsOverride : _specs[0].Bits;
+
+    /// <summary>Writes the slot's Request (request id = frame id + 1) into <paramref name="output"/>; returns its size on the wire.</summary>
+    /// <param name="bitsOverride">The scheduler's bits for every quantized tensor; 0 = as planned.</param>
+    public int Write(PipeWriter output, HeadSlot slot, int bitsOverride, long captureMicros)
+    {
+        IReadOnlyList<PinnedTensor> outputs = slot.Outputs;
+        int capacity = 0;
+        for (int t = 0; t < outputs.Count; t++)
+        {
+            capacity += RequestFrameWriter.TensorCapacity(_frameShapes[t].Length, outputs[t].ElementCount, BitsFor(t, bitsOverride));
+        }
+
+        var header = new RequestHeader((ulong)slot.FrameId + 1, captureMicros, MonotonicClock.NowMicros, outputs.Count);
+        var writer = RequestFrameWriter.Begin(output, header, capacity, _flags);
+        for (int t = 0; t < outputs.Count; t++)
+        {
+            ReadOnlySpan<float> values = outputs[t].AsSpan<float>();
+            int bits = BitsFor(t, bitsOverride);
+            if (bits == WireTensor.RawFloatBits)
+            {
+                writer.AddRaw(t, values, _frameShapes[t]);
+            }
+            else if (_cloudOnly && bits == 8)
+            {
+                writer.AddQuantized(t, values, _frameShapes[t], EightBitFrame);
+            }
+            else
+            {
+                writer.AddQuantized(t, values, _frameShapes[t], bits);
+            }
+        }
+
+        writer.Complete();
+        return FrameHeader.Size + RequestHeader.Size + capacity;
+    }
+
+    private int BitsFor(int tensor, int bitsOverride)
+    {
+        int planned = _specs[tensor].Bits;
+        return bitsOverride != 0 && planned != WireTensor.RawFloatBits ? bitsOverride : planned;
+    }
+}
