@@ -50,7 +50,15 @@ public static class ImageFolder
 
         var frameBytes = 3 * height * width;
         var pixels = GC.AllocateUninitializedArray<byte>(checked(frameBytes * files.Count));
-        Parallel.For(0, files.Count, i => Decode(files[i].Path, height, width, pixels.AsSpan(i * frameBytes, frameBytes)));
+        try
+        {
+            Parallel.For(0, files.Count, i => Decode(files[i].Path, height, width, pixels.AsSpan(i * frameBytes, frameBytes)));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // The first file that failed, with its own message, rather than the parallel loop's wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
         return new DecodedFrames(pixels, files.Select(f => f.Label).ToArray(), height, width, classNames,
             $"images:{directory} ({files.Count} images, {files.Count(f => f.Label >= 0)} labelled, decoded at {width}×{height})");
     }
