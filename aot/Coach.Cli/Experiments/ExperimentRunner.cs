@@ -4,11 +4,15 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Coach.Cli.Commands;
 using Coach.Engine.Calibration;
 using Coach.Engine.Data;
 using Coach.Engine.Emulation;
+using Coach.Engine.Graph;
+using Coach.Engine.Online;
 using Coach.Engine.Planning;
+using Coach.Engine.Profiling;
+using Coach.Engine.Splitting;
+using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Experiments;
 
@@ -84,7 +88,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _log.WriteLine($"profiling {Path.GetFileName(model)} on this machine (one thread, once; cached in {path})");
-        RunInProcess("profile", ProfileCommand.Create(), ["--model", model, "--device", "this-machine", "--out", path, "--runs", "30", "--threads", "1"]);
+        RunOfflineStep("profile", () => ProfilingSession.Run(new ProfilingOptions { Model = model, Device = "this-machine", OutputPath = path, Runs = 30, IntraOpThreads = 1 }));
         return path;
     }
 
@@ -162,10 +166,10 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             _log.WriteLine($"calibrating the online scheduler of {method.Title}");
             try
             {
-                RunInProcess("calibrate-online", CalibrateOnlineCommand.Create(),
-                    ["--plan", dir, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture), "--feedback-delay", MaxInFlight.ToString(CultureInfo.InvariantCulture)]);
+                var options = new OnlineEvaluationOptions { Epsilon = _settings.Epsilon, FeedbackDelayFrames = MaxInFlight };
+                OnlineCalibrationSession.Run(dir, OnlineCalibrationSession.CalibrationFrames(), options);
             }
-            catch (InvalidOperationException e)
+            catch (Exception e) when (IsStepFailure(e))
             {
                 // The plan still runs, with its planned bits and no early exit; the report says so.
                 File.WriteAllText(failedMarker, e.Message);
@@ -177,15 +181,19 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     }
 
     /// <summary><c>coach plan</c> of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
-    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunInProcess("plan", PlanCommand.Create(),
-    [
-        .. (bandwidthRange is null ? (string[])[] : ["--bandwidth-range", bandwidthRange]),
-        "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
-        "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
-        "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-        "--method", plannerMethod, "--out", directory,
-        "--edge-overhead-ms", edgeOverheadMs.ToString(CultureInfo.InvariantCulture),
-    ]);
+    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunOfflineStep("plan", () => PlanningSession.Run(new PlanningOptions
+    {
+        Model = ModelPath,
+        EdgeProfile = profile,
+        CloudProfile = profile,
+        EdgeSlowdown = EffectiveSlowdown,
+        Bandwidth = _settings.Bandwidth,
+        BandwidthRange = bandwidthRange,
+        Epsilon = _settings.Epsilon,
+        Method = plannerMethod,
+        OutputDirectory = directory,
+        EdgeOverheadMs = edgeOverheadMs,
+    }));
 
     /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it listens.</summary>
     public async Task StartCloudAsync(CancellationToken cancellationToken, string? plans = null)
@@ -351,26 +359,20 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Runs a coach subcommand in this process, its standard output kept out of the experiment's report.</summary>
-    private void RunInProcess(string name, System.CommandLine.Command command, string[] args)
+    /// <summary>Runs one offline step; what fails in it comes out as an <see cref="InvalidOperationException"/> naming the step.</summary>
+    private static void RunOfflineStep<T>(string step, Func<T> run)
     {
-        var root = new System.CommandLine.RootCommand { command };
-        var output = new StringWriter();
-        var stdout = Console.Out;
-        Console.SetOut(output);
-        int code;
         try
         {
-            code = root.Parse([name, .. args]).Invoke();
+            run();
         }
-        finally
+        catch (Exception e) when (IsStepFailure(e) && e is not InvalidOperationException)
         {
-            Console.SetOut(stdout);
-        }
-
-        if (code != 0)
-        {
-            throw new InvalidOperationException($"coach {name} failed (exit {code}): coach {name} {string.Join(' ', args)}\n{output}");
+            throw new InvalidOperationException($"coach {step} failed: {e.Message}", e);
         }
     }
+
+    /// <summary>The errors an offline step reports on bad input or a failed model run (not programming errors).</summary>
+    private static bool IsStepFailure(Exception e) => e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
+        or UnauthorizedAccessException or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException;
 }
