@@ -1,14 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// The kernel testbed of docs/architecture.md §6 driven through <c>scripts/testbed/testbed.sh</c>: two network
 /// namespaces joined by a veth pair shaped with <c>tc tbf</c>, the edge in a CPU cgroup. Everything it
 /// made is removed on dispose (also after a failure or Ctrl-C, through the runner's dispose).
 /// </summary>
-internal sealed class Testbed : IDisposable
+public sealed class Testbed : IDisposable
 {
     public const string CloudAddress = "198.18.0.2";
 

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Coach.Engine.Emulation;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// A coach-edge or coach-cloud process started by an experiment. Standard output and error are
@@ -10,7 +9,7 @@ namespace Coach.Cli.Experiments;
 /// summary); the process is killed with its children when the experiment is disposed, so a failed
 /// or interrupted experiment leaves nothing running.
 /// </summary>
-internal sealed class ChildProcess : IAsyncDisposable
+public sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();

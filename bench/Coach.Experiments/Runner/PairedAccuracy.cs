@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// A method's accuracy against the full model's on the same frames, from the two runs' per-frame CSVs: <see cref="Lost"/>
@@ -8,7 +8,7 @@ namespace Coach.Cli.Experiments;
 /// (lost − gained)/n with a paired standard error of √(lost + gained)/n — the same test the planner's calibration uses —
 /// so a reader can tell a real loss from the run's own noise.
 /// </summary>
-internal sealed record PairedAccuracy(int Frames, int Lost, int Gained)
+public sealed record PairedAccuracy(int Frames, int Lost, int Gained)
 {
     public double Loss => Frames == 0 ? double.NaN : (double)(Lost - Gained) / Frames;
 

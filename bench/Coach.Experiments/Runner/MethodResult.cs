@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// One method's measured runs beside what its plan predicted: <see cref="Summary"/>, the edge's JSON summary of the
@@ -9,7 +9,7 @@ namespace Coach.Cli.Experiments;
 /// (frames arriving at <see cref="LatencyFps"/> like a camera's, well below the method's throughput, so a frame's latency is
 /// its own path through the stages and not the queue a saturated pipeline builds).
 /// </summary>
-internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, double PredictedThroughputFps)
+public sealed record MethodResult(MethodSpec Method, JsonElement Summary, double PredictedThroughputFps)
 {
     public JsonElement? Latency { get; init; }
 

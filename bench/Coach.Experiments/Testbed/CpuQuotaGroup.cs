@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Coach.Engine.Emulation;
+namespace Coach.Experiments;
 
 /// <summary>Which cgroup interface limits CPU time on this machine.</summary>
 public enum CgroupVersion

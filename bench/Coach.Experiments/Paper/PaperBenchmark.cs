@@ -6,10 +6,10 @@ using Coach.Engine.Data;
 using Coach.Engine.Planning;
 using Coach.Transport.Edge;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>What <c>coach bench paper</c> runs.</summary>
-internal sealed record PaperBenchmarkOptions
+public sealed record PaperBenchmarkOptions
 {
     public required bool Quick { get; init; }
 
@@ -27,7 +27,7 @@ internal sealed record PaperBenchmarkOptions
 }
 
 /// <summary>One Fig. 5 run: COACH (one plan variant) while the link follows a schedule; throughput per second and per phase.</summary>
-internal sealed record DynamicRun(string Schedule, MethodSpec Method, List<(double T, double Fps)> Series, double[] PhaseFps, PlanDocument Plan)
+public sealed record DynamicRun(string Schedule, MethodSpec Method, List<(double T, double Fps)> Series, double[] PhaseFps, PlanDocument Plan)
 {
     /// <summary>Throughput in the second phase over that in the first (the paper's "kept" figure when the rate halves).</summary>
     public double? KeptSecondOfFirst => PhaseFps is { Length: >= 2 } p && p[0] > 0 ? p[1] / p[0] : null;
@@ -37,7 +37,7 @@ internal sealed record DynamicRun(string Schedule, MethodSpec Method, List<(doub
 }
 
 /// <summary>Two edge speeds standing in for the paper's devices: the edge's CPU quota makes it this many times slower than the cloud.</summary>
-internal sealed record EdgeSpeed(string Name, double Slowdown);
+public sealed record EdgeSpeed(string Name, double Slowdown);
 
 /// <summary>
 /// The paper's experiments (COACH §V) on this machine's testbed, every method through the real processes:
@@ -45,7 +45,7 @@ internal sealed record EdgeSpeed(string Name, double Slowdown);
 /// adjustment), Fig. 5 (throughput while the link drops), Fig. 6–7 (latency and throughput against bandwidth).
 /// Writes CSV files, gnuplot PNGs and a README with the tables and the command.
 /// </summary>
-internal sealed class PaperBenchmark
+public sealed class PaperBenchmark
 {
     public static readonly EdgeSpeed XavierNx = new("xavier-nx", 4);
     public static readonly EdgeSpeed Tx2 = new("tx2", 8);

@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 using Coach.Transport.Cloud;
 using Coach.Transport.Security;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// The cloud of <c>coach bench chaos</c>: either a published <c>coach-cloud serve</c> child process,
@@ -13,7 +13,7 @@ namespace Coach.Cli.Experiments;
 /// restart, or (when the binary is missing) a <see cref="CloudServer"/> in this process whose
 /// sockets are all aborted at once, or which drains as on SIGTERM.
 /// </summary>
-internal abstract class ChaosCloud : IAsyncDisposable
+public abstract class ChaosCloud : IAsyncDisposable
 {
     public abstract IPEndPoint LocalEndPoint { get; }
 
@@ -43,7 +43,7 @@ internal abstract class ChaosCloud : IAsyncDisposable
 }
 
 /// <summary>A <see cref="CloudServer"/> in this process (the fallback when coach-cloud is not published).</summary>
-internal sealed class InProcessChaosCloud : ChaosCloud
+public sealed class InProcessChaosCloud : ChaosCloud
 {
     private readonly CloudServer _server;
     private int _faulted;
@@ -107,7 +107,7 @@ internal sealed class InProcessChaosCloud : ChaosCloud
 /// connection, many thousands under live fuzzing) is read and only counted, keeping a short tail,
 /// so this process's memory does not grow with it.
 /// </summary>
-internal sealed partial class ChildChaosCloud : ChaosCloud
+public sealed partial class ChildChaosCloud : ChaosCloud
 {
     private const int TailLines = 40;
     private readonly Process _process;
@@ -293,7 +293,7 @@ internal sealed partial class ChildChaosCloud : ChaosCloud
         candidates.Add(Path.Combine(AppContext.BaseDirectory, "coach-cloud"));
         try
         {
-            candidates.Add(Path.Combine(Coach.Engine.Data.ModelCatalog.RepositoryRoot, "dist", Commands.DemoCommand.RuntimeRid(), "coach-cloud"));
+            candidates.Add(Path.Combine(PublishedBinaries.DefaultDirectory, "coach-cloud"));
         }
         catch (DirectoryNotFoundException)
         {

@@ -6,7 +6,6 @@ using System.Text;
 using System.Text.Json;
 using Coach.Engine.Calibration;
 using Coach.Engine.Data;
-using Coach.Engine.Emulation;
 using Coach.Engine.Graph;
 using Coach.Engine.Online;
 using Coach.Engine.Planning;
@@ -14,7 +13,7 @@ using Coach.Engine.Profiling;
 using Coach.Engine.Splitting;
 using Coach.Native.OnnxRuntime;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// Runs methods end to end as a user would: measures a layer profile of the model on this machine
@@ -23,7 +22,7 @@ namespace Coach.Cli.Experiments;
 /// inside a CPU cgroup that makes it <see cref="ExperimentSettings.EdgeSlowdown"/> times slower, on a
 /// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its JSON summary.
 /// </summary>
-internal sealed class ExperimentRunner : IAsyncDisposable
+public sealed class ExperimentRunner : IAsyncDisposable
 {
     private readonly ExperimentSettings _settings;
     private readonly TextWriter _log;
