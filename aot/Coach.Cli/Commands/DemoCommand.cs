@@ -34,7 +34,7 @@ internal static class DemoCommand
                 await DemoRun.RunAsync(settings, parse.GetValue(json), Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
                 return 0;
             }
-            catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or ArgumentException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or ArgumentException or UnauthorizedAccessException or InvalidDataException)
             {
                 Console.Error.WriteLine($"coach demo: {e.Message}");
                 return 1;

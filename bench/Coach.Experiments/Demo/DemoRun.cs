@@ -60,7 +60,7 @@ public static class DemoRun
         foreach (var r in results)
         {
             b.AppendLine(CultureInfo.InvariantCulture,
-                $"{r.Method.Title,-13} {r.Number("frames_sent"),5}/{r.Number("frames_answered"),-7} {MethodResult.Format(r.ThroughputFps, "0.0"),7} ({MethodResult.Format(r.PredictedThroughputFps, "0.0"),6}) {MethodResult.Format(r.Number("latency_p50_ms"), "0.0"),8} {MethodResult.Format(r.Number("latency_p95_ms"), "0.0"),8} {MethodResult.Format(r.Accuracy, "0.0000"),9} {MethodResult.Format(r.Number("bytes_per_frame"), "0"),12} {MethodResult.Format(r.Number("bubble_ratio"), "0.00"),7} {MethodResult.Format(r.Number("early_exit_ratio"), "0.00"),11}");
+                $"{r.Method.Title,-13} {r.Summary.FramesSent,5}/{r.Summary.FramesAnswered,-7} {MethodResult.Format(r.ThroughputFps, "0.0"),7} ({MethodResult.Format(r.PredictedThroughputFps, "0.0"),6}) {MethodResult.Format(r.Summary.LatencyP50Ms, "0.0"),8} {MethodResult.Format(r.Summary.LatencyP95Ms, "0.0"),8} {MethodResult.Format(r.Accuracy, "0.0000"),9} {MethodResult.Format(r.Summary.BytesPerFrame, "0"),12} {MethodResult.Format(r.Summary.BubbleRatio, "0.00"),7} {MethodResult.Format(r.Summary.EarlyExitRatio, "0.00"),11}");
         }
 
         return b.ToString();

@@ -24,7 +24,7 @@ public sealed partial class PaperBenchmark
         {
             foreach (var r in results)
             {
-                t1.AppendLine(c, $"{Path.GetFileNameWithoutExtension(model)},{speed.Name},{speed.Slowdown},{r.Method.Key},{r.Number("frames_sent")},{r.Number("frames_answered")},{r.ThroughputFps:0.###},{r.PredictedThroughputFps:0.###},{r.LatencyNumber("latency_mean_ms"):0.###},{r.LatencyNumber("latency_p50_ms"):0.###},{r.LatencyNumber("latency_p95_ms"):0.###},{r.LatencyFps:0.##},{r.Number("latency_mean_ms"):0.###},{r.Accuracy:0.####},{r.Number("bytes_per_frame"):0.#},{r.Number("bubble_ratio"):0.####},{r.Number("early_exit_ratio"):0.####}");
+                t1.AppendLine(c, $"{Path.GetFileNameWithoutExtension(model)},{speed.Name},{speed.Slowdown},{r.Method.Key},{r.Summary.FramesSent},{r.Summary.FramesAnswered},{r.ThroughputFps:0.###},{r.PredictedThroughputFps:0.###},{r.LatencyRun.LatencyMeanMs:0.###},{r.LatencyRun.LatencyP50Ms:0.###},{r.LatencyRun.LatencyP95Ms:0.###},{r.LatencyFps:0.##},{r.Summary.LatencyMeanMs:0.###},{r.Accuracy:0.####},{r.Summary.BytesPerFrame:0.#},{r.Summary.BubbleRatio:0.####},{r.Summary.EarlyExitRatio:0.####}");
             }
         }
 
@@ -34,7 +34,7 @@ public sealed partial class PaperBenchmark
         {
             foreach (var (flag, r) in new[] { ("on", online), ("off", off) })
             {
-                t2.AppendLine(c, $"{level.ToString().ToLowerInvariant()},{flag},{r.Number("early_exit_ratio"):0.####},{r.Number("latency_mean_ms"):0.###},{r.ThroughputFps:0.###},{r.Accuracy:0.####},{r.Number("bytes_per_frame"):0.#}");
+                t2.AppendLine(c, $"{level.ToString().ToLowerInvariant()},{flag},{r.Summary.EarlyExitRatio:0.####},{r.Summary.LatencyMeanMs:0.###},{r.ThroughputFps:0.###},{r.Accuracy:0.####},{r.Summary.BytesPerFrame:0.#}");
             }
         }
 
@@ -57,7 +57,7 @@ public sealed partial class PaperBenchmark
         {
             foreach (var r in results)
             {
-                s.AppendLine(c, $"{Mbit(bw)},{r.Method.Key},{r.ThroughputFps:0.###},{r.LatencyNumber("latency_mean_ms"):0.###},{r.LatencyNumber("latency_p95_ms"):0.###},{r.Accuracy:0.####},{r.Number("bytes_per_frame"):0.#}");
+                s.AppendLine(c, $"{Mbit(bw)},{r.Method.Key},{r.ThroughputFps:0.###},{r.LatencyRun.LatencyMeanMs:0.###},{r.LatencyRun.LatencyP95Ms:0.###},{r.Accuracy:0.####},{r.Summary.BytesPerFrame:0.#}");
             }
         }
 

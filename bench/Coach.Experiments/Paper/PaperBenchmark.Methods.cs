@@ -42,9 +42,8 @@ public sealed partial class PaperBenchmark
             var summary = await RunTwiceAsync(what, runFrames / Math.Max(predictedFps, 1),
                 timeout => runner.RunEdgeAsync(m, ct, frames: runFrames, timeout: timeout)).ConfigureAwait(false);
             // Latency at a camera's pace well below this method's throughput: each frame's own way through the stages.
-            double measured = summary.TryGetProperty("throughput_fps", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : 0;
-            double fps = Math.Min(CameraFps, 0.5 * measured);
-            JsonElement? latency = null;
+            double fps = Math.Min(CameraFps, 0.5 * summary.ThroughputFps);
+            EdgeRunSummaryDocument? latency = null;
             if (fps > 0.2)
             {
                 int frames = (int)Math.Clamp(fps * LatencyRunSeconds, 20, LatencyFrames);
@@ -89,7 +88,7 @@ public sealed partial class PaperBenchmark
     private async Task<List<MethodResult>> RepeatThroughputAsync(ExperimentRunner runner, string model, EdgeSpeed speed, string bandwidth, List<MethodResult> results, int repeats,
         int maxFrames, CancellationToken ct)
     {
-        var runs = results.ToDictionary(r => r.Method, r => new List<double> { r.Number("throughput_fps") });
+        var runs = results.ToDictionary(r => r.Method, r => new List<double> { r.Summary.ThroughputFps });
         for (int round = 2; round <= repeats; round++)
         {
             foreach (var r in results)
@@ -100,7 +99,7 @@ public sealed partial class PaperBenchmark
                 Progress(what);
                 var summary = await RunTwiceAsync(what, runFrames / Math.Max(predictedFps, 1),
                     timeout => runner.RunEdgeAsync(r.Method, ct, frames: runFrames, csvName: $"{r.Method.Key}-run{round}", timeout: timeout)).ConfigureAwait(false);
-                runs[r.Method].Add(MethodResult.Read(summary, "throughput_fps"));
+                runs[r.Method].Add(summary.ThroughputFps);
             }
         }
 
@@ -111,7 +110,7 @@ public sealed partial class PaperBenchmark
     /// One edge run, tried twice: a run that fails or hangs — killed after a timeout sized from its expected length — is run
     /// once more and the report says so; a second failure ends the benchmark.
     /// </summary>
-    private async Task<JsonElement> RunTwiceAsync(string what, double expectedSeconds, Func<TimeSpan, Task<JsonElement>> run)
+    private async Task<EdgeRunSummaryDocument> RunTwiceAsync(string what, double expectedSeconds, Func<TimeSpan, Task<EdgeRunSummaryDocument>> run)
     {
         var timeout = TimeSpan.FromSeconds(Math.Clamp((4 * expectedSeconds) + 60, 90, 300));
         try

@@ -67,7 +67,7 @@ public sealed partial class PaperBenchmark
             b.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             foreach (var r in results)
             {
-                b.AppendLine(c, $"| {r.Method.Title} | {r.Number("frames_answered")}/{r.Number("frames_sent")} | {r.ThroughputFps:0.0} ({r.PredictedThroughputFps:0.0}) | {r.LatencyNumber("latency_mean_ms"):0.0} | {r.LatencyNumber("latency_p95_ms"):0.0} | {r.Number("latency_mean_ms"):0.0} | {r.Accuracy:0.0000} | {r.Number("bytes_per_frame"):0} | {r.Number("bubble_ratio"):0.00} | {r.Number("early_exit_ratio"):0.00} |");
+                b.AppendLine(c, $"| {r.Method.Title} | {r.Summary.FramesAnswered}/{r.Summary.FramesSent} | {r.ThroughputFps:0.0} ({r.PredictedThroughputFps:0.0}) | {r.LatencyRun.LatencyMeanMs:0.0} | {r.LatencyRun.LatencyP95Ms:0.0} | {r.Summary.LatencyMeanMs:0.0} | {r.Accuracy:0.0000} | {r.Summary.BytesPerFrame:0} | {r.Summary.BubbleRatio:0.00} | {r.Summary.EarlyExitRatio:0.00} |");
             }
 
             b.AppendLine();
@@ -79,7 +79,7 @@ public sealed partial class PaperBenchmark
         {
             foreach (var (flag, r) in new[] { ("on", online), ("off", off) })
             {
-                b.AppendLine(c, $"| {level.ToString().ToLowerInvariant()} | {flag} | {r.Number("early_exit_ratio"):0.00} | {r.Number("latency_mean_ms"):0.0} | {r.ThroughputFps:0.0} | {r.Accuracy:0.0000} | {r.Number("bytes_per_frame"):0} |");
+                b.AppendLine(c, $"| {level.ToString().ToLowerInvariant()} | {flag} | {r.Summary.EarlyExitRatio:0.00} | {r.Summary.LatencyMeanMs:0.0} | {r.ThroughputFps:0.0} | {r.Accuracy:0.0000} | {r.Summary.BytesPerFrame:0} |");
             }
         }
 
@@ -105,7 +105,7 @@ public sealed partial class PaperBenchmark
         b.AppendLine("| --- | " + string.Join(" | ", sweepMethods.Select(_ => "---")) + " |");
         foreach (var (bw, results) in sweep)
         {
-            var cells = string.Join(" | ", results.Select(r => string.Create(c, $"{r.ThroughputFps:0.0} / {r.LatencyNumber("latency_mean_ms"):0.0}")));
+            var cells = string.Join(" | ", results.Select(r => string.Create(c, $"{r.ThroughputFps:0.0} / {r.LatencyRun.LatencyMeanMs:0.0}")));
             b.AppendLine(c, $"| {bw} | {cells} |");
         }
 

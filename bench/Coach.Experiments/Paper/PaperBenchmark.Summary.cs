@@ -33,9 +33,9 @@ public sealed partial class PaperBenchmark
             coach.ThroughputFps / Get(Methods.Jps).ThroughputFps,
             coach.ThroughputFps / Get(Methods.Neurosurgeon).ThroughputFps,
             coach.ThroughputFps / coach.PredictedThroughputFps,
-            baselines.All(b => coach.LatencyNumber("latency_mean_ms") < b.LatencyNumber("latency_mean_ms")),
+            baselines.All(b => coach.LatencyRun.LatencyMeanMs < b.LatencyRun.LatencyMeanMs),
             _coachAccuracy.GetValueOrDefault((primary, Tx2)),
-            high.Online?.Number("early_exit_ratio") ?? double.NaN,
+            high.Online?.Summary.EarlyExitRatio ?? double.NaN,
             drops.FirstOrDefault(f => f.Method.BandwidthRange is not null)?.KeptSecondOfFirst,
             drops.FirstOrDefault(f => f.Method.BandwidthRange is null)?.KeptSecondOfFirst);
     }

@@ -12,6 +12,7 @@ using Coach.Engine.Planning;
 using Coach.Engine.Profiling;
 using Coach.Engine.Splitting;
 using Coach.Native.OnnxRuntime;
+using Coach.Transport.Edge;
 
 namespace Coach.Experiments;
 
@@ -123,7 +124,7 @@ public sealed class ExperimentRunner : IAsyncDisposable
 
         var plan = PlanDocument.Load(probe);
         await StartCloudAsync(cancellationToken, probeRoot).ConfigureAwait(false);
-        JsonElement summary;
+        EdgeRunSummaryDocument summary;
         try
         {
             summary = await RunEdgeAsync(Methods.Coach, cancellationToken, ["--scheduler", "fixed"], frames: 400, csvName: "edge-overhead-probe", planDirectory: probe).ConfigureAwait(false);
@@ -133,7 +134,7 @@ public sealed class ExperimentRunner : IAsyncDisposable
             await StopCloudAsync().ConfigureAwait(false);
         }
 
-        double cpuMs = summary.GetProperty("cpu_ms_per_frame").GetDouble();
+        double cpuMs = summary.CpuMsPerFrame;
         EdgeOverheadMs = Math.Max(0, (cpuMs * EffectiveSlowdown) - plan.TEdgeMs);
         File.WriteAllText(cached, string.Create(CultureInfo.InvariantCulture,
             $"{{\"edge_overhead_ms\": {EdgeOverheadMs:0.####}, \"cpu_ms_per_frame\": {cpuMs:0.####}, \"slowdown\": {EffectiveSlowdown}, \"probe_t_edge_ms\": {plan.TEdgeMs:0.####}}}\n"));
@@ -262,8 +263,9 @@ public sealed class ExperimentRunner : IAsyncDisposable
 
     private string CloudHost => _testbed is not null ? Testbed.CloudAddress : "127.0.0.1";
 
-    /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
-    public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
+    /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its run summary.</summary>
+    /// <exception cref="InvalidDataException">The edge's last line is not a run summary of this version (a key renamed or missing).</exception>
+    public async Task<EdgeRunSummaryDocument> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
         StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<ChildProcess, Task>? whileRunning = null,
         bool emulateSlowdown = false, string? planDirectory = null)
     {
@@ -318,8 +320,7 @@ public sealed class ExperimentRunner : IAsyncDisposable
             throw new InvalidOperationException($"{edge.Name} exited with code {code}; command: {edge.CommandLine}\n{edge.StderrTail()}");
         }
 
-        using var doc = JsonDocument.Parse(last);
-        return doc.RootElement.Clone();
+        return EdgeRunSummaryDocument.Parse(last, $"{edge.Name}'s summary");
     }
 
     /// <summary>Where the per-frame CSV of a run named <paramref name="name"/> goes.</summary>
