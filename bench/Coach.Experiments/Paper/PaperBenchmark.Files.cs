@@ -1,11 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Coach.Engine.Data;
 using Coach.Engine.Planning;
-using Coach.Transport.Edge;
-
 
 namespace Coach.Experiments;
 
