@@ -18,10 +18,12 @@ namespace Coach.Experiments;
 
 /// <summary>
 /// Runs methods end to end as a user would: measures a layer profile of the model on this machine
-/// (cached), plans every method with <c>coach plan</c> (the edge profile scaled by the slowdown), starts
+/// (cached, <see cref="ProfilingSession"/>), plans every method (<see cref="PlanningSession"/>, the edge profile scaled by
+/// the slowdown) and calibrates COACH's online scheduler (<see cref="OnlineCalibrationSession"/>), starts
 /// the published <c>coach-cloud</c>, and runs the published NativeAOT <c>coach-edge</c> once per method
 /// inside a CPU cgroup that makes it <see cref="ExperimentSettings.EdgeSlowdown"/> times slower, on a
-/// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its JSON summary.
+/// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its run summary
+/// (<see cref="EdgeRunSummaryDocument"/>).
 /// </summary>
 public sealed class ExperimentRunner : IAsyncDisposable
 {
@@ -180,7 +182,7 @@ public sealed class ExperimentRunner : IAsyncDisposable
         return dir;
     }
 
-    /// <summary><c>coach plan</c> of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
+    /// <summary>The plan of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
     private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunOfflineStep("plan", () => PlanningSession.Run(new PlanningOptions
     {
         Model = ModelPath,
