@@ -13,7 +13,7 @@ namespace Coach.Experiments;
 /// restart, or (when the binary is missing) a <see cref="CloudServer"/> in this process whose
 /// sockets are all aborted at once, or which drains as on SIGTERM.
 /// </summary>
-public abstract class ChaosCloud : IAsyncDisposable
+internal abstract class ChaosCloud : IAsyncDisposable
 {
     public abstract IPEndPoint LocalEndPoint { get; }
 
@@ -43,7 +43,7 @@ public abstract class ChaosCloud : IAsyncDisposable
 }
 
 /// <summary>A <see cref="CloudServer"/> in this process (the fallback when coach-cloud is not published).</summary>
-public sealed class InProcessChaosCloud : ChaosCloud
+internal sealed class InProcessChaosCloud : ChaosCloud
 {
     private readonly CloudServer _server;
     private int _faulted;
@@ -107,7 +107,7 @@ public sealed class InProcessChaosCloud : ChaosCloud
 /// connection, many thousands under live fuzzing) is read and only counted, keeping a short tail,
 /// so this process's memory does not grow with it.
 /// </summary>
-public sealed partial class ChildChaosCloud : ChaosCloud
+internal sealed partial class ChildChaosCloud : ChaosCloud
 {
     private const int TailLines = 40;
     private readonly Process _process;

@@ -10,7 +10,7 @@ using Coach.Transport.Security;
 namespace Coach.Experiments;
 
 /// <summary>The live fuzzer of <c>coach bench chaos</c>: mutated frames over real sockets to the running cloud.</summary>
-public static class ChaosLiveFuzz
+internal static class ChaosLiveFuzz
 {
     /// <summary>
     /// Mutated frames to the live server, each on its own connection: half are mutated handshakes,

@@ -12,8 +12,8 @@ namespace Coach.Experiments;
 /// </summary>
 public sealed partial class PaperBenchmark
 {
-    public static readonly EdgeSpeed XavierNx = new("xavier-nx", 4);
-    public static readonly EdgeSpeed Tx2 = new("tx2", 8);
+    internal static readonly EdgeSpeed XavierNx = new("xavier-nx", 4);
+    internal static readonly EdgeSpeed Tx2 = new("tx2", 8);
     private const string TableBandwidth = "10mbit";
 
     private readonly PaperBenchmarkOptions _options;

@@ -21,7 +21,7 @@ public sealed record PaperBenchmarkOptions
 }
 
 /// <summary>One Fig. 5 run: COACH (one plan variant) while the link follows a schedule; throughput per second and per phase.</summary>
-public sealed record DynamicRun(string Schedule, MethodSpec Method, List<(double T, double Fps)> Series, double[] PhaseFps, PlanDocument Plan)
+internal sealed record DynamicRun(string Schedule, MethodSpec Method, List<(double T, double Fps)> Series, double[] PhaseFps, PlanDocument Plan)
 {
     /// <summary>Throughput in the second phase over that in the first (the paper's "kept" figure when the rate halves).</summary>
     public double? KeptSecondOfFirst => PhaseFps is { Length: >= 2 } p && p[0] > 0 ? p[1] / p[0] : null;
@@ -31,4 +31,4 @@ public sealed record DynamicRun(string Schedule, MethodSpec Method, List<(double
 }
 
 /// <summary>Two edge speeds standing in for the paper's devices: the edge's CPU quota makes it this many times slower than the cloud.</summary>
-public sealed record EdgeSpeed(string Name, double Slowdown);
+internal sealed record EdgeSpeed(string Name, double Slowdown);

@@ -9,7 +9,7 @@ namespace Coach.Experiments;
 /// summary); the process is killed with its children when the experiment is disposed, so a failed
 /// or interrupted experiment leaves nothing running.
 /// </summary>
-public sealed class ChildProcess : IAsyncDisposable
+internal sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();

@@ -25,7 +25,7 @@ namespace Coach.Experiments;
 /// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its run summary
 /// (<see cref="EdgeRunSummaryDocument"/>).
 /// </summary>
-public sealed class ExperimentRunner : IAsyncDisposable
+internal sealed class ExperimentRunner : IAsyncDisposable
 {
     private readonly ExperimentSettings _settings;
     private readonly TextWriter _log;

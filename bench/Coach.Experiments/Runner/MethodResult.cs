@@ -11,7 +11,7 @@ namespace Coach.Experiments;
 /// (frames arriving at <see cref="LatencyFps"/> like a camera's, well below the method's throughput, so a frame's latency is
 /// its own path through the stages and not the queue a saturated pipeline builds).
 /// </summary>
-public sealed record MethodResult(MethodSpec Method, EdgeRunSummaryDocument Summary, double PredictedThroughputFps)
+internal sealed record MethodResult(MethodSpec Method, EdgeRunSummaryDocument Summary, double PredictedThroughputFps)
 {
     public EdgeRunSummaryDocument? Latency { get; init; }
 

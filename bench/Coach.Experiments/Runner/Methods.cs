@@ -2,13 +2,13 @@ namespace Coach.Experiments;
 
 /// <summary>The methods an experiment compares: COACH and the baselines, keyed as in reports.</summary>
 /// <param name="BandwidthRange">Link rates COACH is planned for, comma-separated (<c>coach plan --bandwidth-range</c>); null = the run's one rate.</param>
-public sealed record MethodSpec(string Key, string PlannerMethod, string Title, string? BandwidthRange = null)
+internal sealed record MethodSpec(string Key, string PlannerMethod, string Title, string? BandwidthRange = null)
 {
     /// <summary>COACH's offline and online components (calibrated scheduler), in any variant.</summary>
     public bool IsCoach => PlannerMethod == "coach";
 }
 
-public static class Methods
+internal static class Methods
 {
     public static readonly MethodSpec Coach = new("coach", "coach", "COACH");
     public static readonly MethodSpec Neurosurgeon = new("neurosurgeon", "ns", "Neurosurgeon");

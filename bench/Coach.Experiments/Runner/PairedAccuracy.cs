@@ -8,7 +8,7 @@ namespace Coach.Experiments;
 /// (lost − gained)/n with a paired standard error of √(lost + gained)/n — the same test the planner's calibration uses —
 /// so a reader can tell a real loss from the run's own noise.
 /// </summary>
-public sealed record PairedAccuracy(int Frames, int Lost, int Gained)
+internal sealed record PairedAccuracy(int Frames, int Lost, int Gained)
 {
     public double Loss => Frames == 0 ? double.NaN : (double)(Lost - Gained) / Frames;
 

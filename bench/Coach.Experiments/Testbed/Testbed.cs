@@ -8,7 +8,7 @@ namespace Coach.Experiments;
 /// namespaces joined by a veth pair shaped with <c>tc tbf</c>, the edge in a CPU cgroup. Everything it
 /// made is removed on dispose (also after a failure or Ctrl-C, through the runner's dispose).
 /// </summary>
-public sealed class Testbed : IDisposable
+internal sealed class Testbed : IDisposable
 {
     public const string CloudAddress = "198.18.0.2";
 
