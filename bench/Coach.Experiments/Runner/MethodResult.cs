@@ -1,27 +1,24 @@
 using System.Globalization;
 using System.Text.Json;
+using Coach.Engine.Profiling;
+using Coach.Transport.Edge;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
-/// One method's measured runs beside what its plan predicted: <see cref="Summary"/>, the edge's JSON summary of the
+/// One method's measured runs beside what its plan predicted: <see cref="Summary"/>, the edge's run summary of the
 /// throughput run (frames offered as fast as the pipeline takes them), and <see cref="Latency"/>, that of the latency run
 /// (frames arriving at <see cref="LatencyFps"/> like a camera's, well below the method's throughput, so a frame's latency is
 /// its own path through the stages and not the queue a saturated pipeline builds).
 /// </summary>
-internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, double PredictedThroughputFps)
+internal sealed record MethodResult(MethodSpec Method, EdgeRunSummaryDocument Summary, double PredictedThroughputFps)
 {
-    public JsonElement? Latency { get; init; }
+    public EdgeRunSummaryDocument? Latency { get; init; }
 
     public double LatencyFps { get; init; }
 
-    public double Number(string name) => Read(Summary, name);
-
-    /// <summary>A figure of the latency run (the throughput run's when there was none).</summary>
-    public double LatencyNumber(string name) => Latency is JsonElement latency ? Read(latency, name) : Number(name);
-
-    /// <summary>A number of an edge summary; NaN when it is absent or not a number.</summary>
-    public static double Read(JsonElement summary, string name) => summary.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
+    /// <summary>The run the latency figures come from: the paced run's, the throughput run's when there was none.</summary>
+    public EdgeRunSummaryDocument LatencyRun => Latency ?? Summary;
 
     /// <summary>
     /// Throughput of every throughput run of this method under the same settings (the first is <see cref="Summary"/>'s);
@@ -30,22 +27,16 @@ internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, doub
     public IReadOnlyList<double> ThroughputRuns { get; init; } = [];
 
     /// <summary>Frames per second: the median of <see cref="ThroughputRuns"/> when the method ran more than once, else the one run's.</summary>
-    public double ThroughputFps => ThroughputRuns.Count > 1 ? Median(ThroughputRuns) : Number("throughput_fps");
+    public double ThroughputFps => ThroughputRuns.Count > 1 ? OrtProfileParser.Median(ThroughputRuns) : Summary.ThroughputFps;
 
-    private static double Median(IReadOnlyList<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
-
-    public double Accuracy => Number("accuracy");
+    public double Accuracy => Summary.Accuracy;
 
     /// <summary>The keys every report carries, in snake_case, from the edge's summary plus the plan's prediction.</summary>
     public void WriteJson(Utf8JsonWriter w)
     {
+        ArgumentNullException.ThrowIfNull(w);
         w.WriteStartObject(Method.Key);
-        foreach (var p in Summary.EnumerateObject())
+        foreach (var p in Summary.ToJsonElement().EnumerateObject())
         {
             if (ThroughputRuns.Count > 1 && p.NameEquals("throughput_fps"))
             {
@@ -69,18 +60,14 @@ internal sealed record MethodResult(MethodSpec Method, JsonElement Summary, doub
         }
 
         w.WriteNumber("predicted_throughput_fps", Math.Round(PredictedThroughputFps, 3));
-        if (Latency is JsonElement latency)
+        if (Latency is { } latency)
         {
             // The throughput run's latency_* fields are under full load; these are the paced run's.
             w.WriteNumber("latency_run_fps", Math.Round(LatencyFps, 2));
-            foreach (var name in new[] { "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "frames_answered" })
-            {
-                double value = Read(latency, name);
-                if (double.IsFinite(value))
-                {
-                    w.WriteNumber("latency_run_" + name.Replace("latency_", string.Empty, StringComparison.Ordinal), Math.Round(value, 3));
-                }
-            }
+            w.WriteNumber("latency_run_mean_ms", Math.Round(latency.LatencyMeanMs, 3));
+            w.WriteNumber("latency_run_p50_ms", Math.Round(latency.LatencyP50Ms, 3));
+            w.WriteNumber("latency_run_p95_ms", Math.Round(latency.LatencyP95Ms, 3));
+            w.WriteNumber("latency_run_frames_answered", latency.FramesAnswered);
         }
 
         w.WriteEndObject();

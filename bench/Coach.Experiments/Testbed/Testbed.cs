@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// The kernel testbed of docs/architecture.md §6 driven through <c>scripts/testbed/testbed.sh</c>: two network

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>Resident memory of a process from <c>/proc/PID/status</c>: VmRSS now and VmHWM (its peak).</summary>
-internal readonly record struct ProcessMemory(double RssMb, double PeakRssMb)
+public readonly record struct ProcessMemory(double RssMb, double PeakRssMb)
 {
     /// <summary>This process's memory.</summary>
     public static ProcessMemory? OfSelf() => Read("/proc/self/status");

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace Coach.Engine.Emulation;
+namespace Coach.Experiments;
 
 /// <summary>Which cgroup interface limits CPU time on this machine.</summary>
-public enum CgroupVersion
+internal enum CgroupVersion
 {
     /// <summary>The v1 cpu controller: <c>cpu.cfs_quota_us</c> and <c>cpu.cfs_period_us</c> under <c>/sys/fs/cgroup/cpu</c>.</summary>
     V1,
@@ -20,7 +20,7 @@ public enum CgroupVersion
 /// there is (8 ms for 1/8 of a core). A frame that finds a full quota after idling still runs up to 1 ms at full speed,
 /// so latency runs slow the edge with <c>coach-edge run --emulate-slowdown</c> instead.
 /// </summary>
-public sealed class CpuQuotaGroup : IDisposable
+internal sealed class CpuQuotaGroup : IDisposable
 {
     /// <summary>Where the kernel mounts cgroups.</summary>
     public const string DefaultMount = "/sys/fs/cgroup";

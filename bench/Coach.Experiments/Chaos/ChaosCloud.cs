@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 using Coach.Transport.Cloud;
 using Coach.Transport.Security;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// The cloud of <c>coach bench chaos</c>: either a published <c>coach-cloud serve</c> child process,
@@ -293,7 +293,7 @@ internal sealed partial class ChildChaosCloud : ChaosCloud
         candidates.Add(Path.Combine(AppContext.BaseDirectory, "coach-cloud"));
         try
         {
-            candidates.Add(Path.Combine(Coach.Engine.Data.ModelCatalog.RepositoryRoot, "dist", Commands.DemoCommand.RuntimeRid(), "coach-cloud"));
+            candidates.Add(Path.Combine(PublishedBinaries.DefaultDirectory, "coach-cloud"));
         }
         catch (DirectoryNotFoundException)
         {

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Coach.Engine.Data;
-using Coach.Engine.Emulation;
+using Coach.Experiments;
 
-namespace Coach.Engine.Tests.Emulation;
+namespace Coach.Experiments.Tests.Testbed;
 
 /// <summary>The edge's CPU quota on fake cgroup trees laid out as the kernel lays them out: a v2-only machine
 /// (JetPack 6, current Debian), a v1 machine, and a hybrid one whose unified hierarchy holds no controllers.</summary>

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// A method's accuracy against the full model's on the same frames, from the two runs' per-frame CSVs: <see cref="Lost"/>

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Coach.Engine.Emulation;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// A coach-edge or coach-cloud process started by an experiment. Standard output and error are

@@ -1,9 +1,9 @@
 using Coach.Engine.Data;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>What one end-to-end experiment runs: a model, a link, a slowed edge and a task stream.</summary>
-internal sealed record ExperimentSettings
+public sealed record ExperimentSettings
 {
     public required string Model { get; init; }
 

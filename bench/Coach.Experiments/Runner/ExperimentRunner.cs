@@ -4,20 +4,26 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Coach.Cli.Commands;
 using Coach.Engine.Calibration;
 using Coach.Engine.Data;
-using Coach.Engine.Emulation;
+using Coach.Engine.Graph;
+using Coach.Engine.Online;
 using Coach.Engine.Planning;
+using Coach.Engine.Profiling;
+using Coach.Engine.Splitting;
+using Coach.Native.OnnxRuntime;
+using Coach.Transport.Edge;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>
 /// Runs methods end to end as a user would: measures a layer profile of the model on this machine
-/// (cached), plans every method with <c>coach plan</c> (the edge profile scaled by the slowdown), starts
+/// (cached, <see cref="ProfilingSession"/>), plans every method (<see cref="PlanningSession"/>, the edge profile scaled by
+/// the slowdown) and calibrates COACH's online scheduler (<see cref="OnlineCalibrationSession"/>), starts
 /// the published <c>coach-cloud</c>, and runs the published NativeAOT <c>coach-edge</c> once per method
 /// inside a CPU cgroup that makes it <see cref="ExperimentSettings.EdgeSlowdown"/> times slower, on a
-/// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its JSON summary.
+/// link shaped to <see cref="ExperimentSettings.Bandwidth"/>. Each edge run ends with its run summary
+/// (<see cref="EdgeRunSummaryDocument"/>).
 /// </summary>
 internal sealed class ExperimentRunner : IAsyncDisposable
 {
@@ -84,7 +90,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _log.WriteLine($"profiling {Path.GetFileName(model)} on this machine (one thread, once; cached in {path})");
-        RunInProcess("profile", ProfileCommand.Create(), ["--model", model, "--device", "this-machine", "--out", path, "--runs", "30", "--threads", "1"]);
+        RunOfflineStep("profile", () => ProfilingSession.Run(new ProfilingOptions { Model = model, Device = "this-machine", OutputPath = path, Runs = 30, IntraOpThreads = 1 }));
         return path;
     }
 
@@ -120,7 +126,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
         var plan = PlanDocument.Load(probe);
         await StartCloudAsync(cancellationToken, probeRoot).ConfigureAwait(false);
-        JsonElement summary;
+        EdgeRunSummaryDocument summary;
         try
         {
             summary = await RunEdgeAsync(Methods.Coach, cancellationToken, ["--scheduler", "fixed"], frames: 400, csvName: "edge-overhead-probe", planDirectory: probe).ConfigureAwait(false);
@@ -130,7 +136,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             await StopCloudAsync().ConfigureAwait(false);
         }
 
-        double cpuMs = summary.GetProperty("cpu_ms_per_frame").GetDouble();
+        double cpuMs = summary.CpuMsPerFrame;
         EdgeOverheadMs = Math.Max(0, (cpuMs * EffectiveSlowdown) - plan.TEdgeMs);
         File.WriteAllText(cached, string.Create(CultureInfo.InvariantCulture,
             $"{{\"edge_overhead_ms\": {EdgeOverheadMs:0.####}, \"cpu_ms_per_frame\": {cpuMs:0.####}, \"slowdown\": {EffectiveSlowdown}, \"probe_t_edge_ms\": {plan.TEdgeMs:0.####}}}\n"));
@@ -162,10 +168,10 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             _log.WriteLine($"calibrating the online scheduler of {method.Title}");
             try
             {
-                RunInProcess("calibrate-online", CalibrateOnlineCommand.Create(),
-                    ["--plan", dir, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture), "--feedback-delay", MaxInFlight.ToString(CultureInfo.InvariantCulture)]);
+                var options = new OnlineEvaluationOptions { Epsilon = _settings.Epsilon, FeedbackDelayFrames = MaxInFlight };
+                OnlineCalibrationSession.Run(dir, OnlineCalibrationSession.CalibrationFrames(), options);
             }
-            catch (InvalidOperationException e)
+            catch (Exception e) when (IsStepFailure(e))
             {
                 // The plan still runs, with its planned bits and no early exit; the report says so.
                 File.WriteAllText(failedMarker, e.Message);
@@ -176,16 +182,20 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         return dir;
     }
 
-    /// <summary><c>coach plan</c> of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
-    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunInProcess("plan", PlanCommand.Create(),
-    [
-        .. (bandwidthRange is null ? (string[])[] : ["--bandwidth-range", bandwidthRange]),
-        "--model", ModelPath, "--edge-profile", profile, "--cloud-profile", profile,
-        "--edge-slowdown", EffectiveSlowdown.ToString(CultureInfo.InvariantCulture),
-        "--bandwidth", _settings.Bandwidth, "--epsilon", _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-        "--method", plannerMethod, "--out", directory,
-        "--edge-overhead-ms", edgeOverheadMs.ToString(CultureInfo.InvariantCulture),
-    ]);
+    /// <summary>The plan of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
+    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunOfflineStep("plan", () => PlanningSession.Run(new PlanningOptions
+    {
+        Model = ModelPath,
+        EdgeProfile = profile,
+        CloudProfile = profile,
+        EdgeSlowdown = EffectiveSlowdown,
+        Bandwidth = _settings.Bandwidth,
+        BandwidthRange = bandwidthRange,
+        Epsilon = _settings.Epsilon,
+        Method = plannerMethod,
+        OutputDirectory = directory,
+        EdgeOverheadMs = edgeOverheadMs,
+    }));
 
     /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it listens.</summary>
     public async Task StartCloudAsync(CancellationToken cancellationToken, string? plans = null)
@@ -255,8 +265,9 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     private string CloudHost => _testbed is not null ? Testbed.CloudAddress : "127.0.0.1";
 
-    /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its JSON summary.</summary>
-    public async Task<JsonElement> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
+    /// <summary>Runs coach-edge on <paramref name="method"/>'s plan and returns its run summary.</summary>
+    /// <exception cref="InvalidDataException">The edge's last line is not a run summary of this version (a key renamed or missing).</exception>
+    public async Task<EdgeRunSummaryDocument> RunEdgeAsync(MethodSpec method, CancellationToken cancellationToken, IReadOnlyList<string>? extraArguments = null, TimeSpan? timeout = null,
         StreamCorrelation? correlation = null, int? frames = null, string? csvName = null, Func<ChildProcess, Task>? whileRunning = null,
         bool emulateSlowdown = false, string? planDirectory = null)
     {
@@ -311,8 +322,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             throw new InvalidOperationException($"{edge.Name} exited with code {code}; command: {edge.CommandLine}\n{edge.StderrTail()}");
         }
 
-        using var doc = JsonDocument.Parse(last);
-        return doc.RootElement.Clone();
+        return EdgeRunSummaryDocument.Parse(last, $"{edge.Name}'s summary");
     }
 
     /// <summary>Where the per-frame CSV of a run named <paramref name="name"/> goes.</summary>
@@ -351,26 +361,20 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Runs a coach subcommand in this process, its standard output kept out of the experiment's report.</summary>
-    private void RunInProcess(string name, System.CommandLine.Command command, string[] args)
+    /// <summary>Runs one offline step; what fails in it comes out as an <see cref="InvalidOperationException"/> naming the step.</summary>
+    private static void RunOfflineStep<T>(string step, Func<T> run)
     {
-        var root = new System.CommandLine.RootCommand { command };
-        var output = new StringWriter();
-        var stdout = Console.Out;
-        Console.SetOut(output);
-        int code;
         try
         {
-            code = root.Parse([name, .. args]).Invoke();
+            run();
         }
-        finally
+        catch (Exception e) when (IsStepFailure(e) && e is not InvalidOperationException)
         {
-            Console.SetOut(stdout);
-        }
-
-        if (code != 0)
-        {
-            throw new InvalidOperationException($"coach {name} failed (exit {code}): coach {name} {string.Join(' ', args)}\n{output}");
+            throw new InvalidOperationException($"coach {step} failed: {e.Message}", e);
         }
     }
+
+    /// <summary>The errors an offline step reports on bad input or a failed model run (not programming errors).</summary>
+    private static bool IsStepFailure(Exception e) => e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
+        or UnauthorizedAccessException or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException;
 }

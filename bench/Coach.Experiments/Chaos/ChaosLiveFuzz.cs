@@ -7,7 +7,7 @@ using Coach.Transport;
 using Coach.Transport.Protocol;
 using Coach.Transport.Security;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>The live fuzzer of <c>coach bench chaos</c>: mutated frames over real sockets to the running cloud.</summary>
 internal static class ChaosLiveFuzz

@@ -2,12 +2,12 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>One RSS sample: seconds since the edge started, the phase, the cloud's and the edge process's memory.</summary>
-internal readonly record struct RssSample(double Seconds, string Phase, int? CloudPid, ProcessMemory? Cloud, ProcessMemory Edge);
+public readonly record struct RssSample(double Seconds, string Phase, int? CloudPid, ProcessMemory? Cloud, ProcessMemory Edge);
 
-internal sealed class ChaosReport
+public sealed class ChaosReport
 {
     public int FramesSent;
     public int FramesAnswered;

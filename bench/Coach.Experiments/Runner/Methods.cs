@@ -1,4 +1,4 @@
-namespace Coach.Cli.Experiments;
+namespace Coach.Experiments;
 
 /// <summary>The methods an experiment compares: COACH and the baselines, keyed as in reports.</summary>
 /// <param name="BandwidthRange">Link rates COACH is planned for, comma-separated (<c>coach plan --bandwidth-range</c>); null = the run's one rate.</param>
