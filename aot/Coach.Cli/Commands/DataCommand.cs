@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
 using Coach.Engine.Data;
 using Coach.Engine.Data.Media;
 using SkiaSharp;
@@ -17,6 +19,7 @@ internal static class DataCommand
         var command = new Command("data", "write the bundled test frames as images or video (docs/data.md)");
         command.Subcommands.Add(CreateImages());
         command.Subcommands.Add(CreateVideo());
+        command.Subcommands.Add(CreateCodec());
         return command;
     }
 
@@ -70,6 +73,102 @@ internal static class DataCommand
         return command;
     }
 
+    private static Command CreateCodec()
+    {
+        var model = new Option<string>("--model") { Description = "a bundled model's name or an .onnx file", DefaultValueFactory = _ => "resnet-fm112" };
+        var codec = new Option<string>("--codec") { Description = "jpeg (Skia) or h264 (ffmpeg libx264, ultrafast/zerolatency, yuv420p)", DefaultValueFactory = _ => "jpeg" };
+        codec.AcceptOnlyFromAmong("jpeg", "h264");
+        var frames = new Option<int>("--frames") { Description = "calibration frames, from the first", DefaultValueFactory = _ => 500 };
+        var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed against the raw frames (eq. 1's ε)", DefaultValueFactory = _ => 0.005 };
+        var json = new Option<bool>("--json") { Description = "print the result as one JSON object on the last line" };
+        var command = new Command("codec", "the cheapest JPEG quality or H.264 rate factor that keeps a model within ε of its accuracy on raw frames")
+        {
+            model, codec, frames, epsilon, json,
+        };
+        command.SetAction(parse => Guarded(() =>
+        {
+            var name = parse.GetValue(model)!;
+            var path = File.Exists(name) ? Path.GetFullPath(name) : ModelCatalog.Get(name).Path;
+            var calibration = BundledData.Load(DataSplit.Calibration);
+            var count = Math.Clamp(parse.GetValue(frames), 1, calibration.Count);
+            var set = calibration.Range(0, count, DataSplit.Calibration, $"first {count} of {calibration.Source}");
+            using var session = Coach.Native.OnnxRuntime.InferenceSession.Open(path, new Coach.Native.OnnxRuntime.SessionSettings { IntraOpThreads = 1 });
+            var work = Path.Combine(Path.GetTempPath(), $"coach-codec-{Environment.ProcessId}");
+            CodecCalibrationResult result;
+            try
+            {
+                result = parse.GetValue(codec) == "h264"
+                    ? CodecCalibration.H264(session, set, parse.GetValue(epsilon), work)
+                    : CodecCalibration.Jpeg(session, set, parse.GetValue(epsilon));
+            }
+            finally
+            {
+                if (Directory.Exists(work))
+                {
+                    Directory.Delete(work, recursive: true);
+                }
+            }
+            Print(result, Path.GetFileNameWithoutExtension(path));
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(ToJson(result, Path.GetFileNameWithoutExtension(path)));
+            }
+        }));
+        return command;
+    }
+
+    private static void Print(CodecCalibrationResult result, string model)
+    {
+        Console.WriteLine($"{model} on {result.Frames} calibration frames: raw accuracy {result.RawAccuracy:P2}, ε {result.Epsilon:P2}");
+        Console.WriteLine($"  {result.SettingName,8}  {"B/frame",9}  {"accuracy",9}  {"encode ms/frame",15}");
+        foreach (var point in result.Points)
+        {
+            var mark = ReferenceEquals(point, result.Chosen) ? "  <- chosen" : "";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {point.Setting,8}  {point.BytesPerFrame,9:F0}  {point.Accuracy,9:P2}  {point.EncodeMsPerFrame,15:F3}{mark}"));
+        }
+        if (result.Chosen is null)
+        {
+            Console.WriteLine($"  no {result.Codec} setting stays within ε: send raw frames or loosen --epsilon");
+        }
+    }
+
+    private static string ToJson(CodecCalibrationResult result, string model)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("model", model);
+            writer.WriteString("codec", result.Codec);
+            writer.WriteNumber("frames", result.Frames);
+            writer.WriteNumber("raw_accuracy", Math.Round(result.RawAccuracy, 6));
+            writer.WriteNumber("epsilon", result.Epsilon);
+            writer.WriteStartArray("points");
+            foreach (var point in result.Points)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber(result.SettingName, point.Setting);
+                writer.WriteNumber("bytes_per_frame", Math.Round(point.BytesPerFrame, 1));
+                writer.WriteNumber("accuracy", Math.Round(point.Accuracy, 6));
+                writer.WriteNumber("encode_ms_per_frame", Math.Round(point.EncodeMsPerFrame, 4));
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            if (result.Chosen is { } chosen)
+            {
+                writer.WriteNumber("chosen_" + result.SettingName, chosen.Setting);
+                writer.WriteNumber("chosen_bytes_per_frame", Math.Round(chosen.BytesPerFrame, 1));
+            }
+            else
+            {
+                writer.WriteNull("chosen_" + result.SettingName);
+            }
+            writer.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     private static int Guarded(Action action)
     {
         try
@@ -77,7 +176,8 @@ internal static class DataCommand
             action();
             return 0;
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException
+                                      or InvalidOperationException or KeyNotFoundException or Coach.Native.OnnxRuntime.OrtException)
         {
             Console.Error.WriteLine($"coach data: {e.Message}");
             return 1;
