@@ -53,7 +53,7 @@ public sealed class CoachPlanner : IPartitionPlanner
             }
             if (any)
             {
-                tt += problem.Settings.FrameOverheadSeconds;
+                tt += PipelineCostModel.FrameSeconds(problem);
             }
             candidates.Add(((bool[])onEdge.Clone(), Math.Max(te, Math.Max(tt, tc))));
         });

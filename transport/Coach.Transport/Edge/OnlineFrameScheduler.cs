@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Coach.Engine.Online;
 using Coach.Native.OnnxRuntime;
-using Coach.Transport.Protocol;
 
 namespace Coach.Transport.Edge;
 
@@ -57,7 +56,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
         _channels = new int[plan.CutTensors.Count];
         var lengths = new int[plan.CutTensors.Count];
-        int headerBytes = FrameHeader.Size + RequestHeader.Size;
+        var ranks = new int[plan.CutTensors.Count];
         for (int k = 0; k < _channels.Length; k++)
         {
             CutTensorSpec cut = plan.CutTensors[k];
@@ -69,7 +68,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
             _channels[k] = pooled.Channels;
             lengths[k] = checked((int)cut.ElementsPerFrame);
-            headerBytes += WireTensor.DescriptorSize(cut.Shape.Length);
+            ranks[k] = cut.FrameShape().Length;
         }
 
         JsonElement root = plan.Root;
@@ -82,7 +81,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
             throw new InvalidDataException($"plan.json of {plan} gives no bandwidth (bandwidth_bps); the online scheduler needs it as the prior of B̂");
         }
 
-        var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, headerBytes, overheadMs / 1e3);
+        var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, ranks, overheadMs / 1e3);
         Bandwidth = new BandwidthEstimator(bandwidthWindow, bandwidthBps / 8);
         _scheduler = new OnlineScheduler(state.CreateCache(), state.Calibration, cost, Bandwidth);
         _pending = new PendingFeatures(pendingCapacity, state.FeatureLength);
