@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Coach.Engine.Online;
+using Coach.Engine.Planning;
 using Coach.Native.OnnxRuntime;
 
 namespace Coach.Transport.Edge;
@@ -71,11 +71,12 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
             ranks[k] = cut.FrameShape().Length;
         }
 
-        JsonElement root = plan.Root;
-        double edgeMs = Number(root, "t_edge_ms", "tEdgeMs") ?? state.CalibrationEdgeMs;
-        double cloudMs = Number(root, "t_cloud_ms", "tCloudMs") ?? state.CalibrationCloudMs;
-        double overheadMs = Number(root, "frame_overhead_ms", "frameOverheadMs") ?? 0;
-        double bandwidthBps = Number(root, "bandwidth_bps", "bandwidthBps") ?? 0;
+        PlanDocument document = plan.Document;
+        // A plan without stage times (written by hand) takes those the online calibration measured.
+        double edgeMs = document.TEdgeMs > 0 ? document.TEdgeMs : state.CalibrationEdgeMs;
+        double cloudMs = document.TCloudMs > 0 ? document.TCloudMs : state.CalibrationCloudMs;
+        double overheadMs = document.FrameOverheadMs;
+        double bandwidthBps = document.BandwidthBps;
         if (!(bandwidthBps > 0))
         {
             throw new InvalidDataException($"plan.json of {plan} gives no bandwidth (bandwidth_bps); the online scheduler needs it as the prior of B̂");
@@ -160,9 +161,6 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
     /// <summary>Eq. 11 raises the bits above Q_r only while frames queue (<see cref="OnlineScheduler.Saturated"/>).</summary>
     public void OnLoad(bool saturated) => _scheduler.Saturated = saturated;
-
-    private static double? Number(JsonElement root, params string[] names) =>
-        PlanDirectory.Field(root, names) is { ValueKind: JsonValueKind.Number } n && n.TryGetDouble(out double v) && double.IsFinite(v) ? v : null;
 
     private static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
 }
