@@ -103,7 +103,7 @@ public sealed class CoachPlanner : IPartitionPlanner
                 $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that",
                 bestLatency);
         }
-        var chosen = best.WithSearch(candidates.Count, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits");
+        var chosen = best.WithSearch(examined, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits", candidates.Count);
         chosen.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
         return chosen;
     }

@@ -71,13 +71,13 @@ public class CoachPlannerTests(ITestOutputHelper output)
         var problem = RandomDags.Create(7, maxLayers: 20);
         var bits = new HashedBits(7);
         var plan = new CoachPlanner().Plan(problem, bits);
-        Assert.True(bits.Calls < plan.CandidatesExamined, $"{bits.Calls} calibrations for {plan.CandidatesExamined} partitions");
+        Assert.True(bits.Calls <= plan.CandidatesExamined && plan.CandidatesExamined < plan.PartitionsEnumerated, $"{bits.Calls} calibrations, {plan.CandidatesExamined} partitions evaluated of {plan.PartitionsEnumerated}");
 
         // An impossible T_max costs few calibrations too.
         var impossible = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = 1e-9 });
         var counting = new HashedBits(7);
         Assert.Throws<PlanInfeasibleException>(() => new CoachPlanner().Plan(impossible, counting));
-        Assert.True(counting.Calls < plan.CandidatesExamined / 2, $"{counting.Calls} calibrations for an impossible T_max");
+        Assert.True(counting.Calls < plan.PartitionsEnumerated / 2, $"{counting.Calls} calibrations for an impossible T_max");
     }
 
     [Fact]
