@@ -274,24 +274,4 @@ public static class PipelineCostModel
         Array.Fill(perTensor, bits);
         return perTensor;
     }
-
-    /// <summary>True when <paramref name="onEdge"/> is downward closed (every predecessor of an edge layer is on the edge).</summary>
-    public static bool IsDownwardClosed(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
-    {
-        for (int v = 0; v < problem.NodeCount; v++)
-        {
-            if (!onEdge[v])
-            {
-                continue;
-            }
-            foreach (var p in problem.Predecessors[v])
-            {
-                if (!onEdge[p])
-                {
-                    return false;
-                }
-            }
-        }
-        return true;
-    }
 }

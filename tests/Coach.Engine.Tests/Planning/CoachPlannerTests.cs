@@ -27,7 +27,7 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var onEdge = new bool[problem.NodeCount];
             decomposition.Enumerate(onEdge, () =>
             {
-                Assert.True(PipelineCostModel.IsDownwardClosed(problem, onEdge), $"seed {seed}: not downward closed");
+                Assert.True(BruteForcePlanner.IsDownwardClosed(problem, onEdge), $"seed {seed}: not downward closed");
                 Assert.True(seen.Add(Key(onEdge)), $"seed {seed}: ideal enumerated twice");
             });
             Assert.Equal(expected.Count, (int)decomposition.CountIdeals());
@@ -56,7 +56,7 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var expected = new BruteForcePlanner().Plan(problem, new HashedBits(seed));
             var actual = new CoachPlanner().Plan(problem, new HashedBits(seed));
             AssertSameObjective(expected.Cost, actual.Cost, seed);
-            Assert.True(PipelineCostModel.IsDownwardClosed(problem, actual.OnEdge));
+            Assert.True(BruteForcePlanner.IsDownwardClosed(problem, actual.OnEdge));
             if (problem.Settings.LatencyBudgetSeconds is { } tmax)
             {
                 Assert.True(actual.Cost.LatencySeconds <= tmax, $"seed {seed}: latency above T_max");
@@ -88,7 +88,7 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var problem = RandomDags.Create(seed);
             var dads = new DadsPlanner(DadsLoad.Light).Plan(problem, new FixedBits(32));
             double best = BruteForcePlanner.MinimumSerialLatency(problem);
-            Assert.True(PipelineCostModel.IsDownwardClosed(problem, dads.OnEdge), $"seed {seed}: DADS cut not downward closed");
+            Assert.True(BruteForcePlanner.IsDownwardClosed(problem, dads.OnEdge), $"seed {seed}: DADS cut not downward closed");
             Assert.True(Math.Abs(dads.Cost.SerialLatencySeconds - best) <= 1e-9 * best + 1e-12,
                 $"seed {seed}: DADS {dads.Cost.SerialLatencySeconds * 1e3} ms vs optimum {best * 1e3} ms");
         }

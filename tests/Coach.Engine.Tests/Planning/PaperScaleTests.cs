@@ -47,7 +47,7 @@ public class PaperScaleTests(ITestOutputHelper output)
             output.WriteLine($"{bandwidth / 1e6} Mbit/s: {plan.CandidatesExamined} candidates ({plan.Note}); {plan.EdgeLayerCount} edge layers, {plan.Cost.ThroughputPerSecond:F1} fps");
             Assert.Equal(expected, plan.PartitionsEnumerated);
             Assert.Equal(ExaminedByBranchAndBound(problem, EnumeratedIdeals(problem), new FixedBits(6)), plan.CandidatesExamined);
-            Assert.True(PipelineCostModel.IsDownwardClosed(problem, plan.OnEdge));
+            Assert.True(BruteForcePlanner.IsDownwardClosed(problem, plan.OnEdge));
         }
     }
 
