@@ -144,16 +144,7 @@ public sealed record EdgeRunSummary
     }
 
     /// <summary>Nearest-rank percentile of sorted values.</summary>
-    public static double Percentile(IReadOnlyList<double> sorted, double p)
-    {
-        if (sorted.Count == 0)
-        {
-            return 0;
-        }
-
-        int rank = (int)Math.Ceiling(p * sorted.Count) - 1;
-        return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
-    }
+    public static double Percentile(IReadOnlyList<double> sorted, double p) => Coach.Engine.Statistics.Percentile.NearestRank(sorted, p);
 
     /// <summary>The summary as one JSON object (snake_case keys), on one line.</summary>
     public string ToJson() => ToDocument().ToJson();
