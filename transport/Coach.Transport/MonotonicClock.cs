@@ -8,6 +8,4 @@ public static class MonotonicClock
     private static readonly double MicrosPerTick = 1_000_000.0 / Stopwatch.Frequency;
 
     public static long NowMicros => (long)(Stopwatch.GetTimestamp() * MicrosPerTick);
-
-    public static long ToMicros(long stopwatchTicks) => (long)(stopwatchTicks * MicrosPerTick);
 }

@@ -73,6 +73,4 @@ public struct WireTensor
 
     /// <summary>Size of a tensor's descriptor on the wire.</summary>
     public static int DescriptorSize(int rank) => 2 + 1 + 1 + 1 + 1 + 2 + 4 + 4 + (4 * rank) + 4;
-
-    public readonly int GetDim(int index) => (uint)index < Rank ? Dims[index] : throw new ArgumentOutOfRangeException(nameof(index));
 }
