@@ -9,12 +9,9 @@ namespace Coach.Experiments;
 // CSV files of every table and figure, and the gnuplot plots.
 public sealed partial class PaperBenchmark
 {
-    private void WriteCsvs(
-        List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
-        List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)> table2,
-        List<DynamicRun> fig5,
-        List<(string Bandwidth, List<MethodResult> Results)> sweep)
+    private void WriteCsvs(PaperRuns measured)
     {
+        var (table1, table2, fig5, sweep) = measured;
         var c = CultureInfo.InvariantCulture;
         var t1 = new StringBuilder("model,edge,slowdown,method,frames_sent,frames_answered,throughput_fps,predicted_fps,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_run_fps,loaded_latency_mean_ms,accuracy,bytes_per_frame,bubble_ratio,early_exit_ratio\n");
         foreach (var (model, speed, results) in table1)

@@ -8,14 +8,9 @@ namespace Coach.Experiments;
 // README.md of the output folder: the tables in Markdown with the command that made them.
 public sealed partial class PaperBenchmark
 {
-    private string Readme(
-        List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
-        List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)> table2,
-        List<DynamicRun> fig5,
-        List<(string Bandwidth, List<MethodResult> Results)> sweep,
-        MethodSpec[] sweepMethods,
-        PaperSummary summary)
+    private string Readme(PaperRuns runs, MethodSpec[] sweepMethods, PaperSummary summary)
     {
+        var (table1, table2, fig5, sweep) = runs;
         var c = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
         b.AppendLine("# Coach against the baselines: the paper's experiments on this machine").AppendLine();

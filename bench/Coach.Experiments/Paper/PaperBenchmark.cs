@@ -94,14 +94,22 @@ public sealed partial class PaperBenchmark
                 : await RunMethodsAsync(primary, Tx2, bw, sweepMethods, StreamCorrelation.Medium, cancellationToken, SweepFrames).ConfigureAwait(false)));
         }
 
-        WriteCsvs(table1, table2, fig5, sweep);
+        var runs = new PaperRuns(table1, table2, fig5, sweep);
+        WriteCsvs(runs);
         Plot(fig5, sweepMethods);
         var summary = Summary(table1, table2, fig5, primary);
-        File.WriteAllText(Path.Combine(_options.OutputDirectory, "README.md"), Readme(table1, table2, fig5, sweep, sweepMethods, summary));
+        File.WriteAllText(Path.Combine(_options.OutputDirectory, "README.md"), Readme(runs, sweepMethods, summary));
         return Json(table1, summary);
     }
 
     private static string FileName(string schedule) => schedule.Replace("→", "-", StringComparison.Ordinal);
 
     private static double Mbit(string rate) => Coach.Engine.Planning.Bandwidth.ParseBitsPerSecond(rate) / 1e6;
+
+    /// <summary>Every measured run of the benchmark, as the CSV files and the README read them.</summary>
+    private sealed record PaperRuns(
+        List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> Table1,
+        List<(StreamCorrelation Level, MethodResult Online, MethodResult Fixed)> Table2,
+        List<DynamicRun> Fig5,
+        List<(string Bandwidth, List<MethodResult> Results)> Sweep);
 }
