@@ -136,6 +136,7 @@ survivor=$(( 3 - victim ))
 answered_before=$(field "$(health_of "$survivor")" answered)
 killed_at=$EPOCHREALTIME
 kill -KILL "${cloud_pid[$victim]}"
+wait "${cloud_pid[$victim]}" 2>/dev/null || true
 say "SIGKILL to cloud $victim after it answered $(field "$health" answered) requests"
 
 wait "$edge_pid" || { cat "$work/edge.err" >&2; die "coach-edge failed"; }
