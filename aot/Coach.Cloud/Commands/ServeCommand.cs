@@ -8,9 +8,10 @@ using Coach.Transport.Security;
 
 namespace Coach.Cloud.Commands;
 
-/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--max-batch N] [--max-wait-ms MS] [--drain-s S]</c>.
+/// <summary><c>coach-cloud serve --listen ADDR:PORT --plans DIR [--keys DIR|FILE | --insecure-no-auth] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--max-batch N] [--max-wait-ms MS] [--drain-s S] [--metrics-listen ADDR:PORT]</c>.
 /// SIGTERM and SIGINT stop it gracefully (docs/protocol.md §1.7): no new connections, Goodbye (ShuttingDown)
-/// to every edge, their requests answered for at most --drain-s, then exit 0.</summary>
+/// to every edge, their requests answered for at most --drain-s, then exit 0. With --metrics-listen it serves
+/// /metrics (Prometheus) and /health (503 from the start of the drain) on that port (docs/fleet.md).</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -32,9 +33,10 @@ internal static class ServeCommand
         var tlsClientCa = new Option<FileInfo?>("--tls-client-ca") { Description = "mutual TLS: require edge certificates from this CA bundle (PEM); an edge with one needs no key, its client id must be the certificate's subject CN" };
         var delay = new Option<double>("--response-delay-ms") { Description = "fault injection: delay every batch of answers, ms", DefaultValueFactory = _ => 0.0 };
         var drain = new Option<double>("--drain-s") { Description = "on SIGTERM/SIGINT: answer the requests edges still send for at most this long, seconds, then exit", DefaultValueFactory = _ => 10.0 };
+        var metricsListen = new Option<string?>("--metrics-listen") { Description = "serve /metrics (Prometheus text) and /health (200 serving, 503 draining) over HTTP on this address:port, e.g. 127.0.0.1:9464" };
         var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
         {
-            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain,
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain, metricsListen,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -49,6 +51,13 @@ internal static class ServeCommand
             if (!(drainSeconds >= 0))
             {
                 Console.Error.WriteLine($"coach-cloud: --drain-s {drainSeconds} must be 0 or more seconds");
+                return 2;
+            }
+
+            IPEndPoint? metricsEndpoint = null;
+            if (result.GetValue(metricsListen) is { } metricsAddress && (!IPEndPoint.TryParse(metricsAddress, out metricsEndpoint) || metricsEndpoint.Port == 0))
+            {
+                Console.Error.WriteLine($"coach-cloud: --metrics-listen {metricsAddress} is not an address:port with a fixed port, such as 127.0.0.1:9464");
                 return 2;
             }
 
@@ -121,6 +130,7 @@ internal static class ServeCommand
             };
 
             CloudServer server;
+            CloudMonitoringEndpoint? monitoring = null;
             try
             {
                 server = CloudServer.FromPlansDirectory(result.GetValue(plans)!.FullName, options);
@@ -130,6 +140,11 @@ internal static class ServeCommand
                 }
 
                 server.Start();
+                if (metricsEndpoint is not null)
+                {
+                    monitoring = CloudMonitoringEndpoint.Start(server, metricsEndpoint);
+                    log($"cloud: metrics on {monitoring.Address}{CloudMonitoringEndpoint.MetricsPath}, health on {monitoring.Address}{CloudMonitoringEndpoint.HealthPath}");
+                }
             }
             catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundException or InvalidOperationException or ArgumentException or OrtException)
             {
@@ -148,6 +163,7 @@ internal static class ServeCommand
 
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using (monitoring)
             await using (server.ConfigureAwait(false))
             {
                 // Scripts read the bound address from this line (it has the real port when --listen asked for 0).

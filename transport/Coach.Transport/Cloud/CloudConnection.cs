@@ -187,6 +187,11 @@ internal sealed partial class CloudConnection : ITailRequester
 
     private void Enqueue(in Outgoing outgoing)
     {
+        if (outgoing.Type is FrameType.Error or FrameType.Reject)
+        {
+            _server.Metrics.ErrorSent(outgoing.Error!.Reason);
+        }
+
         if (!_outgoing.Writer.TryWrite(outgoing) && outgoing.Logits is not null)
         {
             ArrayPool<float>.Shared.Return(outgoing.Logits);
@@ -319,6 +324,7 @@ internal sealed partial class CloudConnection : ITailRequester
             throw;
         }
 
+        _server.Metrics.RequestReceived(tail.Plan.Id);
         ReadOnlySpan<WireTensor> tensors = _tensors.AsSpan(0, header.TensorCount);
         ReasonCode reason = tail.Validate(tensors, out string message);
         // Every request counts as in flight until its Result or Error is written (see Settle).

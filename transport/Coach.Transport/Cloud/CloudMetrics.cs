@@ -1,135 +1,217 @@
 using System.Diagnostics.Metrics;
+using Coach.Transport.Protocol;
 
 namespace Coach.Transport.Cloud;
 
 /// <summary>
-/// Metrics of the cloud process on the "Coach.Cloud" <see cref="Meter"/> (for dotnet-counters or an
-/// OpenTelemetry exporter), plus running totals for the periodic log line.
+/// Metrics of the cloud process on the "Coach.Cloud" <see cref="Meter"/> (for dotnet-counters, or
+/// Prometheus through <see cref="CloudMonitoringEndpoint"/>; docs/fleet.md lists them), plus running
+/// totals for the periodic log line. The server holds one instance; each tail records through
+/// <see cref="ForPlan"/>, a view on the same instruments and totals that tags what it records with the
+/// plan id, so an operator sees batch size, queueing delay and compute time per plan.
 /// </summary>
 public sealed class CloudMetrics : IDisposable
 {
     public const string MeterName = "Coach.Cloud";
 
-    private readonly Meter _meter;
-    private readonly Counter<long> _requests;
-    private readonly Counter<long> _errors;
-    private readonly Counter<long> _bytesReceived;
-    private readonly UpDownCounter<int> _connections;
-    private readonly Histogram<int> _batchSize;
-    private readonly Histogram<double> _tailComputeMs;
-    private readonly Histogram<double> _queueWaitMs;
-    private long _requestsTotal;
-    private long _errorsTotal;
-    private long _batchesTotal;
-    private long _batchedRequestsTotal;
-    private long _tailComputeMicrosTotal;
-    private long _queueWaitMicrosTotal;
-    private long _connectionsOpen;
-    private long _connectionsTotal;
-    private long _connectionsDropped;
-    private long _queueDepth;
-    private long _peakQueueDepth;
+    /// <summary>The tag that names a plan (plan.json's id) on the per-plan series.</summary>
+    public const string PlanTag = "plan";
+
+    /// <summary>The tag that names a reason code (docs/protocol.md §6) on the error series.</summary>
+    public const string ReasonTag = "reason";
+
+    private readonly Instruments _instruments;
+    private readonly Totals _totals;
+    private readonly KeyValuePair<string, object?> _plan;
+    private readonly bool _ownsMeter;
 
     public CloudMetrics()
     {
-        _meter = new Meter(MeterName, "1.0");
-        _requests = _meter.CreateCounter<long>("coach.cloud.requests", "{request}", "requests answered with a Result");
-        _errors = _meter.CreateCounter<long>("coach.cloud.errors", "{request}", "requests answered with an Error");
-        _bytesReceived = _meter.CreateCounter<long>("coach.cloud.request_bytes", "By", "bytes of Request frames received");
-        _connections = _meter.CreateUpDownCounter<int>("coach.cloud.connections", "{connection}", "open edge connections");
-        _batchSize = _meter.CreateHistogram<int>("coach.cloud.batch_size", "{request}", "requests per tail run");
-        _tailComputeMs = _meter.CreateHistogram<double>("coach.cloud.tail_compute", "ms", "time of one batched tail run");
-        _queueWaitMs = _meter.CreateHistogram<double>("coach.cloud.queue_wait", "ms", "time a request waited for its batch");
-        _meter.CreateObservableGauge("coach.cloud.queue_depth", () => Interlocked.Read(ref _queueDepth), "{request}", "requests waiting for a tail");
+        _totals = new Totals();
+        _instruments = new Instruments(new Meter(MeterName, "1.0"), _totals);
+        _plan = new KeyValuePair<string, object?>(PlanTag, string.Empty);
+        _ownsMeter = true;
     }
 
-    public long RequestsTotal => Interlocked.Read(ref _requestsTotal);
+    private CloudMetrics(CloudMetrics server, string planId)
+    {
+        _instruments = server._instruments;
+        _totals = server._totals;
+        _plan = new KeyValuePair<string, object?>(PlanTag, planId);
+    }
 
-    public long ErrorsTotal => Interlocked.Read(ref _errorsTotal);
+    public long RequestsTotal => Interlocked.Read(ref _totals.Answered);
 
-    public long BatchesTotal => Interlocked.Read(ref _batchesTotal);
+    public long ErrorsTotal => Interlocked.Read(ref _totals.Errors);
 
-    public long ConnectionsOpen => Interlocked.Read(ref _connectionsOpen);
+    public long BatchesTotal => Interlocked.Read(ref _totals.Batches);
 
-    public long ConnectionsTotal => Interlocked.Read(ref _connectionsTotal);
+    public long ConnectionsOpen => Interlocked.Read(ref _totals.ConnectionsOpen);
+
+    public long ConnectionsTotal => Interlocked.Read(ref _totals.ConnectionsTotal);
 
     /// <summary>Connections closed because of a protocol violation.</summary>
-    public long ConnectionsDropped => Interlocked.Read(ref _connectionsDropped);
+    public long ConnectionsDropped => Interlocked.Read(ref _totals.ConnectionsDropped);
 
-    public long QueueDepth => Interlocked.Read(ref _queueDepth);
+    /// <summary>Handshakes refused for missing or wrong authentication (a pre-shared key or a client certificate).</summary>
+    public long AuthenticationFailures => Interlocked.Read(ref _totals.AuthenticationFailures);
+
+    public long QueueDepth => Interlocked.Read(ref _totals.QueueDepth);
+
+    /// <summary>The same instruments and totals, with every per-plan series tagged with <paramref name="planId"/>.</summary>
+    public CloudMetrics ForPlan(string planId) => new(this, planId);
 
     internal void ConnectionOpened()
     {
-        Interlocked.Increment(ref _connectionsOpen);
-        Interlocked.Increment(ref _connectionsTotal);
-        _connections.Add(1);
+        Interlocked.Increment(ref _totals.ConnectionsOpen);
+        Interlocked.Increment(ref _totals.ConnectionsTotal);
+        _instruments.Connections.Add(1);
     }
 
     internal void ConnectionClosed(bool violation)
     {
-        Interlocked.Decrement(ref _connectionsOpen);
+        Interlocked.Decrement(ref _totals.ConnectionsOpen);
         if (violation)
         {
-            Interlocked.Increment(ref _connectionsDropped);
+            Interlocked.Increment(ref _totals.ConnectionsDropped);
+            _instruments.ConnectionsDropped.Add(1);
         }
 
-        _connections.Add(-1);
+        _instruments.Connections.Add(-1);
     }
+
+    internal void AuthenticationFailed()
+    {
+        Interlocked.Increment(ref _totals.AuthenticationFailures);
+        _instruments.AuthenticationFailures.Add(1);
+    }
+
+    /// <summary>A Request frame arrived for the tail of <paramref name="planId"/> (answered or not).</summary>
+    internal void RequestReceived(string planId) => _instruments.Requests.Add(1, new KeyValuePair<string, object?>(PlanTag, planId));
+
+    /// <summary>An Error or Reject frame is on its way to an edge: the error series counts it under its reason code.</summary>
+    internal void ErrorSent(ReasonCode reason) => _instruments.ErrorFrames.Add(1, new KeyValuePair<string, object?>(ReasonTag, reason.ToString()));
 
     internal void RequestQueued(int bytes)
     {
-        long depth = Interlocked.Increment(ref _queueDepth);
+        long depth = Interlocked.Increment(ref _totals.QueueDepth);
         long peak;
-        while (depth > (peak = Interlocked.Read(ref _peakQueueDepth)) && Interlocked.CompareExchange(ref _peakQueueDepth, depth, peak) != peak)
+        while (depth > (peak = Interlocked.Read(ref _totals.PeakQueueDepth)) && Interlocked.CompareExchange(ref _totals.PeakQueueDepth, depth, peak) != peak)
         {
         }
 
-        _bytesReceived.Add(bytes);
+        _instruments.BytesReceived.Add(bytes, _plan);
     }
 
     internal void RequestDequeued(long queueWaitMicros)
     {
-        Interlocked.Decrement(ref _queueDepth);
-        Interlocked.Add(ref _queueWaitMicrosTotal, queueWaitMicros);
-        _queueWaitMs.Record(queueWaitMicros / 1000.0);
+        Interlocked.Decrement(ref _totals.QueueDepth);
+        Interlocked.Add(ref _totals.QueueWaitMicros, queueWaitMicros);
+        _instruments.QueueWaitMs.Record(queueWaitMicros / 1000.0, _plan);
     }
 
     internal void BatchRun(int size, long computeMicros)
     {
-        Interlocked.Increment(ref _batchesTotal);
-        Interlocked.Add(ref _batchedRequestsTotal, size);
-        Interlocked.Add(ref _tailComputeMicrosTotal, computeMicros);
-        _batchSize.Record(size);
-        _tailComputeMs.Record(computeMicros / 1000.0);
+        Interlocked.Increment(ref _totals.Batches);
+        Interlocked.Add(ref _totals.BatchedRequests, size);
+        Interlocked.Add(ref _totals.TailComputeMicros, computeMicros);
+        _instruments.BatchSize.Record(size, _plan);
+        _instruments.TailComputeMs.Record(computeMicros / 1000.0, _plan);
     }
 
     internal void Answered()
     {
-        Interlocked.Increment(ref _requestsTotal);
-        _requests.Add(1);
+        Interlocked.Increment(ref _totals.Answered);
+        _instruments.Answers.Add(1, _plan);
     }
 
-    internal void Failed()
-    {
-        Interlocked.Increment(ref _errorsTotal);
-        _errors.Add(1);
-    }
+    /// <summary>A request answered with an Error: counted in the totals; the error series counts the frame itself (<see cref="ErrorSent"/>).</summary>
+    internal void Failed() => Interlocked.Increment(ref _totals.Errors);
 
     /// <summary>Totals now, for a log line; the peak queue depth restarts.</summary>
     public CloudMetricsSnapshot Snapshot() => new(
         RequestsTotal,
         ErrorsTotal,
         BatchesTotal,
-        Interlocked.Read(ref _batchedRequestsTotal),
-        Interlocked.Read(ref _tailComputeMicrosTotal),
-        Interlocked.Read(ref _queueWaitMicrosTotal),
+        Interlocked.Read(ref _totals.BatchedRequests),
+        Interlocked.Read(ref _totals.TailComputeMicros),
+        Interlocked.Read(ref _totals.QueueWaitMicros),
         ConnectionsOpen,
         ConnectionsTotal,
         ConnectionsDropped,
         QueueDepth,
-        Interlocked.Exchange(ref _peakQueueDepth, QueueDepth));
+        Interlocked.Exchange(ref _totals.PeakQueueDepth, QueueDepth));
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _instruments.Meter.Dispose();
+        }
+    }
+
+    /// <summary>Running totals shared by the server's metrics and every plan's view of them.</summary>
+    private sealed class Totals
+    {
+        public long Answered;
+        public long Errors;
+        public long Batches;
+        public long BatchedRequests;
+        public long TailComputeMicros;
+        public long QueueWaitMicros;
+        public long ConnectionsOpen;
+        public long ConnectionsTotal;
+        public long ConnectionsDropped;
+        public long AuthenticationFailures;
+        public long QueueDepth;
+        public long PeakQueueDepth;
+    }
+
+    private sealed class Instruments
+    {
+        // Batches are small integers; waits and tail runs are fractions of a millisecond to seconds. The
+        // SDK's default buckets (0, 5, 10, 25 … 10000) would put every batch and most waits in one bucket.
+        private static readonly int[] BatchBuckets = [1, 2, 4, 8, 16, 32, 64, 128];
+        private static readonly double[] MillisecondBuckets = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000];
+
+        public Instruments(Meter meter, Totals totals)
+        {
+            Meter = meter;
+            Requests = meter.CreateCounter<long>("coach.cloud.requests", "{request}", "Request frames received, by plan");
+            Answers = meter.CreateCounter<long>("coach.cloud.answers", "{request}", "requests answered with a Result, by plan");
+            ErrorFrames = meter.CreateCounter<long>("coach.cloud.errors", "{frame}", "Error and Reject frames sent, by reason code (docs/protocol.md §6)");
+            BytesReceived = meter.CreateCounter<long>("coach.cloud.request_bytes", "By", "bytes of Request frames queued at a tail, by plan");
+            Connections = meter.CreateUpDownCounter<int>("coach.cloud.connections", "{connection}", "open edge connections");
+            ConnectionsDropped = meter.CreateCounter<long>("coach.cloud.connections_dropped", "{connection}", "connections closed for a protocol violation");
+            AuthenticationFailures = meter.CreateCounter<long>("coach.cloud.authentication_failures", "{handshake}", "handshakes refused for missing or wrong authentication");
+            BatchSize = meter.CreateHistogram("coach.cloud.batch_size", "{request}", "requests per tail run, by plan", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = BatchBuckets });
+            TailComputeMs = meter.CreateHistogram("coach.cloud.tail_compute", "ms", "time of one batched tail run, by plan", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = MillisecondBuckets });
+            QueueWaitMs = meter.CreateHistogram("coach.cloud.queue_wait", "ms", "time a request waited for its batch, by plan", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = MillisecondBuckets });
+            meter.CreateObservableGauge("coach.cloud.queue_depth", () => Interlocked.Read(ref totals.QueueDepth), "{request}", "requests waiting for a tail");
+        }
+
+        public Meter Meter { get; }
+
+        public Counter<long> Requests { get; }
+
+        public Counter<long> Answers { get; }
+
+        public Counter<long> ErrorFrames { get; }
+
+        public Counter<long> BytesReceived { get; }
+
+        public UpDownCounter<int> Connections { get; }
+
+        public Counter<long> ConnectionsDropped { get; }
+
+        public Counter<long> AuthenticationFailures { get; }
+
+        public Histogram<int> BatchSize { get; }
+
+        public Histogram<double> TailComputeMs { get; }
+
+        public Histogram<double> QueueWaitMs { get; }
+    }
 }
 
 /// <summary>Running totals of <see cref="CloudMetrics"/> at one instant.</summary>

@@ -21,7 +21,6 @@ public sealed class CloudServer : IAsyncDisposable
     private readonly ConcurrentDictionary<uint, SocketConnection> _transports = new();
     private readonly ConcurrentDictionary<uint, CloudConnection> _live = new();
     private int _draining;
-    private long _authenticationFailures;
     private long _tlsHandshakeFailures;
     private int _disposed;
     private long _internalErrors;
@@ -60,7 +59,7 @@ public sealed class CloudServer : IAsyncDisposable
     }
 
     /// <summary>Handshakes refused for missing or wrong authentication.</summary>
-    public long AuthenticationFailures => Interlocked.Read(ref _authenticationFailures);
+    public long AuthenticationFailures => Metrics.AuthenticationFailures;
 
     /// <summary>Connections closed because their TLS handshake failed (not TLS, an untrusted or missing client certificate, a timeout).</summary>
     public long TlsHandshakeFailures => Interlocked.Read(ref _tlsHandshakeFailures);
@@ -70,6 +69,9 @@ public sealed class CloudServer : IAsyncDisposable
 
     /// <summary>The bound address (with the real port when asked for port 0); set by <see cref="Start"/>.</summary>
     public IPEndPoint LocalEndPoint { get; private set; } = new(IPAddress.None, 0);
+
+    /// <summary>True from the start of a shutdown (drain or stop) on: what /health reports as 503 (docs/fleet.md).</summary>
+    public bool IsDraining => Volatile.Read(ref _draining) != 0;
 
     /// <summary>Completes when the server has stopped.</summary>
     public Task Completion => _acceptLoop;
@@ -260,7 +262,7 @@ public sealed class CloudServer : IAsyncDisposable
 
     internal void Log(string line) => Options.Log(line);
 
-    internal void CountAuthenticationFailure() => Interlocked.Increment(ref _authenticationFailures);
+    internal void CountAuthenticationFailure() => Metrics.AuthenticationFailed();
 
     internal void CountInternalError() => Interlocked.Increment(ref _internalErrors);
 
@@ -287,7 +289,7 @@ public sealed class CloudServer : IAsyncDisposable
         Lazy<TailModel> lazy = _tails.GetOrAdd(plan.PlanHashHex, _ => new Lazy<TailModel>(() =>
         {
             long start = MonotonicClock.NowMicros;
-            TailModel tail = TailModel.Load(plan, Options, Metrics);
+            TailModel tail = TailModel.Load(plan, Options, Metrics.ForPlan(plan.Id));
             Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: inputs {string.Join(", ", tail.Inputs.Select(i => $"{i.Name}[{string.Join('x', i.FrameShape)}]"))}, {tail.ClassCount} classes, batch ≤ {tail.MaxBatch}, provider {tail.Session.Provider}");
             return tail;
         }, LazyThreadSafetyMode.ExecutionAndPublication));
