@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Coach.Transport.Cloud;
 
@@ -57,6 +58,7 @@ public sealed class CloudMonitoringEndpoint : IDisposable
         try
         {
             meters = Sdk.CreateMeterProviderBuilder()
+                .ConfigureResource(resource => resource.AddService("coach-cloud"))
                 .AddMeter(CloudMetrics.MeterName)
                 .AddPrometheusHttpListener(options =>
                 {
