@@ -38,7 +38,9 @@ public static class DeviceChainFile
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"'{source}' is not a device chain file: {e.Message}", e);
+            // Some of the serializer's messages (an unknown field) leave out where: add the path.
+            var where = e.Path is { } path && !e.Message.Contains(path, StringComparison.Ordinal) ? $" (at {path})" : "";
+            throw new InvalidDataException($"'{source}' is not a device chain file: {e.Message}{where}", e);
         }
         if (document is null)
         {
