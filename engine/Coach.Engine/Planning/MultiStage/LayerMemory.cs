@@ -33,10 +33,10 @@ public sealed class LayerMemory
         var bytes = new long[graph.Nodes.Count];
         for (int i = 0; i < bytes.Length; i++)
         {
-            foreach (var t in graph.Nodes[i].Inputs.Distinct())
+            // A layer's Inputs list only the values that can cross a cut; its parameters are read by name.
+            foreach (var name in graph.Nodes[i].Proto.Input.Where(x => x.Length > 0).Distinct(StringComparer.Ordinal))
             {
-                var tensor = graph.Tensors[t];
-                if (tensor.Role == TensorRole.Parameter && tensor.ShapeKnown)
+                if (graph.TryGetTensor(name, out var tensor) && tensor.Role == TensorRole.Parameter && tensor.ShapeKnown)
                 {
                     bytes[i] += tensor.ByteCount;
                 }
