@@ -55,11 +55,10 @@ public sealed class MultiStagePlanner
             tried++;
             var stageDevices = order.Select(i => devices[i]).Append(chain.Cloud).ToArray();
             var stagePrefix = order.Select(i => prefixSeconds[i]).Append(prefixSeconds[edgeCount]).ToArray();
+            var search = new StageChainSearch(ideals, stageDevices, stagePrefix, chain.LatencyBudgetSeconds);
             while (true)
             {
-                var links = order.Select(costs.Estimates).ToArray();
-                var search = new StageChainSearch(ideals, stageDevices, stagePrefix, links, chain.LatencyBudgetSeconds);
-                var found = search.Best(out var least);
+                var found = search.Best([.. order.Select(costs.Estimates)], out var least);
                 leastSerial = Math.Min(leastSerial, least);
                 if (found is not { } f)
                 {

@@ -9,7 +9,7 @@ namespace Coach.Engine.Planning.MultiStage;
 /// f_j(I) = min_{I' ⊆ I} f_{j−1}(I') + C_j(I', I) + L_j(I), in O(k · P) for P nested pairs. The least B for which a
 /// chain exists (and meets the latency budget) is found by binary search over the values C and L take, so the
 /// result is exact: the smallest bottleneck, then the smallest serial latency among the chains that reach it.
-/// Total O(k · P · log(k · P)).
+/// Total O(k · P · log(k · P)); the sorted stage computes are kept across calls, as only link costs change.
 /// </para>
 /// </summary>
 internal sealed class StageChainSearch
@@ -17,18 +17,17 @@ internal sealed class StageChainSearch
     private readonly NestedIdeals _ideals;
     private readonly PipelineDevice[] _devices;
     private readonly double[][] _prefixSeconds;
-    private readonly double[][] _linkSeconds;
     private readonly double? _latencyBudget;
+    private double[][] _linkSeconds = [];
+    private double[]? _computeCaps;
 
     /// <param name="devices">The chain in pipeline order, the cloud last.</param>
     /// <param name="prefixSeconds">Per device, Σ of its layer times over each ideal.</param>
-    /// <param name="linkSeconds">Per edge device, its uplink's transfer time for each ideal's cut (exact or a lower bound).</param>
-    public StageChainSearch(NestedIdeals ideals, PipelineDevice[] devices, double[][] prefixSeconds, double[][] linkSeconds, double? latencyBudget)
+    public StageChainSearch(NestedIdeals ideals, PipelineDevice[] devices, double[][] prefixSeconds, double? latencyBudget)
     {
         _ideals = ideals;
         _devices = devices;
         _prefixSeconds = prefixSeconds;
-        _linkSeconds = linkSeconds;
         _latencyBudget = latencyBudget;
     }
 
@@ -48,20 +47,33 @@ internal sealed class StageChainSearch
 
     /// <summary>
     /// The best chain: ideal indices I_1 … I_{k−1}, or null when no chain fits the memory budgets and the latency
-    /// budget. <paramref name="leastSerialLatency"/> is the least serial latency of any chain that fits the memory
-    /// budgets (infinite when none does), for the caller's error message.
+    /// budget. <paramref name="linkSeconds"/>: per edge stage, its uplink's transfer time for each ideal's cut (exact
+    /// or a lower bound). <paramref name="leastSerialLatency"/> is the least serial latency of any chain that fits the
+    /// memory budgets (infinite when none does), for the caller's error message.
     /// </summary>
-    public (int[] Chain, double Bottleneck, double SerialLatency)? Best(out double leastSerialLatency)
+    public (int[] Chain, double Bottleneck, double SerialLatency)? Best(double[][] linkSeconds, out double leastSerialLatency)
     {
+        _linkSeconds = linkSeconds;
         var unbounded = Solve(double.PositiveInfinity);
         leastSerialLatency = unbounded?.SerialLatency ?? double.PositiveInfinity;
         if (unbounded is null || (_latencyBudget is { } limit && unbounded.Value.SerialLatency > limit))
         {
             return null;
         }
-        var caps = CandidateCaps();
+        // The least feasible cap is a compute or a transfer value; feasibility only grows with the cap, so it is the
+        // smaller of the least feasible value of each sorted list (stage computes do not change between calls).
+        _computeCaps ??= ComputeCaps();
+        var linkCaps = linkSeconds.SelectMany(l => l).Distinct().Order().ToArray();
+        double cap = Math.Min(LeastFeasible(_computeCaps), LeastFeasible(linkCaps));
+        var best = Solve(cap)!.Value;
+        return (best.Chain, cap, best.SerialLatency);
+    }
+
+    /// <summary>The least value of <paramref name="caps"/> (ascending) under which a chain exists, or +∞.</summary>
+    private double LeastFeasible(double[] caps)
+    {
         int lo = 0;
-        int hi = caps.Length - 1; // the largest value admits every chain: feasible, as shown above
+        int hi = caps.Length;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
@@ -74,29 +86,21 @@ internal sealed class StageChainSearch
                 lo = mid + 1;
             }
         }
-        var best = Solve(caps[lo])!.Value;
-        return (best.Chain, caps[lo], best.SerialLatency);
+        return lo < caps.Length ? caps[lo] : double.PositiveInfinity;
     }
 
     private bool Admits((int[] Chain, double SerialLatency)? solution) =>
         solution is { } s && (_latencyBudget is not { } limit || s.SerialLatency <= limit);
 
-    /// <summary>Every value a stage's compute (for a stage that fits) or a link's transfer can take, ascending.</summary>
-    private double[] CandidateCaps()
+    /// <summary>Every value a stage's compute can take in a stage that fits its budget, ascending.</summary>
+    private double[] ComputeCaps()
     {
         var values = new HashSet<double>();
         for (int j = 0; j < _devices.Length; j++)
         {
-            for (int outer = 0; outer < _ideals.Count; outer++)
+            // The cloud's stage always ends with every layer.
+            for (int outer = j < _devices.Length - 1 ? 0 : _ideals.Full; outer < _ideals.Count; outer++)
             {
-                if (j < _devices.Length - 1)
-                {
-                    values.Add(_linkSeconds[j][outer]);
-                }
-                else if (outer != _ideals.Full)
-                {
-                    continue; // the cloud's stage always ends with every layer
-                }
                 foreach (var inner in _ideals.Subsets[outer])
                 {
                     if (Fits(j, inner, outer))

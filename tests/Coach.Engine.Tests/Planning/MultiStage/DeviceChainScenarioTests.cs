@@ -124,3 +124,24 @@ public class DeviceChainScenarioTests
         Assert.True(plan.PlannerMilliseconds > 0);
     }
 }
+
+/// <summary>The search on a paper-scale graph: the work it reports, counted independently.</summary>
+public class PaperScaleMultiStageTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void ResNet101OnThreeEdgeDevicesCountsEveryNestedPairOfItsIdeals()
+    {
+        var problem = SyntheticNetworks.ResNet(new CostSettings { BandwidthBitsPerSecond = 50e6 });
+        var ideals = new List<bool[]>();
+        var onEdge = new bool[problem.NodeCount];
+        IdealDecomposition.Build(problem).Enumerate(onEdge, () => ideals.Add((bool[])onEdge.Clone()));
+        long pairs = ideals.Sum(outer => ideals.Count(inner => inner.Select((x, v) => !x || outer[v]).All(ok => ok)));
+        var devices = new[] { 1.0, 0.5, 2.0 }.Select((factor, d) =>
+            new PipelineDevice($"edge-{d}", [.. problem.EdgeSeconds.Select(t => t * factor)], null, new DeviceLink(d == 2 ? 20e6 : 200e6))).ToList();
+        var plan = new MultiStagePlanner().Plan(problem, new DeviceChain(devices, new PipelineDevice("cloud", problem.CloudSeconds)), LayerMemory.None(problem.NodeCount), new FixedBits(6));
+        output.WriteLine($"{plan.Ideals} ideals, {plan.NestedPairs} nested pairs, {plan.CutsCalibrated} cuts calibrated, {plan.PlannerMilliseconds:F1} ms; layers per stage {string.Join(" / ", plan.Stages.Select(s => s.Layers.Length))}, {plan.ThroughputPerSecond:F1} frames/s");
+        Assert.Equal(ideals.Count, plan.Ideals);
+        Assert.Equal(pairs, plan.NestedPairs);
+        MultiStagePlannerTests.AssertStagesAreNestedIdealsWithinBudgets(problem, new DeviceChain(devices, new PipelineDevice("cloud", problem.CloudSeconds)), LayerMemory.None(problem.NodeCount), plan);
+    }
+}
