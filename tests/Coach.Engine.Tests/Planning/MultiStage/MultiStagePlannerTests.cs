@@ -122,3 +122,36 @@ public class MultiStagePlannerTests(ITestOutputHelper output)
         Assert.True(same >= Seeds * 3 / 4, $"only {same} of {Seeds} plans chose COACH's partition");
     }
 }
+
+public class DeviceChainValidationTests
+{
+    private static readonly PlanningProblem Problem = RandomDags.Create(5, 8);
+
+    private static PipelineDevice Edge(string name, DeviceLink? link = null) =>
+        new(name, Problem.EdgeSeconds, null, link ?? new DeviceLink(10e6));
+
+    private static string Refusal(DeviceChain chain) =>
+        Assert.Throws<ArgumentException>(() => new MultiStagePlanner().Plan(Problem, chain, LayerMemory.None(Problem.NodeCount), new FixedBits(8))).Message;
+
+    private static PipelineDevice Cloud => new("cloud", Problem.CloudSeconds);
+
+    [Fact]
+    public void AChainWithoutEdgeDevicesIsRefused() =>
+        Assert.Contains("no edge device", Refusal(new DeviceChain([], Cloud)));
+
+    [Fact]
+    public void AnEdgeDeviceWithoutALinkIsRefusedByName() =>
+        Assert.Contains("edge device 'b' needs a link", Refusal(new DeviceChain([Edge("a"), new PipelineDevice("b", Problem.EdgeSeconds)], Cloud)));
+
+    [Fact]
+    public void LayerTimesOfAnotherModelAreRefused() =>
+        Assert.Contains("device 'a' has 3 layer times", Refusal(new DeviceChain([new PipelineDevice("a", [1, 2, 3], null, new DeviceLink(1e6))], Cloud)));
+
+    [Fact]
+    public void DuplicateDeviceNamesAreRefused() =>
+        Assert.Contains("names must be distinct", Refusal(new DeviceChain([Edge("a"), Edge("a")], Cloud)));
+
+    [Fact]
+    public void AFreeOrderOfMoreThanFiveDevicesIsRefused() =>
+        Assert.Contains("6! orders", Refusal(new DeviceChain([.. Enumerable.Range(0, 6).Select(i => Edge($"d{i}"))], Cloud, OrderIsFree: true)));
+}
