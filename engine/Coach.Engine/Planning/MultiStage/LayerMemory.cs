@@ -30,16 +30,15 @@ public sealed class LayerMemory
     public static LayerMemory FromGraph(LayerGraph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);
+        var parameters = graph.Tensors.Where(t => t.Role == TensorRole.Parameter && t.ShapeKnown)
+            .ToDictionary(t => t.Name, t => t.ByteCount, StringComparer.Ordinal);
         var bytes = new long[graph.Nodes.Count];
         for (int i = 0; i < bytes.Length; i++)
         {
             // A layer's Inputs list only the values that can cross a cut; its parameters are read by name.
             foreach (var name in graph.Nodes[i].Proto.Input.Where(x => x.Length > 0).Distinct(StringComparer.Ordinal))
             {
-                if (graph.TryGetTensor(name, out var tensor) && tensor.Role == TensorRole.Parameter && tensor.ShapeKnown)
-                {
-                    bytes[i] += tensor.ByteCount;
-                }
+                bytes[i] += parameters.GetValueOrDefault(name);
             }
         }
         return new LayerMemory(bytes);
