@@ -114,6 +114,8 @@ native=$out/runtimes/$rid/native
 run rm -rf "$out"
 run install -d -m 0755 "$out" "$native"
 run install -m 0755 "$publish_dir/coach-edge" "$out/coach-edge"
+# Skia's native library decodes images:DIR sources (docs/data.md); it is looked up beside the binary.
+run install -m 0755 "$publish_dir/libSkiaSharp.so" "$out/libSkiaSharp.so"
 if [ "$dry_run" = 1 ]; then
   show_command cp -L "$ort_source/libonnxruntime.so*" "$native/libonnxruntime.so.1"
 else

@@ -80,13 +80,14 @@ config_on_target=/etc/coach/edge.json
 
 if [ "$dry_run" = 1 ]; then say "dry run: installing $from -> $target"; else say "installing $from -> $target"; fi
 
-# The program: coach-edge and the ONNX Runtime libraries it loads (runtimes/<rid>/native/, or beside it).
+# The program: coach-edge, the ONNX Runtime libraries it loads (runtimes/<rid>/native/, or beside it) and Skia's
+# image decoder beside it.
 run install -d -m 0755 "$target"
 run install -m 0755 "$from/coach-edge" "$target/coach-edge"
 if [ -d "$from/runtimes" ]; then
   run cp -a "$from/runtimes" "$target/"
 fi
-for lib in "$from"/libonnxruntime*.so*; do
+for lib in "$from"/libonnxruntime*.so* "$from"/libSkiaSharp.so; do
   [ -e "$lib" ] || continue
   run cp -a "$lib" "$target/"
 done

@@ -94,6 +94,7 @@ ort=$(find "$rootfs/opt/coach" -name 'libonnxruntime.so*' | head -n 1)
 [ -n "$ort" ] || die "no ONNX Runtime library in the staged folder"
 [ "$(machine "$ort")" = AArch64 ] || die "the staged ONNX Runtime ${ort#"$rootfs"} is not an aarch64 library"
 say "ONNX Runtime staged: $(cd "$rootfs/opt/coach" && find . -name 'libonnxruntime*.so*' | tr '\n' ' ')"
+[ "$(machine "$rootfs/opt/coach/libSkiaSharp.so")" = AArch64 ] || die "no aarch64 libSkiaSharp.so beside the staged coach-edge (images:DIR sources need it)"
 say "layout ok: opt/coach/coach-edge, etc/coach/edge.json, coach-edge.service, multi-user.target.wants link"
 
 # The unit as systemd reads it. verify checks that ExecStart's binary exists, on this host: a copy of the

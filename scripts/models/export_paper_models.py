@@ -1,10 +1,14 @@
 #!/usr/bin/python3
-"""Export the paper's architectures -- ResNet-101 and VGG-16 (torchvision definitions, seeded random
-initialisation) -- to ONNX at [N, 3, 224, 224], opset 17, for profiling and planning at paper scale.
+"""Export torchvision architectures (seeded random initialisation) to ONNX at [N, 3, 224, 224], opset 17.
 
-    /usr/bin/python3 scripts/models/export_paper_models.py [--out DIR]
+    /usr/bin/python3 scripts/models/export_paper_models.py [--set paper|imagenet] [--only NAME] [--out DIR]
 
-Default DIR: .cache/models/paper/ under the repository root (ignored by git: the files are 170 and 530 MB).
+--set paper (default): the paper's ResNet-101 and VGG-16, for profiling and planning at paper scale;
+default DIR .cache/models/paper/ (ignored by git: the files are 170 and 530 MB).
+--set imagenet: ImageNet-style models with different graph features, standing in for a user's own model
+(docs/data.md): SqueezeNet 1.1 (fire modules: concatenating branches), ShuffleNetV2 x1.0 (channel shuffle:
+reshape/transpose), EfficientNet-B0 (depthwise convolutions, squeeze-and-excitation multiplies) and
+ResNet-50 (bottleneck residuals); default DIR .cache/models/imagenet/.
 Needs Debian's python3-torch, python3-torchvision and python3-onnx. Weights are random (no model hub
 is reachable): latency and tensor sizes are those of the real networks, the predictions are not.
 """
@@ -18,13 +22,25 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SEED = 20261122
+SETS = {
+    "paper": ["resnet101", "vgg16"],
+    "imagenet": ["squeezenet1_1", "shufflenet_v2_x1_0", "efficientnet_b0", "resnet50"],
+}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=os.path.join(ROOT, ".cache", "models", "paper"))
+    parser.add_argument("--set", choices=sorted(SETS), default="paper", help="which models")
+    parser.add_argument("--only", help="export only this model of the set")
+    parser.add_argument("--out", help="folder (default: .cache/models/<set>/)")
     parser.add_argument("--force", action="store_true", help="export again even if the files exist")
     args = parser.parse_args()
+    args.out = args.out or os.path.join(ROOT, ".cache", "models", args.set)
+    names = [n for n in SETS[args.set] if args.only in (None, n)]
+    if not names:
+        print(f"export_paper_models.py: --only {args.only} is not in the {args.set} set ({', '.join(SETS[args.set])})",
+              file=sys.stderr)
+        return 2
     try:
         import onnx
         import torch
@@ -37,7 +53,8 @@ def main():
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     os.makedirs(args.out, exist_ok=True)
     exported = []
-    for name, factory in (("resnet101", torchvision.models.resnet101), ("vgg16", torchvision.models.vgg16)):
+    for name in names:
+        factory = getattr(torchvision.models, name)
         path = os.path.join(args.out, f"{name}-224.onnx")
         if os.path.exists(path) and not args.force:
             print(f"{path}: already exported", flush=True)
@@ -61,7 +78,7 @@ def main():
         exported.append({"name": name, "file": path, "sha256": sha, "bytes": os.path.getsize(path),
                          "input": {"name": "frame", "shape": ["N", 3, 224, 224]}, "output": "logits",
                          "weights": f"random (torch.manual_seed({SEED}))"})
-    with open(os.path.join(args.out, "paper-models.json"), "w") as f:
+    with open(os.path.join(args.out, f"{args.set}-models.json"), "w") as f:
         json.dump({"models": exported}, f, indent=2)
         f.write("\n")
     return 0

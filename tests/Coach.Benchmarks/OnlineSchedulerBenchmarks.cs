@@ -29,7 +29,7 @@ public class OnlineSchedulerBenchmarks
         }
 
         var calibration = new SchedulerCalibration { ExitThreshold = 5, BitThresholds = [new BitThreshold(4, 1), new BitThreshold(2, 3)], PlanBits = 8 };
-        _scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [Channels * Spatial]), new BandwidthEstimator(16, 2e6));
+        _scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [Channels * Spatial], [4]), new BandwidthEstimator(16, 2e6));
         _tensor = new float[Channels * Spatial];
         for (int i = 0; i < _tensor.Length; i++)
         {

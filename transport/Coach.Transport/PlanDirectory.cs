@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using System.Text.Json;
+using Coach.Engine.Planning;
 
 namespace Coach.Transport;
 
@@ -35,12 +35,11 @@ public sealed record CutTensorSpec(string Name, long[] Shape, int Bits)
 }
 
 /// <summary>
-/// A plan directory as written by the planner: <c>plan.json</c> plus <c>head.onnx</c> and/or
-/// <c>tail.onnx</c>. The transport reads only what it needs — id, model hash, cut tensor names,
-/// shapes and bits — and is tolerant of naming (snake_case or camelCase, a few synonyms) and of
-/// fields it does not know. The plan hash, the key the cloud loads tails by, is the SHA-256 of
-/// <c>tail.onnx</c>: the edge and the cloud compute it from the same bytes, so it needs no agreement
-/// with the planner.
+/// A plan directory as written by the planner: <c>plan.json</c> (read as the typed <see cref="PlanDocument"/>, schema
+/// coach.plan/1, docs/planner.md §8) plus <c>head.onnx</c> and/or <c>tail.onnx</c>. What the transport derives from it —
+/// the files that exist, the cut tensors in wire order, the digests — is here; everything else is read from
+/// <see cref="Document"/>. The plan hash, the key the cloud loads tails by, is the SHA-256 of <c>tail.onnx</c>: the edge and
+/// the cloud compute it from the same bytes, so it needs no agreement with the planner.
 /// </summary>
 public sealed class PlanDirectory
 {
@@ -48,25 +47,25 @@ public sealed class PlanDirectory
     public const string HeadFileName = "head.onnx";
     public const string TailFileName = "tail.onnx";
 
-    private PlanDirectory(string path, JsonElement root)
+    private PlanDirectory(string path, PlanDocument document)
     {
         DirectoryPath = path;
-        Root = root;
+        Document = document;
     }
 
     public string DirectoryPath { get; }
 
-    /// <summary>The whole plan.json (a detached copy), for readers that need more than the transport.</summary>
-    public JsonElement Root { get; }
+    /// <summary>plan.json as the planner wrote it.</summary>
+    public PlanDocument Document { get; }
 
-    /// <summary>Plan id from plan.json (<c>id</c>, <c>plan_id</c>, <c>name</c>), else the folder name.</summary>
-    public string Id { get; private init; } = string.Empty;
+    /// <summary>Plan id from plan.json.</summary>
+    public string Id => Document.Id;
 
-    /// <summary>Planning method (<c>coach</c>, <c>neurosurgeon</c>, …) when plan.json says it.</summary>
-    public string Method { get; private init; } = string.Empty;
+    /// <summary>Planning method (<c>coach</c>, <c>neurosurgeon</c>, …).</summary>
+    public string Method => Document.Method;
 
-    /// <summary>Name of the full model the plan was cut from, when known.</summary>
-    public string? ModelName { get; private init; }
+    /// <summary>Name of the full model the plan was cut from, when plan.json gives it.</summary>
+    public string? ModelName => Document.Model?.Name;
 
     /// <summary>SHA-256 of the full model (32 bytes; all zero when plan.json does not give it).</summary>
     public byte[] ModelSha256 { get; private init; } = new byte[32];
@@ -92,7 +91,7 @@ public sealed class PlanDirectory
     /// <summary>Cut at the input: there is no head; the frame itself is sent.</summary>
     public bool IsCloudOnly => !IsEdgeOnly && HeadPath is null;
 
-    /// <summary>Reads a plan directory; throws <see cref="InvalidDataException"/> saying what is missing.</summary>
+    /// <summary>Reads a plan directory; throws <see cref="InvalidDataException"/> naming the file and what is missing.</summary>
     public static PlanDirectory Load(string directory)
     {
         string path = Path.GetFullPath(directory);
@@ -102,43 +101,17 @@ public sealed class PlanDirectory
             throw new InvalidDataException($"{path} is not a plan directory: it has no {PlanFileName} (write one with `coach plan`)");
         }
 
-        JsonElement root;
-        try
+        PlanDocument document = PlanDocument.Load(planFile);
+        string? head = ExistingFile(path, document.Head?.File, HeadFileName);
+        string? tail = ExistingFile(path, document.Tail?.File, TailFileName);
+        return new PlanDirectory(path, document)
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(planFile), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            root = document.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{planFile} is not valid JSON: {e.Message}", e);
-        }
-
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw new InvalidDataException($"{planFile} must hold a JSON object");
-        }
-
-        string? head = ExistingFile(path, StringField(root, "head", "head_path", "headPath", "head_model"), HeadFileName);
-        string? tail = ExistingFile(path, StringField(root, "tail", "tail_path", "tailPath", "tail_model"), TailFileName);
-        var cuts = ReadCutTensors(root, planFile);
-
-        JsonElement model = Field(root, "model");
-        string? modelName = StringField(root, "model_name", "modelName")
-            ?? (model.ValueKind == JsonValueKind.String ? model.GetString() : StringField(model, "name"));
-        string? modelHash = StringField(root, "model_sha256", "modelSha256", "model_hash", "modelHash")
-            ?? StringField(model, "sha256", "hash");
-
-        return new PlanDirectory(path, root)
-        {
-            Id = StringField(root, "id", "plan_id", "planId", "name") ?? Path.GetFileName(path),
-            Method = StringField(root, "method", "planner") ?? string.Empty,
-            ModelName = modelName,
-            ModelSha256 = ParseDigest(modelHash),
+            ModelSha256 = ParseDigest(document.ModelSha256 is { Length: > 0 } digest ? digest : document.Model?.Sha256),
             HeadPath = head,
             TailPath = tail,
             PlanHash = tail is null ? new byte[32] : SHA256.HashData(File.ReadAllBytes(tail)),
-            CutTensors = cuts,
-            ModelPath = ResolveModelPath(path, StringField(root, "model_path", "modelPath") ?? StringField(model, "path")),
+            CutTensors = [.. document.CutTensors.Select(c => new CutTensorSpec(c.Name, c.Shape ?? [], c.Bits))],
+            ModelPath = ResolveModelPath(path, document.Model?.Path),
         };
     }
 
@@ -182,55 +155,6 @@ public sealed class PlanDirectory
     public override string ToString() =>
         $"plan {Id} ({(IsEdgeOnly ? "edge-only" : IsCloudOnly ? "cloud-only" : $"{CutTensors.Count} cut tensor(s)")}, {DirectoryPath})";
 
-    private static IReadOnlyList<CutTensorSpec> ReadCutTensors(JsonElement root, string planFile)
-    {
-        JsonElement list = Field(root, "cut_tensors", "cutTensors", "cut", "cuts");
-        if (list.ValueKind != JsonValueKind.Array)
-        {
-            return [];
-        }
-
-        JsonElement bitsList = Field(root, "bits");
-        int defaultBits = Field(root, "bits") is { ValueKind: JsonValueKind.Number } b && b.TryGetInt32(out int single) ? single : 32;
-        var cuts = new List<CutTensorSpec>();
-        int index = 0;
-        foreach (JsonElement item in list.EnumerateArray())
-        {
-            string? name = item.ValueKind == JsonValueKind.String ? item.GetString() : StringField(item, "name", "tensor");
-            if (string.IsNullOrEmpty(name))
-            {
-                throw new InvalidDataException($"{planFile}: cut tensor {index} has no name");
-            }
-
-            int bits = defaultBits;
-            if (IntField(item, "bits") is int own)
-            {
-                bits = own;
-            }
-            else if (bitsList.ValueKind == JsonValueKind.Array && index < bitsList.GetArrayLength() && bitsList[index].TryGetInt32(out int listed))
-            {
-                bits = listed;
-            }
-
-            long[] shape = [];
-            JsonElement shapeElement = Field(item, "shape", "dims");
-            if (shapeElement.ValueKind == JsonValueKind.Array)
-            {
-                shape = shapeElement.EnumerateArray().Select(d => d.TryGetInt64(out long v) ? v : -1).ToArray();
-            }
-
-            if (bits is not ((>= 1 and <= 8) or 32))
-            {
-                throw new InvalidDataException($"{planFile}: cut tensor {name} has {bits} bits; expected 1 … 8 or 32");
-            }
-
-            cuts.Add(new CutTensorSpec(name, shape, bits));
-            index++;
-        }
-
-        return cuts;
-    }
-
     private static string? ExistingFile(string directory, string? named, string fallback)
     {
         if (!string.IsNullOrEmpty(named))
@@ -261,28 +185,4 @@ public sealed class PlanDirectory
 
         return new byte[32];
     }
-
-    internal static JsonElement Field(JsonElement element, params string[] names)
-    {
-        if (element.ValueKind != JsonValueKind.Object)
-        {
-            return default;
-        }
-
-        foreach (string name in names)
-        {
-            if (element.TryGetProperty(name, out JsonElement value) && value.ValueKind != JsonValueKind.Null)
-            {
-                return value;
-            }
-        }
-
-        return default;
-    }
-
-    internal static string? StringField(JsonElement element, params string[] names) =>
-        Field(element, names) is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
-
-    internal static int? IntField(JsonElement element, params string[] names) =>
-        Field(element, names) is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int v) ? v : null;
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Coach.Cli.Experiments;
+using Coach.Experiments;
 using Coach.Engine.Data;
 
 namespace Coach.Cli.Commands;
@@ -28,7 +28,7 @@ internal static class BenchPaperCommand
                 Quick = parse.GetValue(quick),
                 OutputDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(root, ".cache", "bench", "paper")),
                 WorkDirectory = Path.Combine(root, ".cache", "bench"),
-                BinaryDirectory = parse.GetValue(bin) ?? Path.Combine(root, "dist", DemoCommand.RuntimeRid()),
+                BinaryDirectory = parse.GetValue(bin) ?? PublishedBinaries.DefaultDirectory,
                 Models = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 KernelTestbed = !parse.GetValue(loopback),
                 CommandLine = "./coach " + string.Join(' ', args),

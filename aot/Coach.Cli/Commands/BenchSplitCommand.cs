@@ -1,16 +1,12 @@
 using System.CommandLine;
-using System.Globalization;
 using Coach.Engine.Data;
 using Coach.Engine.Graph;
-using Coach.Engine.Splitting;
+using Coach.Experiments;
 using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Commands;
 
-/// <summary>
-/// <c>coach bench split</c>: sampled cuts of a (paper-scale) model reproduce it — tail(head(x)) against the full model
-/// within 1e-5 — for ResNet-101 and VGG-16 from <c>./coach models paper</c>, where checking every cut would be slow.
-/// </summary>
+/// <summary><c>coach bench split</c>: sampled cuts of a model reproduce it (<see cref="SplitBenchmark"/>).</summary>
 internal static class BenchSplitCommand
 {
     public static Command Create()
@@ -23,31 +19,19 @@ internal static class BenchSplitCommand
             var paths = parse.GetValue(models) is { } list
                 ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(m => ModelCatalog.TryGet(m, out var e) && e is not null ? e.Path : m).ToArray()
-                : Directory.Exists(PaperDirectory) ? Directory.GetFiles(PaperDirectory, "*.onnx").Order().ToArray() : [];
+                : SplitBenchmark.PaperModels();
             if (paths.Length == 0)
             {
-                Console.Error.WriteLine($"coach bench split: no models; export the paper's with `./coach models paper` (into {PaperDirectory}) or give --models");
+                Console.Error.WriteLine($"coach bench split: no models; export the paper's with `./coach models paper` (into {SplitBenchmark.PaperDirectory}) or give --models");
                 return 1;
             }
 
-            // Graph optimizations off on all three sessions: fusions chosen differently on either side of a cut reorder float
-            // arithmetic, which is not what this check is about (whether the split computes the same function).
-            var settings = new SessionSettings { Providers = [ExecutionProvider.Cpu], Optimization = GraphOptimization.Disabled };
             bool allClose = true;
             foreach (var path in paths)
             {
                 try
                 {
-                    var checks = SplitVerifier.CheckSampledPrefixCuts(LayerGraph.Load(path), parse.GetValue(samples), settings,
-                        (done, total) => Console.Error.Write($"\r{Path.GetFileName(path)}: cut {done}/{total}   "));
-                    Console.Error.WriteLine();
-                    foreach (var c in checks)
-                    {
-                        bool ok = c.MaxRelativeDifference <= 1e-5;
-                        allClose &= ok;
-                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{Path.GetFileName(path)}: {c.EdgeLayers} edge layers, cut [{string.Join(", ", c.CutTensors)}]: max relative difference {c.MaxRelativeDifference:G3} {(ok ? "ok" : "TOO LARGE")}"));
-                    }
+                    allClose &= SplitBenchmark.CheckModel(path, parse.GetValue(samples), Console.Out, Console.Error);
                 }
                 catch (Exception e) when (e is IOException or ModelGraphException or OrtException or InvalidOperationException)
                 {
@@ -60,6 +44,4 @@ internal static class BenchSplitCommand
         });
         return command;
     }
-
-    private static string PaperDirectory => Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "models", "paper");
 }

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using Coach.Engine.Data;
 using Coach.Engine.Online;
 
 namespace Coach.Cli.Commands;
@@ -17,7 +16,7 @@ internal static class CalibrateOnlineCommand
     public static Command Create()
     {
         var plan = new Option<DirectoryInfo>("--plan") { Description = "plan directory written by `coach plan --out DIR` (plan.json, head.onnx, tail.onnx)", Required = true };
-        var frames = new Option<int>("--frames") { Description = "calibration frames to use, evenly spaced over the calibration split (0 = all)", DefaultValueFactory = _ => 1000 };
+        var frames = new Option<int>("--frames") { Description = "calibration frames to use, evenly spaced over the calibration split (0 = all)", DefaultValueFactory = _ => OnlineCalibrationSession.DefaultFrames };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss against the full model the early exits and reduced bits may cost", DefaultValueFactory = _ => 0.005 };
         var budgetShare = new Option<double>("--budget-share") { Description = "share of ε spent on the calibration set (the rest is a margin for the stream)", DefaultValueFactory = _ => new OnlineEvaluationOptions().BudgetShare };
         var window = new Option<int>("--centre-window") { Description = "decay window W of the semantic centres on the stream (0 = chosen on simulated calibration streams from 4, 8, 16, 32 and the exact eq. 7 mean)", DefaultValueFactory = _ => 0 };
@@ -53,12 +52,12 @@ internal static class CalibrateOnlineCommand
 
         try
         {
-            var calibrationFrames = PlanOnlineCalibration.EvenSubset(BundledData.Load(DataSplit.Calibration), frameCount);
+            var calibrationFrames = OnlineCalibrationSession.CalibrationFrames(frameCount);
             Console.Error.WriteLine($"coach calibrate-online: {plan.FullName}; {calibrationFrames.Count} calibration frames from {calibrationFrames.Source}");
             var clock = Stopwatch.StartNew();
             var lastDraw = TimeSpan.Zero;
             var options = new OnlineEvaluationOptions { Epsilon = epsilon, BudgetShare = budgetShare, CentreWindow = window >= 2 ? window : null, MinBits = minBits, FeedbackDelayFrames = delay, StreamRunLength = runLength, StandardiseFeatures = !rawFeatures, TemporalReuse = !noReuse, FeatureBands = bands };
-            var state = PlanOnlineCalibration.Run(plan.FullName, calibrationFrames, options, (done, total) =>
+            var (state, path, elapsed) = OnlineCalibrationSession.Run(plan.FullName, calibrationFrames, options, (done, total) =>
             {
                 if (done == total || clock.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250))
                 {
@@ -67,12 +66,11 @@ internal static class CalibrateOnlineCommand
                 }
             });
             Console.Error.WriteLine();
-            string path = state.Save(plan.FullName);
             var c = state.Calibration;
             Console.WriteLine($"plan {state.PlanId}: feature {state.FeatureLength} values from {string.Join(", ", state.CutTensors.Select(t => $"{t.Name} ({t.Channels} ch)"))}");
             Console.WriteLine($"  S_ext {c.ExitThreshold?.ToString("0.####") ?? "off (no safe early exit)"}; reuse if cos > {c.ReuseThreshold?.ToString("0.####") ?? "off"}; S_adj {(c.BitThresholds.Count == 0 ? "none (plan bits only)" : string.Join("  ", c.BitThresholds.Select(t => $"{t.Bits} bits if S > {t.MinSeparability:0.####}")))}; plan bits {c.PlanBits}");
             Console.WriteLine($"  calibration: full model {c.FullAccuracy:P2}, with the policy {c.PolicyAccuracy:P2} (loss {(c.FullAccuracy - c.PolicyAccuracy) * 100:0.00} points, ε {c.Epsilon * 100:0.##} %); early exits {c.ExitRatio:P1}; mean Q_r of sent frames {c.MeanBits:0.00}");
-            Console.WriteLine($"  centres warm from {c.SampleCount} frames, window {(state.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none (exact mean)")}; head {state.CalibrationEdgeMs:0.00} ms, tail {state.CalibrationCloudMs:0.00} ms here; {clock.Elapsed.TotalSeconds:0.0} s");
+            Console.WriteLine($"  centres warm from {c.SampleCount} frames, window {(state.CentreWindow?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none (exact mean)")}; head {state.CalibrationEdgeMs:0.00} ms, tail {state.CalibrationCloudMs:0.00} ms here; {elapsed.TotalSeconds:0.0} s");
             Console.WriteLine($"  fitted on simulated streams (run length {state.StreamRunLength}, label feedback after {state.FeedbackDelayFrames} frames): {string.Join("; ", c.StreamLevels.Select(l => $"{l.Correlation} EER {l.EarlyExitRatio:P1}, loss {l.AccuracyLoss * 100:0.00} %"))}; exit guards: agree with the last {c.CloudAgreementFrames} cloud labels, at most {c.MaxConsecutiveExits?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"} exits in a row");
             Console.WriteLine($"  wrote {path}");
             if (json)

@@ -9,6 +9,7 @@ internal static class CommandCatalog
     {
         yield return DemoCommand.Create();
         yield return EvalCommand.Create();
+        yield return DataCommand.Create();
         yield return ModelsCommand.Create();
         yield return BenchCommand.Create();
         yield return PlanCommand.Create();

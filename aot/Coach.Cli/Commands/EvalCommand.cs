@@ -2,25 +2,40 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Coach.Engine.Data;
+using Coach.Engine.Data.Media;
+using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Commands;
 
-/// <summary><c>coach eval</c>: top-1 accuracy of a model on the bundled frames, through ONNX Runtime.</summary>
+/// <summary><c>coach eval</c>: top-1 accuracy of a model on the bundled frames or on decoded images and video
+/// (docs/data.md), through ONNX Runtime.</summary>
 internal static class EvalCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "a model name from models/manifest.json, or the path of an .onnx file", Required = true };
-        var data = new Option<string>("--data") { Description = "test (t10k: all 10,000 with dataset-fashion-mnist, else the committed 2,000) or calib", DefaultValueFactory = _ => "test" };
-        data.AcceptOnlyFromAmong("test", "calib");
+        var data = new Option<string>("--data")
+        {
+            Description = "test (t10k: all 10,000 with dataset-fashion-mnist, else the committed 2,000), calib, images:DIR (class subfolders) or video:FILE (with FILE.labels)",
+            DefaultValueFactory = _ => "test",
+        };
+        data.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<string>();
+            if (value is not ("test" or "calib") && !MediaSource.IsMedia(value))
+            {
+                result.AddError($"--data {value}: expected test, calib, images:DIR or video:FILE");
+            }
+        });
+        var labels = new Option<string?>("--labels") { Description = "class names, one per line in label order, for images:/video: data (default: the bundled Fashion-MNIST classes)" };
         var json = new Option<bool>("--json") { Description = "print {\"accuracy\", \"samples\", \"source\", ...} as JSON on the last line" };
         var batch = new Option<int>("--batch") { Description = "frames per inference run", DefaultValueFactory = _ => 32 };
-        var command = new Command("eval", "top-1 accuracy of a model on the bundled Fashion-MNIST frames") { model, data, json, batch };
-        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(json), parse.GetValue(batch)));
+        var command = new Command("eval", "top-1 accuracy of a model on the bundled frames, or on images and video") { model, data, labels, json, batch };
+        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(data)!, parse.GetValue(labels), parse.GetValue(json), parse.GetValue(batch)));
         return command;
     }
 
-    private static int Run(string modelArgument, string dataArgument, bool json, int batchSize)
+    private static int Run(string modelArgument, string dataArgument, string? labelsPath, bool json, int batchSize)
     {
         try
         {
@@ -32,12 +47,16 @@ internal static class EvalCommand
 
             var (modelName, modelPath, manifestAccuracy) = ResolveModel(modelArgument);
             var split = dataArgument == "calib" ? DataSplit.Calibration : DataSplit.Test;
-            var frames = BundledData.Load(split);
+            using var session = InferenceSession.Open(modelPath);
+            ILabelledFrames frames = MediaSource.IsMedia(dataArgument)
+                ? DecodeMedia(session, dataArgument, labelsPath)
+                : BundledData.Load(split);
+            bool media = frames is DecodedFrames;
             Console.Error.WriteLine($"coach eval: {modelName} on {frames.Count} frames from {frames.Source}");
 
             var clock = Stopwatch.StartNew();
             var lastDraw = TimeSpan.Zero;
-            var result = ModelEvaluator.Evaluate(modelPath, frames, batchSize, (done, total) =>
+            var result = ModelEvaluator.Evaluate(session, frames, batchSize, (done, total) =>
             {
                 if (done == total || clock.Elapsed - lastDraw > TimeSpan.FromMilliseconds(200))
                 {
@@ -47,22 +66,23 @@ internal static class EvalCommand
             });
             Console.Error.WriteLine();
 
-            string scope = frames.IsFullTestSet ? "full test set" : split == DataSplit.Test ? "test slice (not the full test set)" : "calibration set";
+            string scope = media ? "labelled frames of " + dataArgument
+                : frames.IsFullTestSet ? "full test set" : split == DataSplit.Test ? "test slice (not the full test set)" : "calibration set";
             Console.WriteLine($"{modelName}: top-1 accuracy {result.Accuracy:P2} ({result.Correct}/{result.Samples}) on the {scope}; {clock.Elapsed.TotalSeconds:F1} s on {result.Provider}");
-            if (manifestAccuracy is double recorded && split == DataSplit.Test)
+            if (manifestAccuracy is double recorded && split == DataSplit.Test && !media)
             {
                 Console.WriteLine($"manifest test accuracy {recorded:P2} (full t10k, PyTorch); difference {(result.Accuracy - recorded) * 100:+0.00;-0.00} points");
             }
 
             if (json)
             {
-                Console.WriteLine(ToJson(modelName, result, split, manifestAccuracy));
+                Console.WriteLine(ToJson(modelName, result, media ? dataArgument : split == DataSplit.Test ? "test" : "calib", media ? null : manifestAccuracy));
             }
 
             return 0;
         }
         catch (Exception e) when (e is ModelDataMismatchException or FileNotFoundException or DirectoryNotFoundException
-                                      or KeyNotFoundException or IOException or InvalidDataException or Coach.Native.OnnxRuntime.OrtException)
+                                      or KeyNotFoundException or IOException or InvalidDataException or OrtException or FormatException)
         {
             Console.Error.WriteLine($"coach eval: {e.Message}");
             return 1;
@@ -94,14 +114,31 @@ internal static class EvalCommand
         Console.Error.Write($"\r[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} {100.0 * done / Math.Max(total, 1):F0}% {rate:F0} frames/s ");
     }
 
-    private static string ToJson(string model, EvaluationResult result, DataSplit split, double? manifestAccuracy)
+    /// <summary>Decodes images or video at the model's input size.</summary>
+    private static DecodedFrames DecodeMedia(InferenceSession session, string spec, string? labelsPath)
+    {
+        var shape = session.Inputs[0].Shape;
+        if (shape.Length != 4)
+        {
+            throw new ModelDataMismatchException($"{session.DisplayName}: input '{session.Inputs[0].Name}' is not an image batch [N, C, H, W]");
+        }
+        var classNames = labelsPath is null ? FrameSet.FashionMnistClasses : MediaSource.ReadClassNames(labelsPath);
+        var frames = MediaSource.Open(spec, (int)shape[2], (int)shape[3], classNames, out var notes);
+        foreach (var note in notes)
+        {
+            Console.Error.WriteLine($"coach eval: {note}");
+        }
+        return frames;
+    }
+
+    private static string ToJson(string model, EvaluationResult result, string data, double? manifestAccuracy)
     {
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
             writer.WriteString("model", model);
-            writer.WriteString("data", split == DataSplit.Test ? "test" : "calib");
+            writer.WriteString("data", data);
             writer.WriteNumber("accuracy", Math.Round(result.Accuracy, 6));
             writer.WriteNumber("correct", result.Correct);
             writer.WriteNumber("samples", result.Samples);

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Coach.Engine.Calibration;
-using Coach.Engine.Data;
 using Coach.Engine.Graph;
 using Coach.Engine.Planning;
 using Coach.Engine.Profiling;
@@ -62,96 +61,33 @@ internal static class PlanCommand
         double epsilon, string method, string calib, int? calibFrames, double calibMargin, double edgeOverheadMs, double overheadMs, string dadsLoadText, double exitRate,
         string? outDir, bool json, bool explain)
     {
-        if (!(edgeOverheadMs >= 0) || !(overheadMs >= 0))
-        {
-            throw new ArgumentException($"--edge-overhead-ms and --frame-overhead-ms are times ≥ 0 (got {edgeOverheadMs} and {overheadMs})");
-        }
-        var settings = new CostSettings
-        {
-            BandwidthBitsPerSecond = Bandwidth.ParseBitsPerSecond(bandwidthText),
-            FrameOverheadSeconds = overheadMs * 1e-3,
-            EdgeFrameOverheadSeconds = edgeOverheadMs * 1e-3,
-            LatencyBudgetSeconds = tmaxMs * 1e-3,
-        };
         var dadsLoad = dadsLoadText switch
         {
             "light" => DadsLoad.Light,
             "heavy" => DadsLoad.Heavy,
             _ => throw new ArgumentException($"--dads-load must be light or heavy, not '{dadsLoadText}'"),
         };
-        var planner = Planners.Create(method, dadsLoad, exitRate);
-        if (bandwidthRange is not null)
+        var result = PlanningSession.Run(new PlanningOptions
         {
-            if (method != "coach")
-            {
-                throw new ArgumentException($"--bandwidth-range plans COACH for a moving link; method '{method}' plans for one rate (leave --bandwidth-range out)");
-            }
-
-            var rates = bandwidthRange.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Bandwidth.ParseBitsPerSecond).ToList();
-            if (rates.Count == 0)
-            {
-                throw new ArgumentException("--bandwidth-range lists link rates separated by commas, e.g. 20mbit,10mbit,5mbit");
-            }
-
-            planner = new BandwidthRangePlanner(planner, rates);
-        }
-
-        LayerGraph? graph = null;
-        PlanningProblem problem;
-        PlanContext context;
-        if (modelArg.StartsWith("synthetic:", StringComparison.Ordinal))
-        {
-            problem = modelArg switch
-            {
-                "synthetic:resnet101" => SyntheticNetworks.ResNet(settings),
-                "synthetic:vgg16" => SyntheticNetworks.Vgg16(settings),
-                _ => throw new ArgumentException($"unknown synthetic graph '{modelArg}'; use synthetic:resnet101 or synthetic:vgg16"),
-            };
-            if (slowdown != 1)
-            {
-                problem = new PlanningProblem(problem.NodeNames, [.. problem.EdgeSeconds.Select(t => t * slowdown)], problem.CloudSeconds, problem.Tensors, settings);
-            }
-            context = new PlanContext(modelArg, null, null, null, slowdown, epsilon);
-        }
-        else
-        {
-            var modelPath = File.Exists(modelArg) ? modelArg
-                : ModelCatalog.TryGet(modelArg, out var entry) && entry is not null ? entry.Path
-                : throw new FileNotFoundException($"model '{modelArg}' is neither a file nor a bundled model name", modelArg);
-            if (edgePath is null || cloudPath is null)
-            {
-                throw new ArgumentException("--edge-profile and --cloud-profile are needed for a model file (measure them with `coach profile`)");
-            }
-            graph = LayerGraph.Load(modelPath);
-            ShapeDiscovery.Complete(graph);
-            var edge = LayerProfile.Load(edgePath);
-            var cloud = LayerProfile.Load(cloudPath);
-            problem = PlanningProblem.FromGraph(graph, edge, cloud, settings, slowdown);
-            context = new PlanContext(Path.GetFileNameWithoutExtension(modelPath), Path.GetFullPath(modelPath),
-                new PlanProfileSource(edge.Device, edge.Provider, Path.GetFullPath(edgePath)),
-                new PlanProfileSource(cloud.Device, cloud.Provider, Path.GetFullPath(cloudPath)), slowdown, epsilon);
-        }
-
-        var bits = new TimedBitsProvider(method == "coach" ? BitsSource(calib, graph, epsilon, calibFrames, calibMargin) : new FixedBits(32));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var plan = planner.Plan(problem, bits);
-        plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
-        context = context with { CalibrationMs = bits.Elapsed.TotalMilliseconds };
-
-        PlanDocument doc;
-        if (outDir is not null && graph is not null)
-        {
-            doc = PlanWriter.Write(graph, problem, plan, context, outDir);
-        }
-        else
-        {
-            if (outDir is not null)
-            {
-                throw new ArgumentException("a synthetic graph has no ONNX file to split; leave out --out");
-            }
-            doc = PlanWriter.Describe(graph, problem, plan, context);
-        }
-
+            Model = modelArg,
+            EdgeProfile = edgePath,
+            CloudProfile = cloudPath,
+            EdgeSlowdown = slowdown,
+            Bandwidth = bandwidthText,
+            BandwidthRange = bandwidthRange,
+            LatencyBudgetMs = tmaxMs,
+            Epsilon = epsilon,
+            Method = method,
+            BitsSource = calib,
+            CalibrationFrames = calibFrames,
+            CalibrationMargin = calibMargin,
+            EdgeOverheadMs = edgeOverheadMs,
+            FrameOverheadMs = overheadMs,
+            DadsLoad = dadsLoad,
+            SpinnExitRate = exitRate,
+            OutputDirectory = outDir,
+        });
+        var (doc, problem, plan) = (result.Document, result.Problem, result.Plan);
         if (explain)
         {
             Console.WriteLine(PlanExplanation.Describe(problem, plan));
@@ -160,7 +96,7 @@ internal static class PlanCommand
                 + $"out of 2^{space.Layers} = {Scientific(space.LayerSubsets)} layer subsets a brute force over subsets would test; "
                 + $"{space.SeriesBlocks} series blocks at the top level, the largest with {space.LargestBlockIdeals} partitions. "
                 + $"With b in {{2..8, 32}} per cut tensor, joint (partition, bits) choices: up to {Scientific(space.Ideals * System.Numerics.BigInteger.Pow(8, Math.Max(1, plan.CutTensors.Length)))}.");
-            Console.WriteLine($"Planner time {plan.PlannerMilliseconds:F3} ms ({plan.CandidatesExamined} candidates), calibration {bits.Elapsed.TotalMilliseconds:F0} ms ({bits.Calls} cuts asked).");
+            Console.WriteLine($"Planner time {plan.PlannerMilliseconds:F3} ms ({plan.CandidatesExamined} candidates), calibration {result.CalibrationTime.TotalMilliseconds:F0} ms ({result.CalibrationCalls} cuts asked).");
         }
         if (json)
         {
@@ -172,33 +108,6 @@ internal static class PlanCommand
                 + $"latency {doc.LatencyMs:F3} ms, throughput {doc.ThroughputFps:F1} fps, bubbles {doc.BubbleMs:F3} ms, planner {doc.PlannerMs:F3} ms{(outDir is null ? "" : $" -> {outDir}")}");
         }
         return 0;
-    }
-
-    private static ICutBitsProvider BitsSource(string calib, LayerGraph? graph, double epsilon, int? frames, double margin)
-    {
-        if (calib == "none")
-        {
-            return new FixedBits(8);
-        }
-        if (calib.StartsWith("fixed:", StringComparison.Ordinal))
-        {
-            return new FixedBits(int.Parse(calib["fixed:".Length..], CultureInfo.InvariantCulture));
-        }
-        if (calib == "calib")
-        {
-            if (graph is null)
-            {
-                throw new ArgumentException("a synthetic graph has no model to calibrate; use --calib fixed:N");
-            }
-            return new CutCalibrator(graph, BundledData.Load(DataSplit.Calibration), epsilon, maxFrames: frames, standardErrors: margin);
-        }
-        var results = CalibrationResults.TryLoad(calib)
-            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N' or a calibration results file", calib);
-        if (graph is not null && results.ModelSha256 != graph.Sha256)
-        {
-            throw new ArgumentException($"calibration file '{calib}' is for model sha256 {results.ModelSha256}, not this model ({graph.Sha256})");
-        }
-        return new CalibrationFileBits(results, calib);
     }
 
     private static string Scientific(System.Numerics.BigInteger value)

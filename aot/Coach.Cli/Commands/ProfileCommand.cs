@@ -25,11 +25,17 @@ internal static class ProfileCommand
                     Console.Error.WriteLine($"coach profile: unknown provider '{parse.GetValue(provider)}'; use cpu, cuda or tensorrt");
                     return 2;
                 }
-                var settings = new SessionSettings { Providers = ep == ExecutionProvider.Cpu ? [ExecutionProvider.Cpu] : [ep, ExecutionProvider.Cpu], IntraOpThreads = parse.GetValue(threads) };
                 var bar = new ProgressBar("profiling");
-                var profile = ModelProfiler.Profile(parse.GetValue(model)!, parse.GetValue(device)!, settings, parse.GetValue(runs), bar);
+                var profile = ProfilingSession.Run(new ProfilingOptions
+                {
+                    Model = parse.GetValue(model)!,
+                    Device = parse.GetValue(device)!,
+                    OutputPath = parse.GetValue(output)!,
+                    Runs = parse.GetValue(runs),
+                    Provider = ep,
+                    IntraOpThreads = parse.GetValue(threads),
+                }, bar);
                 bar.Done();
-                profile.Save(parse.GetValue(output)!);
                 Console.WriteLine($"{profile.Layers.Count} layers on {profile.Device} ({profile.Provider}): sum of layer medians {profile.TotalMicroseconds / 1e3:F3} ms, whole run median {profile.WholeRunMedianMicroseconds / 1e3:F3} ms -> {parse.GetValue(output)}");
                 return 0;
             }

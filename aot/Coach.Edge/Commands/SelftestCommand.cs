@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Coach.Engine.Statistics;
 using Coach.Native.OnnxRuntime;
 
 namespace Coach.Edge.Commands;
@@ -137,7 +138,7 @@ internal static class SelftestCommand
             Console.WriteLine(string.Create(inv,
                 $"  runs:     {runs} timed after {warmup} warm-up (intra-op threads: {(session.Settings.IntraOpThreads == 0 ? "default" : session.Settings.IntraOpThreads)})"));
             Console.WriteLine(string.Create(inv,
-                $"  latency:  p50 {Percentile(milliseconds, 0.50):F3} ms  p99 {Percentile(milliseconds, 0.99):F3} ms  mean {milliseconds.Average():F3} ms  min {milliseconds[0]:F3} ms  max {milliseconds[^1]:F3} ms"));
+                $"  latency:  p50 {Percentile.NearestRank(milliseconds, 0.50):F3} ms  p99 {Percentile.NearestRank(milliseconds, 0.99):F3} ms  mean {milliseconds.Average():F3} ms  min {milliseconds[0]:F3} ms  max {milliseconds[^1]:F3} ms"));
             Console.WriteLine(string.Create(inv,
                 $"  check:    bound outputs vs allocating run: max |difference| {maxDifference:G3}"));
 
@@ -232,13 +233,6 @@ internal static class SelftestCommand
             }
         }
         return max;
-    }
-
-    /// <summary>Nearest-rank percentile of sorted values.</summary>
-    private static double Percentile(double[] sorted, double fraction)
-    {
-        var rank = (int)Math.Ceiling(fraction * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();

@@ -123,9 +123,6 @@ public sealed class TaskStream
 
     public int Label(int taskIndex) => Frames.Label(SampleIndex(taskIndex));
 
-    /// <summary>When task <paramref name="taskIndex"/> arrives, counted from the first task.</summary>
-    public TimeSpan ArrivalTime(int taskIndex) => TimeSpan.FromSeconds(CheckTask(taskIndex) / FramesPerSecond);
-
     /// <summary>Renders the task's frame (planar float32 [3, 112, 112] in [0, 1]) without allocating.</summary>
     public void RenderFrame(int taskIndex, Span<float> chw) =>
         Frames.RenderFrame(SampleIndex(taskIndex), chw, Jitter(taskIndex));

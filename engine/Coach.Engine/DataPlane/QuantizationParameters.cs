@@ -1,7 +1,7 @@
 namespace Coach.Engine.DataPlane;
 
 /// <summary>
-/// Uniform affine quantization of one tensor (or one channel): <c>q = clamp(round(x / Scale) + ZeroPoint, 0, 2^Bits − 1)</c>
+/// Uniform affine quantization of one tensor: <c>q = clamp(round(x / Scale) + ZeroPoint, 0, 2^Bits − 1)</c>
 /// and <c>x' = (q − ZeroPoint) · Scale</c>.
 /// </summary>
 /// <param name="Scale">Step between two codes; finite and positive.</param>

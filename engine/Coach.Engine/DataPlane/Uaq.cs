@@ -15,8 +15,6 @@ namespace Coach.Engine.DataPlane;
 /// <see cref="Fit"/> ignores non-finite values when it measures the range.</para>
 /// <para>Range: <see cref="Fit"/> uses [min(min, 0), max(max, 0)] of the finite values, so 0.0 (ReLU zeros, padding) is exact and the
 /// zero point lies in [0, 2^b − 1]. A tensor with no finite non-zero range (all zeros, all equal to 0, empty) gets scale 1.</para>
-/// <para>Per-channel variants treat the values as [channels, values / channels] (batch 1, channel-major) and pack all channels
-/// into one continuous bit stream.</para>
 /// </remarks>
 [SkipLocalsInit]
 public static class Uaq
@@ -153,79 +151,6 @@ public static class Uaq
         }
     }
 
-    // ---------------------------------------------------------------- per channel
-
-    /// <summary>Fits one scale/zero point per channel of a [channels, n / channels] tensor and packs all channels densely.</summary>
-    public static void QuantizePackPerChannel(ReadOnlySpan<float> values, int channels, int bits, Span<QuantizationParameters> perChannel, Span<byte> packed) =>
-        QuantizePackPerChannel(values, channels, bits, perChannel, packed, UaqKernels.Best);
-
-    internal static void QuantizePackPerChannel(ReadOnlySpan<float> values, int channels, int bits, Span<QuantizationParameters> perChannel, Span<byte> packed, VectorWidth width)
-    {
-        int channelLength = ChannelLength(values.Length, channels);
-        CheckBits(bits);
-        if (perChannel.Length < channels)
-        {
-            throw new ArgumentException($"perChannel holds {perChannel.Length} entries but the tensor has {channels} channels.", nameof(perChannel));
-        }
-
-        for (int c = 0; c < channels; c++)
-        {
-            perChannel[c] = Fit(values.Slice(c * channelLength, channelLength), bits, width);
-        }
-
-        QuantizePackPerChannel(values, perChannel[..channels], packed, width);
-    }
-
-    /// <summary>Quantizes each channel with its own parameters (all of one bit width) and packs all channels densely.</summary>
-    public static void QuantizePackPerChannel(ReadOnlySpan<float> values, ReadOnlySpan<QuantizationParameters> perChannel, Span<byte> packed) =>
-        QuantizePackPerChannel(values, perChannel, packed, UaqKernels.Best);
-
-    internal static void QuantizePackPerChannel(ReadOnlySpan<float> values, ReadOnlySpan<QuantizationParameters> perChannel, Span<byte> packed, VectorWidth width)
-    {
-        int bits = CheckPerChannel(values.Length, perChannel, out int channelLength);
-        packed = packed[..RequirePacked(values.Length, bits, packed.Length, nameof(packed))];
-        Span<byte> codes = stackalloc byte[ChunkLength];
-        for (int start = 0; start < values.Length; start += ChunkLength)
-        {
-            int length = Math.Min(ChunkLength, values.Length - start);
-            // Fill the chunk's codes segment by segment, one channel's parameters per segment.
-            for (int at = start; at < start + length;)
-            {
-                int c = at / channelLength;
-                int end = Math.Min((c + 1) * channelLength, start + length);
-                var p = perChannel[c];
-                UaqKernels.Quantize(values[at..end], 1f / p.Scale, p.ZeroPoint, p.MaxCode, codes[(at - start)..(end - start)], width);
-                at = end;
-            }
-
-            BitPacking.Pack(codes[..length], bits, packed[((start >> 3) * bits)..], width);
-        }
-    }
-
-    /// <summary>Inverse of <see cref="QuantizePackPerChannel(ReadOnlySpan{float}, ReadOnlySpan{QuantizationParameters}, Span{byte})"/>.</summary>
-    public static void UnpackDequantizePerChannel(ReadOnlySpan<byte> packed, ReadOnlySpan<QuantizationParameters> perChannel, Span<float> values) =>
-        UnpackDequantizePerChannel(packed, perChannel, values, UaqKernels.Best);
-
-    internal static void UnpackDequantizePerChannel(ReadOnlySpan<byte> packed, ReadOnlySpan<QuantizationParameters> perChannel, Span<float> values, VectorWidth width)
-    {
-        int bits = CheckPerChannel(values.Length, perChannel, out int channelLength);
-        packed = packed[..RequirePacked(values.Length, bits, packed.Length, nameof(packed))];
-        Span<byte> codes = stackalloc byte[ChunkLength];
-        for (int start = 0; start < values.Length; start += ChunkLength)
-        {
-            int length = Math.Min(ChunkLength, values.Length - start);
-            BitPacking.Unpack(packed[((start >> 3) * bits)..], bits, codes[..length], width);
-            for (int at = start; at < start + length;)
-            {
-                int c = at / channelLength;
-                int end = Math.Min((c + 1) * channelLength, start + length);
-                var p = perChannel[c];
-                UaqKernels.Dequantize(codes[(at - start)..(end - start)], p.Scale, p.ZeroPoint, values[at..end], width);
-                at = end;
-            }
-        }
-    }
-
     // ---------------------------------------------------------------- checks
 
     private static void CheckBits(int bits)
@@ -245,36 +170,5 @@ public static class Uaq
         }
 
         return needed;
-    }
-
-    private static int ChannelLength(int valueCount, int channels)
-    {
-        if (channels < 1 || valueCount % channels != 0)
-        {
-            throw new ArgumentException($"A tensor of {valueCount} values cannot be split into {channels} equal channels; pass the channel count of a [C, H, W] tensor.", nameof(channels));
-        }
-
-        return valueCount / channels;
-    }
-
-    private static int CheckPerChannel(int valueCount, ReadOnlySpan<QuantizationParameters> perChannel, out int channelLength)
-    {
-        channelLength = ChannelLength(valueCount, perChannel.Length);
-        if (channelLength == 0)
-        {
-            return perChannel.IsEmpty ? 8 : perChannel[0].Bits;
-        }
-
-        int bits = perChannel[0].Bits;
-        foreach (var p in perChannel)
-        {
-            p.Validate(nameof(perChannel));
-            if (p.Bits != bits)
-            {
-                throw new ArgumentException($"All channels of one packed tensor must share one bit width; found {bits} and {p.Bits}.", nameof(perChannel));
-            }
-        }
-
-        return bits;
     }
 }

@@ -145,28 +145,6 @@ public sealed class LayerGraph
         ? Tensors[i]
         : throw new ModelGraphException($"the model has no value named '{name}'. Values that can be cut are the outputs of its layers and its inputs.");
 
-    public bool TryGetTensor(string name, out GraphTensor tensor)
-    {
-        if (_tensorIndex.TryGetValue(name, out var i))
-        {
-            tensor = Tensors[i];
-            return true;
-        }
-        tensor = null!;
-        return false;
-    }
-
-    public bool TryGetNode(string name, out LayerNode node)
-    {
-        if (_nodeIndex.TryGetValue(name, out var i))
-        {
-            node = Nodes[i];
-            return true;
-        }
-        node = null!;
-        return false;
-    }
-
     /// <summary>Reads an ONNX file (no ONNX Runtime involved; shapes from the model's own value_info).</summary>
     public static LayerGraph Load(string modelPath)
     {

@@ -15,7 +15,6 @@ public sealed class BandwidthEstimator
     private const double OutlierFactor = 16.0;
     private readonly double[] _inverseRates;
     private readonly Lock _gate = new();
-    private readonly double _prior;
     private int _next;
     private int _count;
     private double _estimate;
@@ -31,7 +30,6 @@ public sealed class BandwidthEstimator
         }
 
         _inverseRates = new double[window];
-        _prior = priorBytesPerSecond;
         _estimate = priorBytesPerSecond;
     }
 
@@ -89,16 +87,5 @@ public sealed class BandwidthEstimator
         }
 
         return true;
-    }
-
-    /// <summary>Forgets every sample (e.g. after a reconnect) and returns to the prior.</summary>
-    public void Reset()
-    {
-        lock (_gate)
-        {
-            _count = 0;
-            _next = 0;
-            _estimate = _prior;
-        }
     }
 }

@@ -32,9 +32,6 @@ public sealed record OnlineEvaluationOptions : CalibrationBudget
     /// <summary>Uplink bandwidth B̂ in bytes per second (fed to the estimator as the prior and as every sample).</summary>
     public double BandwidthBytesPerSecond { get; init; } = 10e6 / 8;
 
-    /// <summary>Frame header bytes on the wire besides the packed tensors.</summary>
-    public int HeaderBytesPerFrame { get; init; } = 64;
-
     /// <summary>T_e and T_c; measured from the head and tail runs of the calibration when null.</summary>
     public double? EdgeSeconds { get; init; }
 
@@ -80,6 +77,7 @@ public sealed class OnlineEvaluation
     private readonly OnlineEvaluationOptions _options;
     private readonly int[] _channels;
     private readonly int[] _lengths;
+    private readonly int[] _ranks;
     private readonly int _cutLength;
     private readonly int _featureLength;
     private FeatureStandardisation? _standardisation;
@@ -91,6 +89,7 @@ public sealed class OnlineEvaluation
         _options = options ?? new OnlineEvaluationOptions();
         _channels = [.. model.CutTensors.Select(t => t.Channels)];
         _lengths = [.. model.CutTensors.Select(t => t.Length)];
+        _ranks = [.. model.CutTensors.Select(t => t.Rank)];
         _cutLength = _lengths.Sum();
         if (_options.FeatureBands < 1 || model.CutTensors.Any(t => t.Length / Math.Max(1, t.Channels) < _options.FeatureBands))
         {
@@ -215,7 +214,7 @@ public sealed class OnlineEvaluation
             FeedbackDelayFrames = Math.Max(0, _options.FeedbackDelayFrames),
             WindowCandidates = _options.CentreWindow is int fixedWindow ? [fixedWindow] : _options.CentreWindowCandidates,
             FitReuse = _options.TemporalReuse,
-            CostModel = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _options.HeaderBytesPerFrame),
+            CostModel = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _ranks),
             BandwidthBytesPerSecond = _options.BandwidthBytesPerSecond,
         });
         calibration.ExitThreshold = fit.ExitThreshold;
@@ -275,7 +274,7 @@ public sealed class OnlineEvaluation
         warm.CopyTo(centres, counts);
         cache.Restore(centres, counts);
         var bandwidth = new BandwidthEstimator(16, _options.BandwidthBytesPerSecond);
-        var cost = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _options.HeaderBytesPerFrame);
+        var cost = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _ranks);
         var scheduler = new OnlineScheduler(cache, calibration, cost, bandwidth);
 
         var frame = new float[_model.FrameLength];
@@ -324,10 +323,10 @@ public sealed class OnlineEvaluation
             {
                 int frameBytes = PackUnpack(cut, decision.Bits, packed, parameters, restored);
                 answer = _model.RunTail(restored);
-                bytes += frameBytes + _options.HeaderBytesPerFrame;
+                bytes += frameBytes + cost.HeaderBytesPerFrame;
                 bitSum += decision.Bits;
                 sent++;
-                bandwidth.AddSample(frameBytes + _options.HeaderBytesPerFrame, (frameBytes + _options.HeaderBytesPerFrame) / _options.BandwidthBytesPerSecond);
+                bandwidth.AddSample(frameBytes + cost.HeaderBytesPerFrame, (frameBytes + cost.HeaderBytesPerFrame) / _options.BandwidthBytesPerSecond);
                 feature.CopyTo(pendingFeatures[slot]);
                 pendingLabels[slot] = answer;
                 pendingFrame[slot] = i;

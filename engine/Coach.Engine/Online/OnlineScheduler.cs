@@ -136,16 +136,7 @@ public sealed class OnlineScheduler
     /// <summary>The label the cloud returned last (−1 before the first answer); the exit guard of <see cref="SchedulerCalibration.CloudAgreementFrames"/> compares with it.</summary>
     public int LastCloudLabel => _lastCloudLabel;
 
-    /// <summary>
-    /// Eq. 11: <c>Q_c = argmin_{Q ≥ Q_r} |T'_t(Q, B̂) − max{T_e, T'_t, T_c}|</c>.
-    /// </summary>
-    /// <remarks>
-    /// The bubble term is 0 for every Q whose transmission is itself the bottleneck, so read literally the argmin is not unique.
-    /// We break the tie by the pipeline period <c>max{T_e, T'_t, T_c}</c>, which the bits must not raise: the candidates are the
-    /// Q ≥ Q_r with <c>T'_t(Q) ≤ max{T_e, T_c}</c> (all have the same, smallest period), and among them the bubble
-    /// <c>max{T_e, T_c} − T'_t(Q)</c> is smallest for the largest Q. When even Q_r makes transmission the bottleneck, Q_r is
-    /// the answer (every larger Q lengthens the period). More bits than Q_r cost nothing in throughput and buy accuracy.
-    /// </remarks>
+    /// <summary>Eq. 11 online (<see cref="BubbleFillingBits"/>): Q_c from Q_r up to <paramref name="maximumBits"/> for bandwidth B̂.</summary>
     public static int ChooseBits(int minimumBits, int maximumBits, TransferCostModel costModel, double bytesPerSecond)
     {
         ArgumentNullException.ThrowIfNull(costModel);
@@ -156,15 +147,15 @@ public sealed class OnlineScheduler
     public static int ChooseBits(int minimumBits, int maximumBits, TransferCostModel costModel, double bytesPerSecond, double computeBottleneck)
     {
         ArgumentNullException.ThrowIfNull(costModel);
-        int chosen = minimumBits;
-        for (int q = minimumBits + 1; q <= maximumBits; q++)
-        {
-            if (costModel.TransmissionSeconds(q, bytesPerSecond) <= computeBottleneck)
-            {
-                chosen = q;
-            }
-        }
+        var link = new LinkAtBandwidth(costModel, bytesPerSecond);
+        return BubbleFillingBits.Choose(minimumBits, BubbleFillingBits.UaqWidthsUpTo(maximumBits), computeBottleneck, ref link);
+    }
 
-        return chosen;
+    /// <summary>T'_t(Q, B̂) of the plan's cut at the live bandwidth estimate; no T_max online.</summary>
+    private readonly struct LinkAtBandwidth(TransferCostModel costModel, double bytesPerSecond) : ITransmissionAtBits
+    {
+        public double TransmissionSeconds(int bits) => costModel.TransmissionSeconds(bits, bytesPerSecond);
+
+        public bool Admits(int bits) => true;
     }
 }

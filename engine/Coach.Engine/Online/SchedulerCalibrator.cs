@@ -231,7 +231,7 @@ public static class SchedulerCalibrator
         for (int i = 0; i < n; i++)
         {
             var f = samples.Features.AsSpan(i * d, d);
-            double fNorm = Math.Sqrt(Dot(f, f));
+            double fNorm = Math.Sqrt(TaskFeature.Dot(f, f));
             int y = samples.Labels[i];
             for (int j = 0; j < labels; j++)
             {
@@ -253,23 +253,12 @@ public static class SchedulerCalibrator
 
                 double norm = j == y ? Math.Sqrt(centreNormSquared) : norms[j];
                 double cosine = norm == 0 ? double.NaN : dot / (norm * fNorm);
-                similarities[j] = double.IsNaN(cosine) ? 0 : (float)Math.Clamp(samples.Standardised ? 0.5 * (1 + cosine) : cosine, 0, 1);
+                similarities[j] = SemanticCache.Similarity(cosine, samples.Standardised); // eq. 8
             }
 
             separability[i] = Separability.Compute(similarities, out nearest[i]);
         }
 
         return (separability, nearest);
-    }
-
-    private static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double s = 0;
-        for (int k = 0; k < a.Length; k++)
-        {
-            s += (double)a[k] * b[k];
-        }
-
-        return s;
     }
 }

@@ -123,9 +123,18 @@ public sealed class SemanticCache
             }
 
             float cosine = TaskFeature.Dot(feature[..FeatureLength], Centre(j)) / denominator;
-            similarities[j] = standardised ? Math.Clamp(0.5f * (1f + cosine), 0f, 1f) : Math.Clamp(cosine, 0f, 1f);
+            similarities[j] = Similarity(cosine, standardised);
         }
     }
+
+    /// <summary>
+    /// Eq. 8's t_j from cos(F, T_j): standardised features have cosines across [−1, 1], mapped to [0, 1] as
+    /// <c>(1 + cos) / 2</c> so that a centre pointing away still ranks below an orthogonal one; raw (non-negative, pooled
+    /// activations) features have cosines in [0, 1] already and are only clamped. An undefined cosine (a zero vector) is 0.
+    /// The one eq. 8 mapping: the cache and <see cref="SchedulerCalibrator"/> both use it.
+    /// </summary>
+    public static float Similarity(double cosine, bool standardised) =>
+        double.IsNaN(cosine) ? 0f : (float)Math.Clamp(standardised ? 0.5 * (1 + cosine) : cosine, 0, 1);
 
     /// <summary>Writes the feature as the centres see it (standardised when a standardisation is set, else copied).</summary>
     public void Standardise(ReadOnlySpan<float> feature, Span<float> destination)

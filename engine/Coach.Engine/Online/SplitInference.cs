@@ -3,7 +3,7 @@ using Coach.Native.OnnxRuntime;
 namespace Coach.Engine.Online;
 
 /// <summary>One cut tensor of a split model, batch 1: its name, channel count C and element count C·H·W.</summary>
-public readonly record struct CutTensorLayout(string Name, int Channels, int Length);
+public readonly record struct CutTensorLayout(string Name, int Channels, int Length, int Rank);
 
 /// <summary>A model split at a cut: the head (frame → cut tensors, on the edge) and the tail (cut tensors → label, in the cloud).</summary>
 public interface ISplitInference
@@ -62,7 +62,7 @@ public sealed class OnnxSplitInference : ISplitInference, IDisposable
             _cutOutputIndex[k] = index;
             _tailInputs[k] = PinnedTensor.Create(TensorElementType.Float, Batch1(input.Shape));
             var shape = _tailInputs[k].Shape;
-            cuts.Add(new CutTensorLayout(input.Name, shape.Length >= 2 ? (int)shape[1] : 1, checked((int)_tailInputs[k].ElementCount)));
+            cuts.Add(new CutTensorLayout(input.Name, shape.Length >= 2 ? (int)shape[1] : 1, checked((int)_tailInputs[k].ElementCount), shape.Length));
         }
 
         CutTensors = cuts;

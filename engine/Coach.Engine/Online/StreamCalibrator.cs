@@ -134,7 +134,7 @@ public static class StreamCalibrator
         var cache = new SemanticCache(warm.Labels, d, window, warm.Standardisation);
         cache.Restore(warm.Centres, warm.Counts);
         // Without a link, no stage time: eq. 11 has no bubble to fill and Q_c is Q_r.
-        var (costModel, bytesPerSecond) = link ?? (new TransferCostModel(0, 0, [d]), 1e6);
+        var (costModel, bytesPerSecond) = link ?? (new TransferCostModel(0, 0, [d], [1]), 1e6);
         var scheduler = new OnlineScheduler(cache, calibration, costModel, new BandwidthEstimator(4, bytesPerSecond));
         delay = Math.Max(0, delay);
         var pendingFrame = new int[delay + 1];

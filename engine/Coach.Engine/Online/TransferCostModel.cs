@@ -1,8 +1,11 @@
+using Coach.Engine.DataPlane;
+
 namespace Coach.Engine.Online;
 
 /// <summary>
 /// What eq. 11 needs from the plan: the expected edge and cloud stage times and the size of the cut, so that the transmission
-/// time at Q bits over bandwidth B̂ is <c>T'_t(Q, B̂) = (Σ_k ceil(n_k·Q/8) + header) / B̂ + overhead</c>.
+/// time at Q bits over bandwidth B̂ is <c>T'_t(Q, B̂) = FrameBytes(Q) / B̂ + overhead</c>, with the bytes of the Request frame
+/// the edge sends (<see cref="DataPlane.FrameBytes"/>: headers, a descriptor per cut tensor, ceil(n_k·Q/8) packed bytes each).
 /// </summary>
 public sealed class TransferCostModel
 {
@@ -11,9 +14,9 @@ public sealed class TransferCostModel
     /// <param name="edgeSeconds">T_e: the head's compute time per frame.</param>
     /// <param name="cloudSeconds">T_c: the tail's compute time per frame.</param>
     /// <param name="cutTensorLengths">Element count of each cut tensor (batch 1).</param>
-    /// <param name="headerBytesPerFrame">Frame header and per-tensor metadata bytes.</param>
+    /// <param name="cutTensorRanks">Rank of each cut tensor on the wire, batch dimension included (its descriptor grows with it).</param>
     /// <param name="overheadSeconds">Fixed per-frame transmission overhead (round trip, syscalls).</param>
-    public TransferCostModel(double edgeSeconds, double cloudSeconds, IReadOnlyList<int> cutTensorLengths, int headerBytesPerFrame = 64, double overheadSeconds = 0)
+    public TransferCostModel(double edgeSeconds, double cloudSeconds, IReadOnlyList<int> cutTensorLengths, IReadOnlyList<int> cutTensorRanks, double overheadSeconds = 0)
     {
         if (!(edgeSeconds >= 0) || !(cloudSeconds >= 0) || !(overheadSeconds >= 0))
         {
@@ -21,16 +24,27 @@ public sealed class TransferCostModel
         }
 
         ArgumentNullException.ThrowIfNull(cutTensorLengths);
+        ArgumentNullException.ThrowIfNull(cutTensorRanks);
         if (cutTensorLengths.Count == 0 || cutTensorLengths.Any(n => n < 1))
         {
             throw new ArgumentException("A cut has at least one tensor, each with at least one value.", nameof(cutTensorLengths));
         }
 
-        ArgumentOutOfRangeException.ThrowIfNegative(headerBytesPerFrame);
+        if (cutTensorRanks.Count != cutTensorLengths.Count || cutTensorRanks.Any(r => r < 1))
+        {
+            throw new ArgumentException($"Each of the {cutTensorLengths.Count} cut tensors needs a rank of at least 1.", nameof(cutTensorRanks));
+        }
+
         EdgeSeconds = edgeSeconds;
         CloudSeconds = cloudSeconds;
         _cutTensorLengths = [.. cutTensorLengths];
-        HeaderBytesPerFrame = headerBytesPerFrame;
+        int header = DataPlane.FrameBytes.RequestFixedBytes;
+        foreach (int rank in cutTensorRanks)
+        {
+            header += DataPlane.FrameBytes.TensorHeaderBytes(rank);
+        }
+
+        HeaderBytesPerFrame = header;
         OverheadSeconds = overheadSeconds;
     }
 
@@ -40,6 +54,7 @@ public sealed class TransferCostModel
 
     public IReadOnlyList<int> CutTensorLengths => _cutTensorLengths;
 
+    /// <summary>Bytes of every frame whatever its bits: the frame and Request headers and the tensors' descriptors.</summary>
     public int HeaderBytesPerFrame { get; }
 
     public double OverheadSeconds { get; }
@@ -50,7 +65,7 @@ public sealed class TransferCostModel
         long total = HeaderBytesPerFrame;
         foreach (int n in _cutTensorLengths)
         {
-            total += (((long)n * bits) + 7) >> 3;
+            total += DataPlane.FrameBytes.PayloadBytes(n, bits);
         }
 
         return total;

@@ -1,3 +1,4 @@
+using Coach.Engine.Online;
 using System.Diagnostics;
 
 namespace Coach.Engine.Planning;
@@ -53,7 +54,7 @@ public sealed class CoachPlanner : IPartitionPlanner
             }
             if (any)
             {
-                tt += problem.Settings.FrameOverheadSeconds;
+                tt += PipelineCostModel.FrameSeconds(problem);
             }
             candidates.Add(((bool[])onEdge.Clone(), Math.Max(te, Math.Max(tt, tc))));
         });
@@ -102,7 +103,7 @@ public sealed class CoachPlanner : IPartitionPlanner
                 $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that",
                 bestLatency);
         }
-        var chosen = best.WithSearch(candidates.Count, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits");
+        var chosen = best.WithSearch(examined, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits", candidates.Count);
         chosen.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
         return chosen;
     }
@@ -115,6 +116,9 @@ public sealed class CoachPlanner : IPartitionPlanner
 /// </summary>
 public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provider)
 {
+    /// <summary>Eq. 11's candidates offline: the widths calibration can return (eq. 1), and raw float.</summary>
+    private static readonly int[] OfflineWidths = [2, 3, 4, 5, 6, 7, 8, 32];
+
     private readonly Dictionary<string, int> _minimumBits = new(StringComparer.Ordinal);
 
     /// <summary>Latency of the partition with every float cut tensor at 2 bits: a lower bound for any bits.</summary>
@@ -173,30 +177,12 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
         }
         var chosen = atMinimum;
         var chosenBits = minimumBits;
-        if (minimum < 32 && atMinimum.TransmissionSeconds < bottleneck)
+        var link = new PartitionLink(problem, onEdge, cut, budget);
+        int width = BubbleFillingBits.Choose(minimum, OfflineWidths, Math.Max(te, tc), ref link); // eq. 11 offline, under T_max
+        if (width != minimum)
         {
-            // eq. 11 offline: while T_t(Q) stays under the bottleneck, the gap |T_t − max{T_e, T_t, T_c}| is
-            // bottleneck − T_t(Q), smallest for the widest such Q (T_t grows with Q); T_max may cap it.
-            foreach (int width in (int[])[32, 8, 7, 6, 5, 4, 3])
-            {
-                if (width <= minimum)
-                {
-                    break;
-                }
-                var bitsHere = PipelineCostModel.UniformBits(cut.Length, width);
-                if (PipelineCostModel.TransmissionSeconds(problem, cut, bitsHere) > bottleneck)
-                {
-                    continue;
-                }
-                var cost = PipelineCostModel.Evaluate(problem, onEdge, cut, bitsHere);
-                if (budget is { } t && cost.LatencySeconds > t)
-                {
-                    continue;
-                }
-                chosen = cost;
-                chosenBits = bitsHere;
-                break;
-            }
+            chosenBits = PipelineCostModel.UniformBits(cut.Length, width);
+            chosen = PipelineCostModel.Evaluate(problem, onEdge, cut, chosenBits);
         }
         return new PartitionPlan
         {
@@ -209,4 +195,14 @@ public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provide
         };
     }
 
+    /// <summary>T_t(Q) of one partition with every cut tensor at Q, and T_max (eq. 3) on its overlapped latency (eq. 4).</summary>
+    private readonly struct PartitionLink(PlanningProblem problem, bool[] onEdge, int[] cut, double? latencyBudget) : ITransmissionAtBits
+    {
+        public double TransmissionSeconds(int bits) =>
+            PipelineCostModel.TransmissionSeconds(problem, cut, PipelineCostModel.UniformBits(cut.Length, bits));
+
+        public bool Admits(int bits) =>
+            latencyBudget is not { } tmax
+            || PipelineCostModel.Evaluate(problem, onEdge, cut, PipelineCostModel.UniformBits(cut.Length, bits)).LatencySeconds <= tmax;
+    }
 }

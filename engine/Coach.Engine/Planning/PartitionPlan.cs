@@ -31,8 +31,13 @@ public sealed class PartitionPlan
     public required PartitionCost Cost { get; init; }
     /// <summary>Wall time the search took.</summary>
     public double PlannerMilliseconds { get; set; }
-    /// <summary>Partitions the method examined (ideals visited, cuts tried).</summary>
+    /// <summary>
+    /// Partitions the method examined: cuts tried by the baselines; for COACH the partitions it evaluated with calibrated
+    /// bits, those whose lower bound could still beat the best found (the rest were pruned unevaluated).
+    /// </summary>
     public long CandidatesExamined { get; init; }
+    /// <summary>Partitions (ideals) the COACH search enumerated and bounded, pruned or not; 0 for the baselines.</summary>
+    public long PartitionsEnumerated { get; init; }
     /// <summary>Expected share of frames answered on the edge without transmission (SPINN's early exit), 0 otherwise.</summary>
     public double EarlyExitRate { get; init; }
     public string? Note { get; init; }
@@ -43,7 +48,7 @@ public sealed class PartitionPlan
     /// This partition, bits and costs with the account of the search that chose it (what a planner returns after picking
     /// one of its candidates); <see cref="PlannerMilliseconds"/> is left for the caller to set.
     /// </summary>
-    public PartitionPlan WithSearch(long candidatesExamined, string? note = null) => new()
+    public PartitionPlan WithSearch(long candidatesExamined, string? note = null, long partitionsEnumerated = 0) => new()
     {
         Method = Method,
         OnEdge = OnEdge,
@@ -53,6 +58,7 @@ public sealed class PartitionPlan
         Cost = Cost,
         EarlyExitRate = EarlyExitRate,
         CandidatesExamined = candidatesExamined,
+        PartitionsEnumerated = partitionsEnumerated,
         Note = note,
     };
 

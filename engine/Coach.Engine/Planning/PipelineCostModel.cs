@@ -1,3 +1,5 @@
+using Coach.Engine.DataPlane;
+
 namespace Coach.Engine.Planning;
 
 /// <summary>Which of the three pipeline stages is the longest.</summary>
@@ -75,7 +77,10 @@ public static class PipelineCostModel
         return false;
     }
 
-    /// <summary>Bytes of one cut tensor at <paramref name="bits"/> (32 = unquantized; non-float values always raw).</summary>
+    /// <summary>
+    /// Bytes of one cut tensor at <paramref name="bits"/> as the Request carries it (<see cref="FrameBytes"/>): its
+    /// descriptor and its values (32 = unquantized; non-float values always raw).
+    /// </summary>
     public static double TensorBytes(PlanningProblem problem, int tensor, int bits)
     {
         ArgumentNullException.ThrowIfNull(problem);
@@ -85,25 +90,37 @@ public static class PipelineCostModel
             bits = Math.Min(bits, 8);
         }
 
-        if (bits >= 32 || !problem.TensorIsFloat[tensor])
+        // The wire carries the batch dimension even where the graph leaves the shape unknown (rank 1 at least).
+        int rank = Math.Max(1, problem.Tensors[tensor].Shape.Length);
+        if (!problem.TensorIsFloat[tensor])
         {
-            return problem.TensorRawBytes[tensor];
+            return FrameBytes.TensorHeaderBytes(rank) + problem.TensorRawBytes[tensor];
         }
-        return Math.Ceiling(problem.TensorElements[tensor] * (double)bits / 8.0) + problem.Settings.QuantizationHeaderBytes;
+        return FrameBytes.TensorBytes(rank, problem.TensorElements[tensor], bits >= 32 ? FrameBytes.RawFloatBits : bits);
     }
 
     /// <summary>Seconds on the link to send one tensor.</summary>
     public static double TensorSeconds(PlanningProblem problem, int tensor, int bits) =>
         TensorBytes(problem, tensor, bits) * 8.0 / problem.Settings.BandwidthBitsPerSecond;
 
-    /// <summary>T_t = Σ bytes(k, b_k)/B + per-frame overhead (eq. 2); 0 when nothing crosses.</summary>
+    /// <summary>
+    /// What a frame costs on the link besides its tensors: the per-frame overhead and the frame and Request headers
+    /// (<see cref="FrameBytes.RequestFixedBytes"/>).
+    /// </summary>
+    public static double FrameSeconds(PlanningProblem problem)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        return problem.Settings.FrameOverheadSeconds + (FrameBytes.RequestFixedBytes * 8.0 / problem.Settings.BandwidthBitsPerSecond);
+    }
+
+    /// <summary>T_t = (frame + Σ bytes(k, b_k))/B + per-frame overhead (eq. 2); 0 when nothing crosses.</summary>
     public static double TransmissionSeconds(PlanningProblem problem, ReadOnlySpan<int> cut, ReadOnlySpan<int> bits)
     {
         if (cut.Length == 0)
         {
             return 0;
         }
-        double s = problem.Settings.FrameOverheadSeconds;
+        double s = FrameSeconds(problem);
         for (int i = 0; i < cut.Length; i++)
         {
             s += TensorSeconds(problem, cut[i], bits[i]);
@@ -186,7 +203,7 @@ public static class PipelineCostModel
         {
             int i = order[j];
             double start = Math.Max(ready[j], linkFree);
-            double duration = TensorSeconds(problem, cut[i], bits[i]) + (j == 0 ? problem.Settings.FrameOverheadSeconds : 0);
+            double duration = TensorSeconds(problem, cut[i], bits[i]) + (j == 0 ? FrameSeconds(problem) : 0);
             linkStart[j] = start;
             linkEnd[j] = start + duration;
             linkFree = linkEnd[j];
@@ -256,25 +273,5 @@ public static class PipelineCostModel
         var perTensor = new int[count];
         Array.Fill(perTensor, bits);
         return perTensor;
-    }
-
-    /// <summary>True when <paramref name="onEdge"/> is downward closed (every predecessor of an edge layer is on the edge).</summary>
-    public static bool IsDownwardClosed(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
-    {
-        for (int v = 0; v < problem.NodeCount; v++)
-        {
-            if (!onEdge[v])
-            {
-                continue;
-            }
-            foreach (var p in problem.Predecessors[v])
-            {
-                if (!onEdge[p])
-                {
-                    return false;
-                }
-            }
-        }
-        return true;
     }
 }

@@ -35,14 +35,16 @@ public sealed record PlanModel(string Name, string? Path, string Sha256);
 public sealed class PlanDocument
 {
     public const string CurrentSchema = "coach.plan/1";
-    public string Schema { get; init; } = CurrentSchema;
+    // Optional fields with a default other than null or 0 have setters: the source-generated reader assigns every init-only
+    // property, so a field missing from the file would come back null or 0 instead of its default.
+    public string Schema { get; set; } = CurrentSchema;
     public required string Id { get; init; }
     public required string Method { get; init; }
-    public required PlanModel Model { get; init; }
-    public required string ModelSha256 { get; init; }
+    public PlanModel? Model { get; init; }
+    public string ModelSha256 { get; set; } = string.Empty;
     public PlanProfileSource? EdgeProfile { get; init; }
     public PlanProfileSource? CloudProfile { get; init; }
-    public double EdgeSlowdown { get; init; } = 1;
+    public double EdgeSlowdown { get; set; } = 1;
     public double BandwidthBps { get; init; }
     public double FrameOverheadMs { get; init; }
 
@@ -51,8 +53,8 @@ public sealed class PlanDocument
     public double? TmaxMs { get; init; }
     public double Epsilon { get; init; }
     public required PlanCutTensor[] CutTensors { get; init; }
-    public required int[] Bits { get; init; }
-    public required string[] EdgeLayers { get; init; }
+    public int[] Bits { get; set; } = [];
+    public string[] EdgeLayers { get; set; } = [];
     public int CloudLayerCount { get; init; }
     public double TEdgeMs { get; init; }
     public double TTransMs { get; init; }
@@ -65,7 +67,7 @@ public sealed class PlanDocument
     public double BubbleTransMs { get; init; }
     public double TTransParallelMs { get; init; }
     public double TCloudParallelMs { get; init; }
-    public required string Bottleneck { get; init; }
+    public string Bottleneck { get; set; } = string.Empty;
     public double PlannerMs { get; init; }
     /// <summary>Time spent calibrating bits (ORT runs), not counted in <see cref="PlannerMs"/>.</summary>
     public double CalibrationMs { get; init; }
@@ -78,6 +80,11 @@ public sealed class PlanDocument
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
 
+    /// <summary>
+    /// Reads plan.json (or DIR/plan.json). Required: <c>id</c>, <c>method</c> and <c>cut_tensors</c>, each cut tensor with a
+    /// name and bits 1 … 8 or 32; a document that lacks one is refused with an <see cref="InvalidDataException"/> that names
+    /// the file and the field. Fields it does not know are ignored.
+    /// </summary>
     public static PlanDocument Load(string path)
     {
         var file = Directory.Exists(path) ? System.IO.Path.Combine(path, "plan.json") : path;
@@ -85,9 +92,45 @@ public sealed class PlanDocument
         {
             throw new FileNotFoundException($"no plan at '{file}'; write one with `coach plan ... --out DIR`", file);
         }
-        var doc = JsonSerializer.Deserialize(File.ReadAllText(file), PlanJsonContext.Default.PlanDocument)
-            ?? throw new InvalidDataException($"'{file}' holds no plan");
-        return doc.Schema == CurrentSchema ? doc : throw new InvalidDataException($"'{file}' has schema '{doc.Schema}', expected '{CurrentSchema}'");
+        PlanDocument? doc;
+        try
+        {
+            doc = JsonSerializer.Deserialize(File.ReadAllBytes(file), PlanJsonContext.Default.PlanDocument);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{file}' is not a {CurrentSchema} plan{(e.Path is { Length: > 1 } at ? $" (at {at})" : "")}: {e.Message}", e);
+        }
+        if (doc is null)
+        {
+            throw new InvalidDataException($"'{file}' holds no plan");
+        }
+        if (doc.Schema != CurrentSchema)
+        {
+            throw new InvalidDataException($"'{file}' has schema '{doc.Schema}', expected '{CurrentSchema}'");
+        }
+        doc.Validate(file);
+        return doc;
+    }
+
+    private void Validate(string file)
+    {
+        if (string.IsNullOrEmpty(Id) || string.IsNullOrEmpty(Method))
+        {
+            throw new InvalidDataException($"'{file}': field '{(string.IsNullOrEmpty(Id) ? "id" : "method")}' is empty");
+        }
+        for (int i = 0; i < CutTensors.Length; i++)
+        {
+            var cut = CutTensors[i] ?? throw new InvalidDataException($"'{file}': field 'cut_tensors[{i}]' is null");
+            if (string.IsNullOrEmpty(cut.Name))
+            {
+                throw new InvalidDataException($"'{file}': field 'cut_tensors[{i}].name' is missing");
+            }
+            if (cut.Bits is not ((>= 1 and <= 8) or 32))
+            {
+                throw new InvalidDataException($"'{file}': field 'cut_tensors[{i}].bits' of {cut.Name} is {cut.Bits}; expected 1 … 8 or 32");
+            }
+        }
     }
 }
 
@@ -211,7 +254,7 @@ public static class PlanWriter
     }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, AllowTrailingCommas = true, ReadCommentHandling = JsonCommentHandling.Skip)]
 [JsonSerializable(typeof(PlanDocument))]
 internal sealed partial class PlanJsonContext : JsonSerializerContext;
 

@@ -24,8 +24,6 @@ public sealed record CostSettings
     public double EdgeFrameOverheadSeconds { get; init; }
     /// <summary>T_max of eq. 3 (latency of one task under the overlap model), or null for none.</summary>
     public double? LatencyBudgetSeconds { get; init; }
-    /// <summary>Bytes of quantization parameters (scale, zero point, bits) sent with each quantized tensor.</summary>
-    public int QuantizationHeaderBytes { get; init; } = 12;
 }
 
 /// <summary>

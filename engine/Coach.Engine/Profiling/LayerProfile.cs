@@ -68,15 +68,6 @@ public sealed class LayerProfile
         }
     }
 
-    /// <summary>A copy with every layer time multiplied (a profile measured here standing in for a slower device).</summary>
-    public LayerProfile Scaled(double factor, string device) => new()
-    {
-        ModelSha256 = ModelSha256, ModelName = ModelName, Device = device, Provider = Provider, Runs = Runs,
-        WarmupRuns = WarmupRuns, OrtVersion = OrtVersion, CreatedUtc = CreatedUtc,
-        WholeRunMedianMicroseconds = WholeRunMedianMicroseconds * factor,
-        Layers = [.. Layers.Select(l => l with { MedianMicroseconds = l.MedianMicroseconds * factor })],
-    };
-
     public void Save(string path)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));

@@ -89,14 +89,6 @@ public class TaskStreamTests
     }
 
     [Fact]
-    public void ArrivalTimesFollowTheFrameRate()
-    {
-        var stream = TaskStream.Create(Frames, StreamCorrelation.High, 31, 5, 1, framesPerSecond: 30);
-        Assert.Equal(TimeSpan.Zero, stream.ArrivalTime(0));
-        Assert.Equal(1.0, stream.ArrivalTime(30).TotalSeconds, 9);
-    }
-
-    [Fact]
     public void BadParametersAreRejected()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => TaskStream.Create(Frames, StreamCorrelation.Medium, 10, 0, 1));

@@ -55,32 +55,6 @@ public sealed class UaqTests
 
     [Theory]
     [MemberData(nameof(AllBitWidths))]
-    public void EveryVectorWidthPacksTheSameBytesAsScalarPerChannel(int bits)
-    {
-        foreach (var (channels, spatial) in new[] { (3, 37), (5, 1), (16, 49), (7, 601) })
-        {
-            var values = RandomTensor(channels * spatial, seed: (channels * 1000) + spatial + bits);
-            var expectedParameters = new QuantizationParameters[channels];
-            var expected = new byte[Uaq.PackedByteCount(values.Length, bits)];
-            Uaq.QuantizePackPerChannel(values, channels, bits, expectedParameters, expected, VectorWidth.Scalar);
-            var expectedValues = new float[values.Length];
-            Uaq.UnpackDequantizePerChannel(expected, expectedParameters, expectedValues, VectorWidth.Scalar);
-            foreach (var width in s_vectorWidths)
-            {
-                var parameters = new QuantizationParameters[channels];
-                var packed = new byte[expected.Length];
-                Uaq.QuantizePackPerChannel(values, channels, bits, parameters, packed, width);
-                Assert.Equal(expectedParameters, parameters);
-                Assert.True(expected.AsSpan().SequenceEqual(packed), $"{width}, {bits} bits, {channels}×{spatial}: packed bytes differ from scalar");
-                var restored = new float[values.Length];
-                Uaq.UnpackDequantizePerChannel(packed, parameters, restored, width);
-                Assert.True(expectedValues.AsSpan().SequenceEqual(restored), $"{width}, {bits} bits, {channels}×{spatial}: values differ from scalar");
-            }
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(AllBitWidths))]
     public void DequantizedValuesLieWithinHalfAStepOfTheInput(int bits)
     {
         foreach (int length in s_oddLengths)
@@ -94,35 +68,6 @@ public sealed class UaqTests
             for (int i = 0; i < length; i++)
             {
                 Assert.True(Math.Abs(restored[i] - values[i]) <= tolerance, $"{bits} bits: {values[i]} came back as {restored[i]} (scale {p.Scale})");
-            }
-        }
-    }
-
-    [Fact]
-    public void PerChannelRoundTripStaysWithinEachChannelsHalfStep()
-    {
-        const int channels = 6;
-        const int spatial = 333;
-        var values = RandomTensor(channels * spatial, seed: 5);
-        for (int c = 0; c < channels; c++)
-        {
-            // Channels get ranges 1× … 6× apart.
-            for (int i = 0; i < spatial; i++)
-            {
-                values[(c * spatial) + i] *= c + 1;
-            }
-        }
-
-        var parameters = new QuantizationParameters[channels];
-        var packed = new byte[Uaq.PackedByteCount(values.Length, 3)];
-        Uaq.QuantizePackPerChannel(values, channels, 3, parameters, packed);
-        var restored = new float[values.Length];
-        Uaq.UnpackDequantizePerChannel(packed, parameters, restored);
-        for (int c = 0; c < channels; c++)
-        {
-            for (int i = c * spatial; i < (c + 1) * spatial; i++)
-            {
-                Assert.True(Math.Abs(restored[i] - values[i]) <= (parameters[c].Scale / 2 * 1.00001f) + 1e-6f);
             }
         }
     }
@@ -237,8 +182,6 @@ public sealed class UaqTests
         Assert.Contains("need 5 packed bytes", ex.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => Uaq.QuantizePack(values, new QuantizationParameters(0f, 0, 4), new byte[5]));
         Assert.Throws<ArgumentOutOfRangeException>(() => Uaq.QuantizePack(values, 0, new byte[5]));
-        Assert.Throws<ArgumentException>(() => Uaq.QuantizePackPerChannel(values, 3, 4, new QuantizationParameters[3], new byte[5]));
-        Assert.Throws<ArgumentException>(() => Uaq.UnpackDequantizePerChannel(new byte[5], [new(1f, 0, 4), new(1f, 0, 3)], values));
     }
 
     [Fact]
@@ -260,13 +203,10 @@ public sealed class UaqTests
         var values = RandomTensor(262_144, seed: 3, postRelu: true);
         var packed = new byte[Uaq.PackedByteCount(values.Length, 8)];
         var restored = new float[values.Length];
-        var perChannel = new QuantizationParameters[64];
         for (int bits = 1; bits <= 8; bits++)
         {
             var p = Uaq.QuantizePack(values, bits, packed); // warm-up (JIT, static tables)
             Uaq.UnpackDequantize(packed, p, restored);
-            Uaq.QuantizePackPerChannel(values, 64, bits, perChannel, packed);
-            Uaq.UnpackDequantizePerChannel(packed, perChannel, restored);
         }
 
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -276,8 +216,6 @@ public sealed class UaqTests
             {
                 var p = Uaq.QuantizePack(values, bits, packed);
                 Uaq.UnpackDequantize(packed, p, restored);
-                Uaq.QuantizePackPerChannel(values, 64, bits, perChannel, packed);
-                Uaq.UnpackDequantizePerChannel(packed, perChannel, restored);
             }
         }
 

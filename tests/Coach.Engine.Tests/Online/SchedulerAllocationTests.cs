@@ -46,7 +46,7 @@ public sealed class SchedulerAllocationTests
             PlanBits = 8,
         };
         var bandwidth = new BandwidthEstimator(16, 2e6);
-        var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [channels * spatial]), bandwidth);
+        var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [channels * spatial], [4]), bandwidth);
 
         var packed = new byte[Uaq.PackedByteCount(channels * spatial, 8)];
         int exits = 0;
@@ -111,7 +111,7 @@ public sealed class SchedulerAllocationTests
 
         var calibration = new SchedulerCalibration { ExitThreshold = 0.2, ReuseThreshold = 0.9, BitThresholds = [new BitThreshold(4, 0.1)], PlanBits = 6, CloudAgreementFrames = 1, MaxConsecutiveExits = 3 };
         var bandwidth = new BandwidthEstimator(16, 2e6);
-        var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [channels * spatial]), bandwidth);
+        var scheduler = new OnlineScheduler(cache, calibration, new TransferCostModel(0.004, 0.002, [channels * spatial], [4]), bandwidth);
         var feature = new float[length];
         var packed = new byte[Uaq.PackedByteCount(channels * spatial, 8)];
         int exits = 0, sent = 0;

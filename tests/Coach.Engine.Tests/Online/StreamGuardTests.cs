@@ -12,7 +12,7 @@ public sealed class StreamGuardTests
         cache.Update(0, [1f, 0f, 0f]);
         cache.Update(1, [0f, 1f, 0f]);
         cache.Update(2, [0f, 0f, 1f]);
-        return new OnlineScheduler(cache, calibration, new TransferCostModel(0.01, 0.01, [1000], 0), new BandwidthEstimator(8, 1e6));
+        return new OnlineScheduler(cache, calibration, new TransferCostModel(0.01, 0.01, [1000], [2]), new BandwidthEstimator(8, 1e6));
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class StreamGuardTests
         Assert.Equal(2L * frames, atMinimum.BitSum);
 
         // A link with room to spare (T_t at 8 bits far below T_e): eq. 11 raises Q_c, and the answer is the plan's bits'.
-        var roomy = (new TransferCostModel(1.0, 0, [2], 0), 1e6);
+        var roomy = (new TransferCostModel(1.0, 0, [2], [2]), 1e6);
         var atEquation11 = StreamCalibrator.Simulate(trace, snapshot, null, 0, calibration, link: roomy);
         Assert.Equal(0, atEquation11.Loss);
         Assert.Equal(3L * frames, atEquation11.BitSum);

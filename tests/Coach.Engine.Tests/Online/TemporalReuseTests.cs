@@ -13,7 +13,7 @@ public sealed class TemporalReuseTests
         cache.Update(0, [1f, 0f, 0f, 0f]);
         cache.Update(1, [0f, 1f, 0f, 0f]);
         cache.Update(2, [0f, 0f, 1f, 0f]);
-        return new OnlineScheduler(cache, calibration, new TransferCostModel(0.01, 0.01, [1000], 0), new BandwidthEstimator(8, 1e6));
+        return new OnlineScheduler(cache, calibration, new TransferCostModel(0.01, 0.01, [1000], [2]), new BandwidthEstimator(8, 1e6));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ internal sealed class BruteForcePlanner : IPartitionPlanner
             {
                 onEdge[i] = (mask >> i & 1) != 0;
             }
-            if (PipelineCostModel.IsDownwardClosed(problem, onEdge))
+            if (IsDownwardClosed(problem, onEdge))
             {
                 ideals.Add(onEdge);
             }
@@ -59,4 +59,18 @@ internal sealed class BruteForcePlanner : IPartitionPlanner
     /// <summary>min over ideals of T_e + T_t + T_c at 32 bits (the serial latency DADS minimises).</summary>
     public static double MinimumSerialLatency(PlanningProblem problem) =>
         AllIdeals(problem).Min(ideal => PartitionPlan.ForPartition("brute-force", problem, ideal, 32).Cost.SerialLatencySeconds);
+
+    /// <summary>True when <paramref name="onEdge"/> is downward closed (every predecessor of an edge layer is on the edge): a partition.</summary>
+    public static bool IsDownwardClosed(PlanningProblem problem, bool[] onEdge)
+    {
+        for (int v = 0; v < problem.NodeCount; v++)
+        {
+            if (onEdge[v] && problem.Predecessors[v].Any(p => !onEdge[p]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

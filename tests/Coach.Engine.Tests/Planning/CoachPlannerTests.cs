@@ -27,7 +27,7 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var onEdge = new bool[problem.NodeCount];
             decomposition.Enumerate(onEdge, () =>
             {
-                Assert.True(PipelineCostModel.IsDownwardClosed(problem, onEdge), $"seed {seed}: not downward closed");
+                Assert.True(BruteForcePlanner.IsDownwardClosed(problem, onEdge), $"seed {seed}: not downward closed");
                 Assert.True(seen.Add(Key(onEdge)), $"seed {seed}: ideal enumerated twice");
             });
             Assert.Equal(expected.Count, (int)decomposition.CountIdeals());
@@ -56,7 +56,7 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var expected = new BruteForcePlanner().Plan(problem, new HashedBits(seed));
             var actual = new CoachPlanner().Plan(problem, new HashedBits(seed));
             AssertSameObjective(expected.Cost, actual.Cost, seed);
-            Assert.True(PipelineCostModel.IsDownwardClosed(problem, actual.OnEdge));
+            Assert.True(BruteForcePlanner.IsDownwardClosed(problem, actual.OnEdge));
             if (problem.Settings.LatencyBudgetSeconds is { } tmax)
             {
                 Assert.True(actual.Cost.LatencySeconds <= tmax, $"seed {seed}: latency above T_max");
@@ -71,13 +71,13 @@ public class CoachPlannerTests(ITestOutputHelper output)
         var problem = RandomDags.Create(7, maxLayers: 20);
         var bits = new HashedBits(7);
         var plan = new CoachPlanner().Plan(problem, bits);
-        Assert.True(bits.Calls < plan.CandidatesExamined, $"{bits.Calls} calibrations for {plan.CandidatesExamined} partitions");
+        Assert.True(bits.Calls <= plan.CandidatesExamined && plan.CandidatesExamined < plan.PartitionsEnumerated, $"{bits.Calls} calibrations, {plan.CandidatesExamined} partitions evaluated of {plan.PartitionsEnumerated}");
 
         // An impossible T_max costs few calibrations too.
         var impossible = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = 1e-9 });
         var counting = new HashedBits(7);
         Assert.Throws<PlanInfeasibleException>(() => new CoachPlanner().Plan(impossible, counting));
-        Assert.True(counting.Calls < plan.CandidatesExamined / 2, $"{counting.Calls} calibrations for an impossible T_max");
+        Assert.True(counting.Calls < plan.PartitionsEnumerated / 2, $"{counting.Calls} calibrations for an impossible T_max");
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var problem = RandomDags.Create(seed);
             var dads = new DadsPlanner(DadsLoad.Light).Plan(problem, new FixedBits(32));
             double best = BruteForcePlanner.MinimumSerialLatency(problem);
-            Assert.True(PipelineCostModel.IsDownwardClosed(problem, dads.OnEdge), $"seed {seed}: DADS cut not downward closed");
+            Assert.True(BruteForcePlanner.IsDownwardClosed(problem, dads.OnEdge), $"seed {seed}: DADS cut not downward closed");
             Assert.True(Math.Abs(dads.Cost.SerialLatencySeconds - best) <= 1e-9 * best + 1e-12,
                 $"seed {seed}: DADS {dads.Cost.SerialLatencySeconds * 1e3} ms vs optimum {best * 1e3} ms");
         }

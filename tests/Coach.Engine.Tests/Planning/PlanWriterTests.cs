@@ -13,12 +13,13 @@ public class PlanWriterTests
     {
         var graph = LayerGraph.FromModel(TestModelBuilder.ResidualInception(declareIntermediateShapes: false));
         ShapeDiscovery.Complete(graph);
-        var edge = new LayerProfile
+        LayerProfile Profile(string device, double convMicroseconds) => new()
         {
-            ModelSha256 = graph.Sha256, Device = "edge", Provider = "CPUExecutionProvider",
-            Layers = [.. graph.Nodes.Select(n => new LayerTiming(n.Name, n.OpType, n.OpType == "Conv" ? 400 : 40, 5))],
+            ModelSha256 = graph.Sha256, Device = device, Provider = "CPUExecutionProvider",
+            Layers = [.. graph.Nodes.Select(n => new LayerTiming(n.Name, n.OpType, n.OpType == "Conv" ? convMicroseconds : convMicroseconds / 10, 5))],
         };
-        var cloud = edge.Scaled(0.1, "cloud");
+        var edge = Profile("edge", 400);
+        var cloud = Profile("cloud", 40);
         return (graph, PlanningProblem.FromGraph(graph, edge, cloud, new CostSettings { BandwidthBitsPerSecond = bandwidth }, edgeSlowdown: 2));
     }
 

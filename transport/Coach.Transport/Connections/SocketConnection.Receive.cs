@@ -29,20 +29,7 @@ public sealed partial class SocketConnection
                 }
             }
         }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (SocketException e) when (IsConnectionReset(e))
-        {
-        }
-        catch (IOException e) when (e.InnerException is SocketException socketError && IsConnectionReset(socketError))
-        {
-            // The TLS stream wraps the socket's errors.
-        }
-        catch (IOException) when (_aborted.IsCancellationRequested)
+        catch (Exception e) when (IsOrdinaryEnd(e))
         {
         }
         catch (Exception e)
@@ -59,6 +46,17 @@ public sealed partial class SocketConnection
     private ValueTask<int> ReceiveAsync(Memory<byte> memory) => _tlsStream is { } tls
         ? tls.ReadAsync(memory, _aborted.Token)
         : _socket.ReceiveAsync(memory, SocketFlags.None, _aborted.Token);
+
+    /// <summary>How a connection ends without it being anyone's error: cancelled, disposed, reset by the peer (over
+    /// TLS the stream wraps the socket's error), or any I/O failure after this side aborted.</summary>
+    private bool IsOrdinaryEnd(Exception e) => e switch
+    {
+        OperationCanceledException or ObjectDisposedException => true,
+        SocketException socketError => IsConnectionReset(socketError),
+        IOException { InnerException: SocketException socketError } when IsConnectionReset(socketError) => true,
+        IOException => _aborted.IsCancellationRequested,
+        _ => false,
+    };
 
     private static bool IsConnectionReset(SocketException e) => e.SocketErrorCode is
         SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown

@@ -43,20 +43,7 @@ public sealed partial class SocketConnection
                 _socket.Shutdown(SocketShutdown.Send);
             }
         }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (SocketException e) when (IsConnectionReset(e))
-        {
-        }
-        catch (IOException e) when (e.InnerException is SocketException socketError && IsConnectionReset(socketError))
-        {
-            // The TLS stream wraps the socket's errors.
-        }
-        catch (IOException) when (_aborted.IsCancellationRequested)
+        catch (Exception e) when (IsOrdinaryEnd(e))
         {
         }
         catch (Exception e)

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Coach.Native.Telemetry;
 
 namespace Coach.Transport.Edge;
@@ -145,88 +144,55 @@ public sealed record EdgeRunSummary
     }
 
     /// <summary>Nearest-rank percentile of sorted values.</summary>
-    public static double Percentile(IReadOnlyList<double> sorted, double p)
-    {
-        if (sorted.Count == 0)
-        {
-            return 0;
-        }
-
-        int rank = (int)Math.Ceiling(p * sorted.Count) - 1;
-        return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
-    }
+    public static double Percentile(IReadOnlyList<double> sorted, double p) => Coach.Engine.Statistics.Percentile.NearestRank(sorted, p);
 
     /// <summary>The summary as one JSON object (snake_case keys), on one line.</summary>
-    public string ToJson()
+    public string ToJson() => ToDocument().ToJson();
+
+    /// <summary>The summary as the typed document the benches read back (figures rounded to 4 decimals).</summary>
+    public EdgeRunSummaryDocument ToDocument()
     {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        return new EdgeRunSummaryDocument
         {
-            json.WriteStartObject();
-            json.WriteString("plan", PlanId);
-            json.WriteString("method", Method);
-            json.WriteString("scheduler", Scheduler);
-            json.WriteNumber("frames_sent", FramesSent);
-            json.WriteNumber("frames_answered", FramesAnswered);
-            json.WriteNumber("frames_failed", FramesFailed);
-            json.WriteNumber("requests_sent", RequestsSent);
-            json.WriteNumber("requests_answered", RequestsAnswered);
-            json.WriteNumber("duplicates", Duplicates);
-            json.WriteNumber("early_exits", EarlyExits);
-            json.WriteNumber("early_exit_ratio", Round(EarlyExitRatio));
-            json.WriteNumber("wall_s", Round(WallSeconds));
-            json.WriteNumber("throughput_fps", Round(ThroughputFps));
-            json.WriteNumber("cpu_ms_per_frame", Round(CpuMsPerFrame));
-            json.WriteNumber("latency_mean_ms", Round(LatencyMeanMs));
-            json.WriteNumber("latency_p50_ms", Round(LatencyP50Ms));
-            json.WriteNumber("latency_p95_ms", Round(LatencyP95Ms));
-            json.WriteNumber("latency_p99_ms", Round(LatencyP99Ms));
-            json.WriteNumber("accuracy", Round(Accuracy));
-            json.WriteNumber("bytes_per_frame", Round(BytesPerFrame));
-            json.WriteNumber("mean_bits", Round(MeanBits));
-            json.WriteNumber("edge_utilisation", Round(EdgeUtilisation));
-            json.WriteNumber("head_utilisation", Round(HeadUtilisation));
-            json.WriteNumber("schedule_utilisation", Round(ScheduleUtilisation));
-            json.WriteNumber("send_utilisation", Round(SendUtilisation));
-            json.WriteNumber("cloud_utilisation", Round(CloudUtilisation));
-            json.WriteNumber("bubble_ratio", Round(BubbleRatio));
-            json.WriteNumber("mean_cloud_batch", Round(MeanCloudBatch));
-            json.WriteNumber("fallback_answers", FallbackAnswers);
-            json.WriteNumber("reconnects", Reconnects);
-            json.WriteNumber("stale_answers", StaleAnswers);
-            if (ConnectionError is not null)
-            {
-                json.WriteString("connection_error", ConnectionError);
-            }
-
-            WriteEnergy(json);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
-
-    // Only what the device measured: a missing sensor leaves its key out rather than writing a made-up 0.
-    private void WriteEnergy(Utf8JsonWriter json)
-    {
-        if (Energy is not { } e)
-        {
-            return;
-        }
-        if (e.HasEnergy)
-        {
-            json.WriteNumber("energy_j", Round(e.Joules));
-            json.WriteNumber("energy_mj_per_frame", Round(e.JoulesPerFrame * 1000));
-            json.WriteNumber("mean_power_w", Round(e.MeanPowerW));
-        }
-        if (!double.IsNaN(e.PeakTempC))
-        {
-            json.WriteNumber("peak_temp_c", Round(e.PeakTempC));
-        }
-        if (!double.IsNaN(e.MeanGpuLoad))
-        {
-            json.WriteNumber("mean_gpu_load", Round(e.MeanGpuLoad));
-        }
+            Plan = PlanId,
+            Method = Method,
+            Scheduler = Scheduler,
+            FramesSent = FramesSent,
+            FramesAnswered = FramesAnswered,
+            FramesFailed = FramesFailed,
+            RequestsSent = RequestsSent,
+            RequestsAnswered = RequestsAnswered,
+            Duplicates = Duplicates,
+            EarlyExits = EarlyExits,
+            EarlyExitRatio = Round(EarlyExitRatio),
+            WallSeconds = Round(WallSeconds),
+            ThroughputFps = Round(ThroughputFps),
+            CpuMsPerFrame = Round(CpuMsPerFrame),
+            LatencyMeanMs = Round(LatencyMeanMs),
+            LatencyP50Ms = Round(LatencyP50Ms),
+            LatencyP95Ms = Round(LatencyP95Ms),
+            LatencyP99Ms = Round(LatencyP99Ms),
+            Accuracy = Round(Accuracy),
+            BytesPerFrame = Round(BytesPerFrame),
+            MeanBits = Round(MeanBits),
+            EdgeUtilisation = Round(EdgeUtilisation),
+            HeadUtilisation = Round(HeadUtilisation),
+            ScheduleUtilisation = Round(ScheduleUtilisation),
+            SendUtilisation = Round(SendUtilisation),
+            CloudUtilisation = Round(CloudUtilisation),
+            BubbleRatio = Round(BubbleRatio),
+            MeanCloudBatch = Round(MeanCloudBatch),
+            FallbackAnswers = FallbackAnswers,
+            Reconnects = Reconnects,
+            StaleAnswers = StaleAnswers,
+            ConnectionError = ConnectionError,
+            // Only what the device measured: a missing sensor leaves its key out rather than writing a made-up 0.
+            EnergyJoules = Energy is { HasEnergy: true } joules ? Round(joules.Joules) : null,
+            EnergyMillijoulesPerFrame = Energy is { HasEnergy: true } perFrame ? Round(perFrame.JoulesPerFrame * 1000) : null,
+            MeanPowerWatts = Energy is { HasEnergy: true } power ? Round(power.MeanPowerW) : null,
+            PeakTemperatureC = Energy is { } temperature && !double.IsNaN(temperature.PeakTempC) ? Round(temperature.PeakTempC) : null,
+            MeanGpuLoad = Energy is { } load && !double.IsNaN(load.MeanGpuLoad) ? Round(load.MeanGpuLoad) : null,
+        };
     }
 
     /// <summary>A human-readable block.</summary>

@@ -1,7 +1,6 @@
-using System.Text.Json;
 using Coach.Engine.Online;
+using Coach.Engine.Planning;
 using Coach.Native.OnnxRuntime;
-using Coach.Transport.Protocol;
 
 namespace Coach.Transport.Edge;
 
@@ -57,7 +56,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
         _channels = new int[plan.CutTensors.Count];
         var lengths = new int[plan.CutTensors.Count];
-        int headerBytes = FrameHeader.Size + RequestHeader.Size;
+        var ranks = new int[plan.CutTensors.Count];
         for (int k = 0; k < _channels.Length; k++)
         {
             CutTensorSpec cut = plan.CutTensors[k];
@@ -69,20 +68,21 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
             _channels[k] = pooled.Channels;
             lengths[k] = checked((int)cut.ElementsPerFrame);
-            headerBytes += WireTensor.DescriptorSize(cut.Shape.Length);
+            ranks[k] = cut.FrameShape().Length;
         }
 
-        JsonElement root = plan.Root;
-        double edgeMs = Number(root, "t_edge_ms", "tEdgeMs") ?? state.CalibrationEdgeMs;
-        double cloudMs = Number(root, "t_cloud_ms", "tCloudMs") ?? state.CalibrationCloudMs;
-        double overheadMs = Number(root, "frame_overhead_ms", "frameOverheadMs") ?? 0;
-        double bandwidthBps = Number(root, "bandwidth_bps", "bandwidthBps") ?? 0;
+        PlanDocument document = plan.Document;
+        // A plan without stage times (written by hand) takes those the online calibration measured.
+        double edgeMs = document.TEdgeMs > 0 ? document.TEdgeMs : state.CalibrationEdgeMs;
+        double cloudMs = document.TCloudMs > 0 ? document.TCloudMs : state.CalibrationCloudMs;
+        double overheadMs = document.FrameOverheadMs;
+        double bandwidthBps = document.BandwidthBps;
         if (!(bandwidthBps > 0))
         {
             throw new InvalidDataException($"plan.json of {plan} gives no bandwidth (bandwidth_bps); the online scheduler needs it as the prior of B̂");
         }
 
-        var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, headerBytes, overheadMs / 1e3);
+        var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, ranks, overheadMs / 1e3);
         Bandwidth = new BandwidthEstimator(bandwidthWindow, bandwidthBps / 8);
         _scheduler = new OnlineScheduler(state.CreateCache(), state.Calibration, cost, Bandwidth);
         _pending = new PendingFeatures(pendingCapacity, state.FeatureLength);
@@ -161,9 +161,6 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
     /// <summary>Eq. 11 raises the bits above Q_r only while frames queue (<see cref="OnlineScheduler.Saturated"/>).</summary>
     public void OnLoad(bool saturated) => _scheduler.Saturated = saturated;
-
-    private static double? Number(JsonElement root, params string[] names) =>
-        PlanDirectory.Field(root, names) is { ValueKind: JsonValueKind.Number } n && n.TryGetDouble(out double v) && double.IsFinite(v) ? v : null;
 
     private static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
 }

@@ -50,44 +50,31 @@ public static class ImageFolder
 
         var frameBytes = 3 * height * width;
         var pixels = GC.AllocateUninitializedArray<byte>(checked(frameBytes * files.Count));
-        Parallel.For(0, files.Count, i => Decode(files[i].Path, height, width, pixels.AsSpan(i * frameBytes, frameBytes)));
+        try
+        {
+            Parallel.For(0, files.Count, i => Decode(files[i].Path, height, width, pixels.AsSpan(i * frameBytes, frameBytes)));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // The first file that failed, with its own message, rather than the parallel loop's wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
         return new DecodedFrames(pixels, files.Select(f => f.Label).ToArray(), height, width, classNames,
             $"images:{directory} ({files.Count} images, {files.Count(f => f.Label >= 0)} labelled, decoded at {width}×{height})");
     }
 
-    /// <summary>Decodes one image file into planar RGB at <paramref name="height"/>×<paramref name="width"/>
-    /// (bilinear with mipmaps when the size differs: a plain resize, no crop).</summary>
+    /// <summary>Decodes one image file into planar RGB at <paramref name="height"/>×<paramref name="width"/>.</summary>
     public static void Decode(string path, int height, int width, Span<byte> planar)
     {
         using var decoded = SKBitmap.Decode(path)
             ?? throw new InvalidDataException($"{path}: not a decodable image (JPEG, PNG, WebP, BMP or GIF); remove or replace it");
-        using var frame = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        if (!decoded.ScalePixels(frame, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)))
-        {
-            throw new InvalidDataException($"{path}: Skia could not convert the {decoded.Width}×{decoded.Height} {decoded.ColorType} image to {width}×{height} RGBA");
-        }
-        DecodedFrames.ToPlanar(frame.GetPixelSpan(), 4, planar);
+        ImageCodec.ToPlanar(decoded, height, width, planar, path);
     }
 
     /// <summary>Encodes planar RGB as <paramref name="format"/> (quality 0–100 for lossy formats) into <paramref name="path"/>.</summary>
     public static void Encode(ReadOnlySpan<byte> planar, int height, int width, SKEncodedImageFormat format, int quality, string path)
     {
-        using var frame = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        var rgba = frame.GetPixelSpan();
-        var pixels = height * width;
-        unsafe
-        {
-            var target = new Span<byte>((void*)frame.GetPixels(), rgba.Length);
-            for (var i = 0; i < pixels; i++)
-            {
-                target[4 * i] = planar[i];
-                target[(4 * i) + 1] = planar[pixels + i];
-                target[(4 * i) + 2] = planar[(2 * pixels) + i];
-                target[(4 * i) + 3] = 255;
-            }
-        }
-        using var data = frame.Encode(format, quality)
-            ?? throw new InvalidOperationException($"Skia could not encode {path} as {format}");
+        using var data = ImageCodec.Encode(planar, height, width, format, quality);
         using var file = File.Create(path);
         data.SaveTo(file);
     }

@@ -40,8 +40,10 @@ public static class MediaExport
     }
 
     /// <summary>Writes the first <paramref name="count"/> frames as an H.264 video (libx264, constant rate factor
-    /// <paramref name="crf"/>, chroma <paramref name="pixelFormat"/>) and its label file; returns the video's bytes.</summary>
-    public static long WriteVideo(FrameSet frames, int count, string path, int crf, int framesPerSecond, string pixelFormat)
+    /// <paramref name="crf"/>, chroma <paramref name="pixelFormat"/>, more x264 options such as
+    /// <c>-preset ultrafast -tune zerolatency</c>) and its label file; returns the video's bytes.</summary>
+    public static long WriteVideo(FrameSet frames, int count, string path, int crf, int framesPerSecond, string pixelFormat,
+        IReadOnlyList<string>? encoderOptions = null)
     {
         ArgumentNullException.ThrowIfNull(frames);
         CheckCount(frames, count);
@@ -52,7 +54,8 @@ public static class MediaExport
         [
             "-nostdin", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", $"{size}x{size}",
             "-r", framesPerSecond.ToString(CultureInfo.InvariantCulture), "-i", "-",
-            "-c:v", "libx264", "-crf", crf.ToString(CultureInfo.InvariantCulture), "-pix_fmt", pixelFormat, full,
+            "-c:v", "libx264", "-crf", crf.ToString(CultureInfo.InvariantCulture), "-pix_fmt", pixelFormat,
+            .. encoderOptions ?? [], full,
         ], writeInput: true))
         {
             var errors = ffmpeg.StandardError.ReadToEndAsync();

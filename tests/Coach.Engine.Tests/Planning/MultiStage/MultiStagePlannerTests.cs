@@ -68,7 +68,7 @@ public class MultiStagePlannerTests(ITestOutputHelper output)
         var seen = new HashSet<int>();
         foreach (var stage in plan.Stages)
         {
-            Assert.True(PipelineCostModel.IsDownwardClosed(problem, stage.IdealThroughHere));
+            Assert.True(BruteForcePlanner.IsDownwardClosed(problem, stage.IdealThroughHere));
             Assert.All(Enumerable.Range(0, problem.NodeCount), v => Assert.True(!previous[v] || stage.IdealThroughHere[v]));
             Assert.All(stage.Layers, v => Assert.True(seen.Add(v) && stage.IdealThroughHere[v] && !previous[v]));
             long bytes = BruteForceStageChains.StageMemory(problem, memory, previous, stage.IdealThroughHere);

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Globalization;
+using Coach.Engine.Calibration;
+using Coach.Engine.Data;
+using Coach.Engine.Graph;
+using Coach.Engine.Profiling;
+
+namespace Coach.Engine.Planning;
+
+/// <summary>What one run of the offline component is asked for (docs/architecture.md §3): the model, its profiles, the link and the method.</summary>
+public sealed record PlanningOptions
+{
+    /// <summary>An ONNX file, a bundled model's name, or synthetic:resnet101 / synthetic:vgg16 (paper-scale graphs without a file).</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Layer profile of the end device; needed for a model file.</summary>
+    public string? EdgeProfile { get; init; }
+
+    /// <summary>Layer profile of the cloud server; needed for a model file.</summary>
+    public string? CloudProfile { get; init; }
+
+    /// <summary>Factor on the edge profile's times (a profile measured here standing in for a slower device).</summary>
+    public double EdgeSlowdown { get; init; } = 1.0;
+
+    /// <summary>Uplink rate in tc's units: 10mbit, 500kbit, 1gbit.</summary>
+    public string Bandwidth { get; init; } = "10mbit";
+
+    /// <summary>Link rates COACH plans one partition for (the highest mean predicted throughput over them), comma-separated; null for one rate.</summary>
+    public string? BandwidthRange { get; init; }
+
+    /// <summary>Latency budget T_max of one frame in ms (eq. 3); null for none.</summary>
+    public double? LatencyBudgetMs { get; init; }
+
+    /// <summary>Accuracy loss allowed by quantization (eq. 1).</summary>
+    public double Epsilon { get; init; } = 0.005;
+
+    /// <summary>coach | ns | dads | spinn | jps | edge | cloud (<see cref="Planners"/>).</summary>
+    public string Method { get; init; } = "coach";
+
+    /// <summary>Bits source of COACH: calib (the bundled calibration split), a calibration results file, fixed:N, or none (= fixed:8).</summary>
+    public string BitsSource { get; init; } = "calib";
+
+    /// <summary>Only the first this many calibration frames; null for all.</summary>
+    public int? CalibrationFrames { get; init; }
+
+    /// <summary>Standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written).</summary>
+    public double CalibrationMargin { get; init; } = CutCalibrator.DefaultStandardErrors;
+
+    /// <summary>The edge's per-frame work besides the head's layers, in the edge's ms; added to T_e.</summary>
+    public double EdgeOverheadMs { get; init; }
+
+    /// <summary>Fixed link cost per frame, ms.</summary>
+    public double FrameOverheadMs { get; init; } = 0.5;
+
+    public DadsLoad DadsLoad { get; init; } = DadsLoad.Light;
+
+    /// <summary>Share of frames SPINN answers at an early exit (its expected-cost model).</summary>
+    public double SpinnExitRate { get; init; }
+
+    /// <summary>Folder for head.onnx, tail.onnx and plan.json; null to plan without writing.</summary>
+    public string? OutputDirectory { get; init; }
+}
+
+/// <summary>What <see cref="PlanningSession.Run"/> chose: plan.json's content beside the problem and plan it came from.</summary>
+public sealed record PlanningResult(PlanDocument Document, PlanningProblem Problem, PartitionPlan Plan, TimeSpan CalibrationTime, int CalibrationCalls);
+
+/// <summary>
+/// The offline component end to end (paper §III-B): layer profiles → <see cref="PlanningProblem"/> → bits source (eq. 1) →
+/// planner → head/tail split → plan.json. <c>coach plan</c> and the benches call it.
+/// </summary>
+public static class PlanningSession
+{
+    public static PlanningResult Run(PlanningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!(options.EdgeOverheadMs >= 0) || !(options.FrameOverheadMs >= 0))
+        {
+            throw new ArgumentException($"--edge-overhead-ms and --frame-overhead-ms are times ≥ 0 (got {options.EdgeOverheadMs} and {options.FrameOverheadMs})");
+        }
+
+        var settings = new CostSettings
+        {
+            BandwidthBitsPerSecond = Planning.Bandwidth.ParseBitsPerSecond(options.Bandwidth),
+            FrameOverheadSeconds = options.FrameOverheadMs * 1e-3,
+            EdgeFrameOverheadSeconds = options.EdgeOverheadMs * 1e-3,
+            LatencyBudgetSeconds = options.LatencyBudgetMs * 1e-3,
+        };
+        var planner = Planner(options);
+        var (graph, problem, context) = Problem(options, settings);
+
+        var bits = new TimedBitsProvider(options.Method == "coach" ? BitsSource(options, graph) : new FixedBits(32));
+        var clock = Stopwatch.StartNew();
+        var plan = planner.Plan(problem, bits);
+        plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
+        context = context with { CalibrationMs = bits.Elapsed.TotalMilliseconds };
+
+        PlanDocument document;
+        if (options.OutputDirectory is not null && graph is not null)
+        {
+            document = PlanWriter.Write(graph, problem, plan, context, options.OutputDirectory);
+        }
+        else
+        {
+            if (options.OutputDirectory is not null)
+            {
+                throw new ArgumentException("a synthetic graph has no ONNX file to split; leave out --out");
+            }
+
+            document = PlanWriter.Describe(graph, problem, plan, context);
+        }
+
+        return new PlanningResult(document, problem, plan, bits.Elapsed, bits.Calls);
+    }
+
+    private static IPartitionPlanner Planner(PlanningOptions options)
+    {
+        var planner = Planners.Create(options.Method, options.DadsLoad, options.SpinnExitRate);
+        if (options.BandwidthRange is null)
+        {
+            return planner;
+        }
+
+        if (options.Method != "coach")
+        {
+            throw new ArgumentException($"--bandwidth-range plans COACH for a moving link; method '{options.Method}' plans for one rate (leave --bandwidth-range out)");
+        }
+
+        var rates = options.BandwidthRange.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Planning.Bandwidth.ParseBitsPerSecond).ToList();
+        if (rates.Count == 0)
+        {
+            throw new ArgumentException("--bandwidth-range lists link rates separated by commas, e.g. 20mbit,10mbit,5mbit");
+        }
+
+        return new BandwidthRangePlanner(planner, rates);
+    }
+
+    private static (LayerGraph? Graph, PlanningProblem Problem, PlanContext Context) Problem(PlanningOptions options, CostSettings settings)
+    {
+        string model = options.Model;
+        double slowdown = options.EdgeSlowdown;
+        if (model.StartsWith("synthetic:", StringComparison.Ordinal))
+        {
+            var problem = model switch
+            {
+                "synthetic:resnet101" => SyntheticNetworks.ResNet(settings),
+                "synthetic:vgg16" => SyntheticNetworks.Vgg16(settings),
+                _ => throw new ArgumentException($"unknown synthetic graph '{model}'; use synthetic:resnet101 or synthetic:vgg16"),
+            };
+            if (slowdown != 1)
+            {
+                problem = new PlanningProblem(problem.NodeNames, [.. problem.EdgeSeconds.Select(t => t * slowdown)], problem.CloudSeconds, problem.Tensors, settings);
+            }
+
+            return (null, problem, new PlanContext(model, null, null, null, slowdown, options.Epsilon));
+        }
+
+        var modelPath = File.Exists(model) ? model
+            : ModelCatalog.TryGet(model, out var entry) && entry is not null ? entry.Path
+            : throw new FileNotFoundException($"model '{model}' is neither a file nor a bundled model name", model);
+        if (options.EdgeProfile is not { } edgePath || options.CloudProfile is not { } cloudPath)
+        {
+            throw new ArgumentException("--edge-profile and --cloud-profile are needed for a model file (measure them with `coach profile`)");
+        }
+
+        var graph = LayerGraph.Load(modelPath);
+        ShapeDiscovery.Complete(graph);
+        var edge = LayerProfile.Load(edgePath);
+        var cloud = LayerProfile.Load(cloudPath);
+        var context = new PlanContext(Path.GetFileNameWithoutExtension(modelPath), Path.GetFullPath(modelPath),
+            new PlanProfileSource(edge.Device, edge.Provider, Path.GetFullPath(edgePath)),
+            new PlanProfileSource(cloud.Device, cloud.Provider, Path.GetFullPath(cloudPath)), slowdown, options.Epsilon);
+        return (graph, PlanningProblem.FromGraph(graph, edge, cloud, settings, slowdown), context);
+    }
+
+    private static ICutBitsProvider BitsSource(PlanningOptions options, LayerGraph? graph)
+    {
+        string calib = options.BitsSource;
+        if (calib == "none")
+        {
+            return new FixedBits(8);
+        }
+
+        if (calib.StartsWith("fixed:", StringComparison.Ordinal))
+        {
+            return new FixedBits(int.Parse(calib["fixed:".Length..], CultureInfo.InvariantCulture));
+        }
+
+        if (calib == "calib")
+        {
+            if (graph is null)
+            {
+                throw new ArgumentException("a synthetic graph has no model to calibrate; use --calib fixed:N");
+            }
+
+            return new CutCalibrator(graph, BundledData.Load(DataSplit.Calibration), options.Epsilon, maxFrames: options.CalibrationFrames, standardErrors: options.CalibrationMargin);
+        }
+
+        var results = CalibrationResults.TryLoad(calib)
+            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N' or a calibration results file", calib);
+        if (graph is not null && results.ModelSha256 != graph.Sha256)
+        {
+            throw new ArgumentException($"calibration file '{calib}' is for model sha256 {results.ModelSha256}, not this model ({graph.Sha256})");
+        }
+
+        return new CalibrationFileBits(results, calib);
+    }
+}

@@ -1,0 +1,58 @@
+using Coach.Engine.Data;
+using Coach.Engine.Data.Media;
+using Coach.Native.OnnxRuntime;
+
+namespace Coach.Transport.Edge;
+
+/// <summary>
+/// Decoded images or video as the edge's frames (docs/data.md): decoded once, before the run, at the plan's input
+/// size, so the edge's measured compute is the model's and not the decoder's, as with a camera that hands over
+/// ready frames. Each decoded frame is played once, in order.
+/// </summary>
+public sealed class DecodedFrameSource(DecodedFrames frames) : IFrameSource
+{
+    public DecodedFrames Frames { get; } = frames ?? throw new ArgumentNullException(nameof(frames));
+
+    public int Count => Frames.Count;
+
+    public string Description => Frames.Source;
+
+    public int Label(int index) => Frames.Label(index);
+
+    public void RenderFrame(int index, Span<float> chw) => Frames.RenderFrame(index, chw);
+}
+
+/// <summary>Opens <c>coach-edge run --source</c>: <c>stream:low|medium|high</c>, <c>images:DIR</c> or <c>video:FILE</c>.</summary>
+public static class FrameSources
+{
+    /// <summary>The source named by <paramref name="spec"/>; decoded media are sized to the plan's first model input and
+    /// hold at most <paramref name="frames"/> frames. <paramref name="notes"/> are for the operator (e.g. unlabelled frames).</summary>
+    public static IFrameSource Open(string spec, PlanDirectory plan, int frames, int runLength, int seed, out IReadOnlyList<string> notes)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(plan);
+        if (!MediaSource.IsMedia(spec))
+        {
+            notes = [];
+            return TaskStreamSource.Parse(spec, frames, runLength, seed);
+        }
+        var (height, width) = InputSize(plan);
+        return new DecodedFrameSource(MediaSource.Open(spec, height, width, FrameSet.FashionMnistClasses, out notes, frames));
+    }
+
+    /// <summary>Height and width of the frames the plan's first model takes (head, full model, or the tail of a cloud-only plan).</summary>
+    public static (int Height, int Width) InputSize(PlanDirectory plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var path = plan.HeadPath ?? plan.ModelPath ?? plan.TailPath
+            ?? throw new InvalidDataException($"{plan} names no model to take the input size from");
+        using var session = InferenceSession.Open(path, new SessionSettings { Providers = [ExecutionProvider.Cpu], Optimization = GraphOptimization.Disabled });
+        var shape = session.Inputs[0].Shape;
+        if (shape.Length != 4 || shape[1] != 3 || shape[2] < 1 || shape[3] < 1)
+        {
+            throw new InvalidDataException(
+                $"{path}: input '{session.Inputs[0].Name}' is [{string.Join(", ", shape)}]; images and video feed models that take RGB frames [N, 3, H, W] of a fixed size");
+        }
+        return ((int)shape[2], (int)shape[3]);
+    }
+}
