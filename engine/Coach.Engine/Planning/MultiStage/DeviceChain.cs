@@ -2,7 +2,8 @@ namespace Coach.Engine.Planning.MultiStage;
 
 /// <summary>
 /// The link from one device to the next in the chain (docs/edgepipe.md §1): its rate and what every frame costs on
-/// it besides the cut tensors — a fixed time (syscalls, first-byte latency) and fixed bytes (headers).
+/// it besides the cut tensors — a fixed time (syscalls, first-byte latency) and fixed bytes beyond the frame and
+/// Request headers that <see cref="PipelineCostModel"/>'s byte model already counts (a relay's own framing, say).
 /// </summary>
 public sealed record DeviceLink(double BitsPerSecond, double FrameOverheadSeconds = 0.0005, long FrameOverheadBytes = 0)
 {
