@@ -60,6 +60,30 @@ public class DeviceChainScenarioTests
     }
 
     [Fact]
+    public void AValueReadTwoStagesLaterCrossesBothLinks()
+    {
+        // frame → layer0 → layer1 → layer2, and layer2 reads the frame again (a skip from the model input).
+        PlanTensor[] tensors =
+        [
+            new("frame", -1, [0, 2], 1_000, 1, [1_000]),
+            new("t0", 0, [1], 1_000, 1, [1_000]),
+            new("t1", 1, [2], 1_000, 1, [1_000]),
+            new("logits", 2, [], 10, 1, [10]),
+        ];
+        var problem = new PlanningProblem(["layer0", "layer1", "layer2"], [1e-3, 1e-3, 1e-3], [1e-3, 1e-3, 1e-3], tensors, new CostSettings { BandwidthBitsPerSecond = 1e9 });
+        // Each device is fast on one layer only, so each layer gets its own stage.
+        var chain = new DeviceChain(
+            [new PipelineDevice("a", [1e-3, 0.1, 0.1], null, new DeviceLink(1e9)), new PipelineDevice("b", [0.1, 1e-3, 0.1], null, new DeviceLink(1e9))],
+            new PipelineDevice("cloud", [0.1, 0.1, 1e-3]));
+        var plan = new MultiStagePlanner().Plan(problem, chain, LayerMemory.None(3), new FixedBits(8));
+        Assert.Equal([[0], [1], [2]], plan.Stages.Select(s => s.Layers));
+        Assert.Equal([0, 1], plan.Stages[0].Transfer!.CutTensors); // the frame and t0
+        Assert.Equal([0, 2], plan.Stages[1].Transfer!.CutTensors); // the frame again, relayed by 'b', and t1
+        // 'b' holds what it receives (the frame it relays and t0) and what it produces (t1), as float32.
+        Assert.Equal((1_000 + 1_000 + 1_000) * 4, plan.Stages[1].ActivationBytes);
+    }
+
+    [Fact]
     public void MemoryBudgetMovesLayersToTheNextDevice()
     {
         var problem = HeavyFrontChain();
