@@ -56,24 +56,12 @@ public sealed class MultiStagePlanner
             var stageDevices = order.Select(i => devices[i]).Append(chain.Cloud).ToArray();
             var stagePrefix = order.Select(i => prefixSeconds[i]).Append(prefixSeconds[edgeCount]).ToArray();
             var search = new StageChainSearch(ideals, stageDevices, stagePrefix, chain.LatencyBudgetSeconds);
-            while (true)
+            var found = CalibratedBest(search, costs, order, out var least);
+            leastSerial = Math.Min(leastSerial, least);
+            if (found is { } f && (best is null || f.Bottleneck < best.Value.Bottleneck
+                || (f.Bottleneck == best.Value.Bottleneck && f.SerialLatency < best.Value.Serial)))
             {
-                var found = search.Best([.. order.Select(costs.Estimates)], out var least);
-                leastSerial = Math.Min(leastSerial, least);
-                if (found is not { } f)
-                {
-                    break;
-                }
-                if (costs.Calibrate(f.Chain))
-                {
-                    continue; // a lower bound was replaced by the calibrated cost: search again
-                }
-                if (best is null || f.Bottleneck < best.Value.Bottleneck
-                    || (f.Bottleneck == best.Value.Bottleneck && f.SerialLatency < best.Value.Serial))
-                {
-                    best = (order, f.Chain, f.Bottleneck, f.SerialLatency);
-                }
-                break;
+                best = (order, f.Chain, f.Bottleneck, f.SerialLatency);
             }
         }
         if (best is not { } chosen)
@@ -91,6 +79,22 @@ public sealed class MultiStagePlanner
             ideals.NestedPairs, tried);
         plan.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
         return plan;
+    }
+
+    /// <summary>
+    /// The best chain of one device order with its cuts calibrated: search with lower bounds where cuts are not
+    /// calibrated, calibrate the chosen chain's cuts, and search again until it only crosses calibrated cuts.
+    /// </summary>
+    private static (int[] Chain, double Bottleneck, double SerialLatency)? CalibratedBest(StageChainSearch search, LinkCosts costs, int[] order, out double leastSerialLatency)
+    {
+        while (true)
+        {
+            var found = search.Best([.. order.Select(costs.Estimates)], out leastSerialLatency);
+            if (found is not { } f || !costs.Calibrate(f.Chain))
+            {
+                return found;
+            }
+        }
     }
 
     /// <summary>Every order of 0 … count−1, the identity first (so ties keep the order given).</summary>
