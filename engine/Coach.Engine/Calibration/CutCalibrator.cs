@@ -72,7 +72,7 @@ public sealed class CalibrationResults
 public sealed class CutCalibrator : ICutBitsProvider
 {
     private readonly LayerGraph _graph;
-    private readonly FrameSet _frames;
+    private readonly ILabelledFrames _frames;
     private readonly int _frameCount;
     private readonly string _cachePath;
     private readonly CalibrationResults _results;
@@ -88,7 +88,7 @@ public sealed class CutCalibrator : ICutBitsProvider
     /// </summary>
     public const double DefaultStandardErrors = 2.0;
 
-    public CutCalibrator(LayerGraph graph, FrameSet frames, double epsilon = 0.005, string? cachePath = null, int? maxFrames = null, int batchSize = 50,
+    public CutCalibrator(LayerGraph graph, ILabelledFrames frames, double epsilon = 0.005, string? cachePath = null, int? maxFrames = null, int batchSize = 50,
         double standardErrors = DefaultStandardErrors)
     {
         ArgumentNullException.ThrowIfNull(graph);
@@ -106,9 +106,10 @@ public sealed class CutCalibrator : ICutBitsProvider
             throw new ModelGraphException($"calibration feeds one frame input; the model has {graph.InputTensors.Count} inputs");
         }
         var input = graph.Tensors[graph.InputTensors[0]];
-        if (input.Shape is not { Length: 4 } s || s[1] != 3 || s[2] != FrameRenderer.Size || s[3] != FrameRenderer.Size)
+        var (channels, height, width) = frames.FrameShape;
+        if (input.Shape is not { Length: 4 } s || s[1] != channels || s[2] != height || s[3] != width)
         {
-            throw new ModelGraphException($"calibration renders frames of [N,3,{FrameRenderer.Size},{FrameRenderer.Size}]; model input '{input.Name}' is {input}");
+            throw new ModelGraphException($"the calibration frames ({frames.Source}) are [N,{channels},{height},{width}]; model input '{input.Name}' is {input}");
         }
         _inputName = input.Name;
         Epsilon = epsilon;
@@ -146,7 +147,7 @@ public sealed class CutCalibrator : ICutBitsProvider
     /// <summary>Cuts measured (not taken from the cache) by this instance.</summary>
     public int CutsMeasured { get; private set; }
 
-    /// <param name="dataFingerprint">The calibration set's <see cref="FrameSet.Fingerprint"/>: results of another set are never reused.</param>
+    /// <param name="dataFingerprint">The calibration set's <see cref="ILabelledFrames.Fingerprint"/>: results of another set are never reused.</param>
     public static string DefaultCachePath(string modelSha256, double epsilon, int frames, double standardErrors = DefaultStandardErrors, string? dataFingerprint = null) =>
         Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration", string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"{modelSha256[..16]}{(dataFingerprint is null ? "" : "-d" + dataFingerprint[..8])}-eps{epsilon:0.####}-n{frames}-z{standardErrors:0.##}.json"));
@@ -258,11 +259,12 @@ public sealed class CutCalibrator : ICutBitsProvider
 
     private IEnumerable<(int Start, int Count, DenseTensor Frame)> Batches()
     {
-        int frameSize = 3 * FrameRenderer.Size * FrameRenderer.Size;
+        var (channels, height, width) = _frames.FrameShape;
+        int frameSize = channels * height * width;
         for (int start = 0; start < _frameCount; start += _batchSize)
         {
             int count = Math.Min(_batchSize, _frameCount - start);
-            var tensor = DenseTensor.Create(TensorElementType.Float, [count, 3, FrameRenderer.Size, FrameRenderer.Size]);
+            var tensor = DenseTensor.Create(TensorElementType.Float, [count, channels, height, width]);
             var span = tensor.AsSpan<float>();
             for (int i = 0; i < count; i++)
             {

@@ -20,6 +20,9 @@ public interface ILabelledFrames
     /// <summary>True only for the whole bundled test set, whose accuracy the manifest records.</summary>
     bool IsFullTestSet { get; }
 
+    /// <summary>A short digest of the frames and labels: results measured on one set are never reused for another.</summary>
+    string Fingerprint { get; }
+
     int Label(int index);
 
     void RenderFrame(int index, Span<float> chw);

@@ -71,6 +71,9 @@ public sealed class PlanDocument
     public double PlannerMs { get; init; }
     /// <summary>Time spent calibrating bits (ORT runs), not counted in <see cref="PlannerMs"/>.</summary>
     public double CalibrationMs { get; init; }
+    /// <summary>Where the bits came from: the bundled labelled calibration split, the user's frames label-free
+    /// (disagreement with the full model's top-1), a results file, or fixed bits.</summary>
+    public string? Calibration { get; init; }
     public long CandidatesExamined { get; init; }
     public double EarlyExitRate { get; init; }
     public string? Note { get; init; }
@@ -142,7 +145,8 @@ public sealed record PlanContext(
     PlanProfileSource? CloudProfile,
     double EdgeSlowdown,
     double Epsilon,
-    double CalibrationMs = 0);
+    double CalibrationMs = 0,
+    string? Calibration = null);
 
 /// <summary>Writes head.onnx, tail.onnx and plan.json for a chosen partition.</summary>
 public static class PlanWriter
@@ -196,6 +200,7 @@ public static class PlanWriter
             Bottleneck = c.Bottleneck.ToString().ToLowerInvariant(),
             PlannerMs = plan.PlannerMilliseconds,
             CalibrationMs = context.CalibrationMs,
+            Calibration = context.Calibration,
             CandidatesExamined = plan.CandidatesExamined,
             EarlyExitRate = plan.EarlyExitRate,
             Note = plan.Note,

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using Coach.Engine.Calibration;
+using Google.Protobuf;
+using Coach.Native.OnnxRuntime;
+using Coach.Engine.Data.Media;
 using Coach.Engine.Data;
 using Coach.Engine.Graph;
 using Coach.Engine.Profiling;
@@ -37,7 +40,8 @@ public sealed record PlanningOptions
     /// <summary>coach | ns | dads | spinn | jps | edge | cloud (<see cref="Planners"/>).</summary>
     public string Method { get; init; } = "coach";
 
-    /// <summary>Bits source of COACH: calib (the bundled calibration split), a calibration results file, fixed:N, or none (= fixed:8).</summary>
+    /// <summary>Bits source of COACH: calib (the bundled calibration split), images:DIR or video:FILE (the user's frames,
+    /// label-free), a calibration results file, fixed:N, or none (= fixed:8).</summary>
     public string BitsSource { get; init; } = "calib";
 
     /// <summary>Only the first this many calibration frames; null for all.</summary>
@@ -92,7 +96,7 @@ public static class PlanningSession
         var clock = Stopwatch.StartNew();
         var plan = planner.Plan(problem, bits);
         plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
-        context = context with { CalibrationMs = bits.Elapsed.TotalMilliseconds };
+        context = context with { CalibrationMs = bits.Elapsed.TotalMilliseconds, Calibration = DescribeBitsSource(options) };
 
         PlanDocument document;
         if (options.OutputDirectory is not null && graph is not null)
@@ -172,6 +176,32 @@ public static class PlanningSession
         return (graph, PlanningProblem.FromGraph(graph, edge, cloud, settings, slowdown), context);
     }
 
+    /// <summary>The user's images or video decoded at the model's input size and labelled by the full model's own top-1
+    /// (label-free calibration: eq. 1's loss is the disagreement with the full model; docs/data.md).</summary>
+    private static DecodedFrames LabelFreeFrames(LayerGraph graph, string spec, int? maxFrames)
+    {
+        var input = graph.Tensors[graph.InputTensors[0]];
+        if (input.Shape is not { Length: 4 } shape || shape[2] < 1 || shape[3] < 1)
+        {
+            throw new ModelGraphException($"--calib {spec}: model input '{input.Name}' is {input}, not image frames [N, 3, H, W] of a fixed size");
+        }
+        var unlabelled = MediaSource.Open(spec, (int)shape[2], (int)shape[3], [], out _, maxFrames ?? int.MaxValue);
+        using var fullModel = InferenceSession.Open(graph.Model.ToByteArray(),
+            new SessionSettings { Providers = [ExecutionProvider.Cpu] }, "the full model");
+        return FullModelLabels.Apply(fullModel, unlabelled);
+    }
+
+    /// <summary>What plan.json records as the bits' source.</summary>
+    private static string DescribeBitsSource(PlanningOptions options) => options.Method != "coach"
+        ? "none: this method sends raw float32"
+        : options.BitsSource switch
+        {
+            "calib" => "calib: the bundled calibration split, against its labels",
+            "none" => "fixed:8",
+            var media when MediaSource.IsMedia(media) => $"{media}: label-free, eq. 1's loss measured as disagreement with the full model's top-1",
+            var other => other,
+        };
+
     private static ICutBitsProvider BitsSource(PlanningOptions options, LayerGraph? graph)
     {
         string calib = options.BitsSource;
@@ -195,8 +225,18 @@ public static class PlanningSession
             return new CutCalibrator(graph, BundledData.Load(DataSplit.Calibration), options.Epsilon, maxFrames: options.CalibrationFrames, standardErrors: options.CalibrationMargin);
         }
 
+        if (MediaSource.IsMedia(calib))
+        {
+            if (graph is null)
+            {
+                throw new ArgumentException("a synthetic graph has no model to calibrate; use --calib fixed:N");
+            }
+            return new CutCalibrator(graph, LabelFreeFrames(graph, calib, options.CalibrationFrames), options.Epsilon,
+                maxFrames: options.CalibrationFrames, standardErrors: options.CalibrationMargin);
+        }
+
         var results = CalibrationResults.TryLoad(calib)
-            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N' or a calibration results file", calib);
+            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N', images:DIR, video:FILE or a calibration results file", calib);
         if (graph is not null && results.ModelSha256 != graph.Sha256)
         {
             throw new ArgumentException($"calibration file '{calib}' is for model sha256 {results.ModelSha256}, not this model ({graph.Sha256})");

@@ -45,6 +45,22 @@ public sealed class DecodedFrames : ILabelledFrames
 
     public bool IsFullTestSet => false;
 
+    /// <summary>First 16 hex digits of SHA-256 over the pixels then the labels.</summary>
+    public string Fingerprint
+    {
+        get
+        {
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            hash.AppendData(_pixels);
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_labels.AsSpan()));
+            return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
+        }
+    }
+
+    /// <summary>The same frames with other labels (for example the full model's own answers, for label-free calibration).</summary>
+    public DecodedFrames Relabelled(int[] labels, IReadOnlyList<string> classNames, string source) =>
+        new(_pixels, labels, FrameShape.Height, FrameShape.Width, classNames, source);
+
     public int Label(int index) => _labels[index];
 
     /// <summary>Frame <paramref name="index"/> as uint8 planar RGB (C×H×W).</summary>
