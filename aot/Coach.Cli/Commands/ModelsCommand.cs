@@ -5,7 +5,8 @@ using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Commands;
 
-/// <summary><c>coach models list|paper</c>: the bundled models, and the paper-scale graphs exported on demand.</summary>
+/// <summary><c>coach models list|paper|imagenet</c>: the bundled models, and torchvision graphs exported on demand: the
+/// paper's scale, or ImageNet-style models standing in for a user's own (docs/data.md).</summary>
 internal static class ModelsCommand
 {
     private const string Python = "/usr/bin/python3";
@@ -20,9 +21,12 @@ internal static class ModelsCommand
         var output = new Option<string?>("--out") { Description = "folder for the ONNX files (default .cache/models/paper/ under the repository root)" };
         var force = new Option<bool>("--force") { Description = "export again even if the files exist" };
         var paper = new Command("paper", "export ResNet-101 and VGG-16 (torchvision, random weights, 3×224×224) and check that ONNX Runtime runs them") { output, force };
-        paper.SetAction(parse => Paper(parse.GetValue(output), parse.GetValue(force)));
+        paper.SetAction(parse => Export("paper", ["resnet101-224", "vgg16-224"], parse.GetValue(output), parse.GetValue(force)));
+        var imagenet = new Command("imagenet", "export SqueezeNet 1.1, ShuffleNetV2, EfficientNet-B0 and ResNet-50 (torchvision, random weights, 3×224×224) into .cache/models/imagenet/ and check that ONNX Runtime runs them") { output, force };
+        imagenet.SetAction(parse => Export("imagenet", ["squeezenet1_1-224", "shufflenet_v2_x1_0-224", "efficientnet_b0-224", "resnet50-224"],
+            parse.GetValue(output), parse.GetValue(force)));
 
-        return new Command("models", "bundled models and paper-scale model export") { list, paper };
+        return new Command("models", "bundled models and torchvision model export") { list, paper, imagenet };
     }
 
     private static int List()
@@ -47,7 +51,7 @@ internal static class ModelsCommand
         }
     }
 
-    private static int Paper(string? outDir, bool force)
+    private static int Export(string set, string[] names, string? outDir, bool force)
     {
         string root;
         try
@@ -56,19 +60,21 @@ internal static class ModelsCommand
         }
         catch (DirectoryNotFoundException e)
         {
-            Console.Error.WriteLine($"coach models paper: {e.Message}");
+            Console.Error.WriteLine($"coach models {set}: {e.Message}");
             return 1;
         }
 
-        string folder = Path.GetFullPath(outDir ?? Path.Combine(root, ".cache", "models", "paper"));
+        string folder = Path.GetFullPath(outDir ?? Path.Combine(root, ".cache", "models", set));
         if (!File.Exists(Python))
         {
-            Console.Error.WriteLine($"coach models paper: {Python} not found; install Debian's Python with PyTorch: {InstallHint}");
+            Console.Error.WriteLine($"coach models {set}: {Python} not found; install Debian's Python with PyTorch: {InstallHint}");
             return 3;
         }
 
         var start = new ProcessStartInfo(Python) { WorkingDirectory = root, UseShellExecute = false };
         start.ArgumentList.Add(Path.Combine(root, PaperScript));
+        start.ArgumentList.Add("--set");
+        start.ArgumentList.Add(set);
         start.ArgumentList.Add("--out");
         start.ArgumentList.Add(folder);
         if (force)
@@ -76,22 +82,22 @@ internal static class ModelsCommand
             start.ArgumentList.Add("--force");
         }
 
-        Console.Error.WriteLine($"coach models paper: exporting ResNet-101 and VGG-16 into {folder} (a minute or two on the first run)");
+        Console.Error.WriteLine($"coach models {set}: exporting {string.Join(", ", names)} into {folder} (a minute or two on the first run)");
         using (var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {Python}"))
         {
             process.WaitForExit();
             if (process.ExitCode != 0)
             {
                 Console.Error.WriteLine(process.ExitCode == 3
-                    ? $"coach models paper: PyTorch, torchvision or onnx is missing for {Python}; install them with: {InstallHint}"
-                    : $"coach models paper: {PaperScript} failed with exit code {process.ExitCode}");
+                    ? $"coach models {set}: PyTorch, torchvision or onnx is missing for {Python}; install them with: {InstallHint}"
+                    : $"coach models {set}: {PaperScript} failed with exit code {process.ExitCode}");
                 return process.ExitCode == 3 ? 3 : 1;
             }
         }
 
         try
         {
-            foreach (string name in new[] { "resnet101-224", "vgg16-224" })
+            foreach (string name in names)
             {
                 string path = Path.Combine(folder, name + ".onnx");
                 var clock = Stopwatch.StartNew();
@@ -115,7 +121,7 @@ internal static class ModelsCommand
         }
         catch (Exception e) when (e is OrtException or IOException)
         {
-            Console.Error.WriteLine($"coach models paper: ONNX Runtime could not run an exported model: {e.Message}");
+            Console.Error.WriteLine($"coach models {set}: ONNX Runtime could not run an exported model: {e.Message}");
             return 1;
         }
     }
