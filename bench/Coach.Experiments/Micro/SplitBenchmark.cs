@@ -44,4 +44,20 @@ public static class SplitBenchmark
 
         return allClose;
     }
+
+    /// <summary>Checks a plan directory's <c>head.onnx</c>/<c>tail.onnx</c> against the full model plan.json names; one line to
+    /// <paramref name="output"/>. True when within <see cref="Tolerance"/>.</summary>
+    public static bool CheckPlan(Coach.Transport.PlanDirectory plan, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(output);
+        var model = plan.ModelPath ?? throw new InvalidDataException(
+            $"{plan.DirectoryPath}: plan.json names no full model that exists here (model.path '{plan.Document.Model?.Path}'); run from where the plan was made");
+        var settings = new SessionSettings { Providers = [ExecutionProvider.Cpu], Optimization = GraphOptimization.Disabled };
+        double worst = SplitVerifier.CheckPlannedSplit(model, plan.HeadPath, plan.TailPath, settings);
+        bool ok = worst <= Tolerance;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{plan.DirectoryPath}: {(plan.HeadPath is null ? "" : "head.onnx")}{(plan.HeadPath is not null && plan.TailPath is not null ? " + " : "")}{(plan.TailPath is null ? "" : "tail.onnx")} against {Path.GetFileName(model)}, cut [{string.Join(", ", plan.CutTensors.Select(c => $"{c.Name}:{c.Bits}"))}]: max relative difference {worst:G3} {(ok ? "ok" : "TOO LARGE")}"));
+        return ok;
+    }
 }

@@ -60,6 +60,65 @@ public static class SplitVerifier
         return results;
     }
 
+    /// <summary>
+    /// A planned split as deployed: the files <c>head.onnx</c> and/or <c>tail.onnx</c> a plan directory holds, run one after
+    /// the other on a synthetic input, against the full model at <paramref name="fullModelPath"/>; the largest relative
+    /// difference over the full model's outputs. A missing head is a cloud-only plan (the tail takes the frame), a missing
+    /// tail an edge-only one (the head answers).
+    /// </summary>
+    public static double CheckPlannedSplit(string fullModelPath, string? headPath, string? tailPath, SessionSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(fullModelPath);
+        if (headPath is null && tailPath is null)
+        {
+            throw new ArgumentException("a planned split has a head, a tail or both; neither was given");
+        }
+        using var full = InferenceSession.Open(fullModelPath, settings);
+        var inputs = SyntheticInputs.Create(full.Inputs, seed: 7);
+        var outputNames = full.Outputs.Select(o => o.Name).ToArray();
+        var expected = full.Run(inputs, outputNames);
+        var values = inputs.ToDictionary(x => x.Name, x => x.Tensor, StringComparer.Ordinal);
+        foreach (var path in new[] { headPath, tailPath })
+        {
+            if (path is null)
+            {
+                continue;
+            }
+            using var part = InferenceSession.Open(path, settings);
+            var missing = part.Inputs.Where(i => !values.ContainsKey(i.Name)).Select(i => i.Name).ToArray();
+            if (missing.Length > 0)
+            {
+                throw new InvalidDataException($"{path} takes [{string.Join(", ", missing)}], which neither the model's inputs nor the head produce");
+            }
+            var names = part.Outputs.Select(o => o.Name).ToArray();
+            var produced = part.Run([.. part.Inputs.Select(i => new NamedTensor(i.Name, values[i.Name]))], names);
+            for (int i = 0; i < produced.Length; i++)
+            {
+                values[names[i]] = produced[i];
+            }
+        }
+
+        double worst = 0;
+        for (int o = 0; o < outputNames.Length; o++)
+        {
+            if (!values.TryGetValue(outputNames[o], out var actual))
+            {
+                throw new InvalidDataException($"the split never produces the full model's output '{outputNames[o]}'");
+            }
+            var e = expected[o].AsSpan<float>();
+            var a = actual.AsSpan<float>();
+            if (a.Length != e.Length)
+            {
+                throw new InvalidDataException($"the split's '{outputNames[o]}' holds {a.Length} values, the full model's {e.Length}");
+            }
+            for (int i = 0; i < e.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(e[i] - a[i]) / Math.Max(1, Math.Abs(e[i])));
+            }
+        }
+        return worst;
+    }
+
     private static void Run(Onnx.Proto.ModelProto? part, IReadOnlyList<string> outputs, Dictionary<string, DenseTensor> values, SessionSettings settings)
     {
         if (part is null)
