@@ -23,5 +23,6 @@ internal static class BenchCommand
         yield return BenchPaperCommand.Create();
         yield return BenchChaosCommand.Create();
         yield return BenchSplitCommand.Create();
+        yield return BenchEntropyCommand.Create();
     }
 }

@@ -107,6 +107,13 @@ public static class Uaq
         }
     }
 
+    /// <summary>The <paramref name="codes"/>.Length b-bit codes of a packed tensor, one byte each (the symbols a lossless coder of the codes sees).</summary>
+    public static void UnpackCodes(ReadOnlySpan<byte> packed, int bits, Span<byte> codes)
+    {
+        packed = packed[..RequirePacked(codes.Length, bits, packed.Length, nameof(packed))];
+        BitPacking.Unpack(packed, bits, codes, UaqKernels.Best);
+    }
+
     /// <summary>Unpacks and dequantizes <paramref name="values"/>.Length values.</summary>
     public static void UnpackDequantize(ReadOnlySpan<byte> packed, QuantizationParameters parameters, Span<float> values) =>
         UnpackDequantize(packed, parameters, values, UaqKernels.Best);
