@@ -112,7 +112,7 @@ public sealed partial class TailModel
             TailInput input = Inputs[t.Ordinal];
             Span<float> destination = buffers.Inputs[t.Ordinal].AsSpan<float>().Slice(row * input.ElementsPerFrame, input.ElementsPerFrame);
             ReadOnlySpan<byte> source = job.Data.AsSpan(t.DataOffset, t.DataLength);
-            if (t.Compression == TensorCompression.Lz4)
+            if (t.Compression is TensorCompression.Lz4 or TensorCompression.Zstd)
             {
                 int expected = checked((int)WireTensor.EncodedByteCount(input.ElementsPerFrame, t.Bits));
                 if (_decompressed.Length < expected)
@@ -120,9 +120,13 @@ public sealed partial class TailModel
                     _decompressed = new byte[expected];
                 }
 
-                if (!Lz4.TryDecompress(source, _decompressed.AsSpan(0, expected), out int written) || written != expected)
+                int written;
+                bool decoded = t.Compression == TensorCompression.Lz4
+                    ? Lz4.TryDecompress(source, _decompressed.AsSpan(0, expected), out written)
+                    : _zstd.TryDecompress(source, _decompressed.AsSpan(0, expected), out written);
+                if (!decoded || written != expected)
                 {
-                    throw new InvalidDataException($"LZ4 data of cut tensor {input.Name} does not decompress to {expected} bytes");
+                    throw new InvalidDataException($"{t.Compression} data of cut tensor {input.Name} does not decompress to {expected} bytes");
                 }
 
                 source = _decompressed.AsSpan(0, expected);

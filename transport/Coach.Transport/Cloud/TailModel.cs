@@ -25,6 +25,8 @@ public sealed partial class TailModel : IDisposable
     private readonly TimeSpan _maxWait;
     private readonly Task _loop;
     private byte[] _decompressed = [];
+    /// <summary>The batch thread's zstd contexts (one thread decodes a tail's batches).</summary>
+    private readonly Native.Compression.Zstd _zstd = new();
 
     private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, int classes, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
     {
@@ -173,7 +175,7 @@ public sealed partial class TailModel : IDisposable
                 return ReasonCode.UnsupportedBits;
             }
 
-            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4))
+            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4 or TensorCompression.Zstd))
             {
                 message = $"cut tensor {input.Name} uses compression {t.Compression}, which this server cannot decode";
                 return ReasonCode.UnsupportedCompression;
@@ -217,6 +219,7 @@ public sealed partial class TailModel : IDisposable
         }
 
         Session.Dispose();
+        _zstd.Dispose();
     }
 
     private async Task BatchLoopAsync()

@@ -72,6 +72,45 @@ public ref struct RequestFrameWriter
         WriteParameters(slot, parameters.Scale, parameters.ZeroPoint);
     }
 
+    /// <summary>
+    /// Fits UAQ parameters, packs at <paramref name="bits"/> into <paramref name="scratch"/> (at least the packed size), and
+    /// sends the packed bytes as one zstd frame (compression code 2) when that is shorter, else as they are. Needs no more
+    /// room than <see cref="AddQuantized(int, ReadOnlySpan{float}, ReadOnlySpan{int}, int)"/>; allocates nothing.
+    /// </summary>
+    public QuantizationParameters AddQuantizedCoded(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape, int bits, Native.Compression.Zstd coder, Span<byte> scratch)
+    {
+        ArgumentNullException.ThrowIfNull(coder);
+        if (bits is not (>= 1 and <= 8))
+        {
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, "coded tensors are UAQ codes of 1 … 8 bits");
+        }
+
+        int packedLength = Uaq.PackedByteCount(values.Length, bits);
+        if (scratch.Length < packedLength)
+        {
+            throw new ArgumentException($"the scratch buffer holds {scratch.Length} bytes; {values.Length} values at {bits} bits pack into {packedLength}", nameof(scratch));
+        }
+
+        Span<byte> packed = scratch[..packedLength];
+        QuantizationParameters p = Uaq.QuantizePack(values, bits, packed);
+        Span<byte> lengthSlot = WriteDescriptor(ordinal, shape, values.Length, bits, out Span<byte> parameters, out Span<byte> compression);
+        WriteParameters(parameters, p.Scale, p.ZeroPoint);
+        // A coding that would not be shorter is not sent: it must fit in one byte less than the packed bytes.
+        if (packedLength > 1 && coder.TryCompress(packed, _payload.Remaining[..(packedLength - 1)], out int coded) && coded < packedLength)
+        {
+            compression[0] = (byte)TensorCompression.Zstd;
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthSlot, coded);
+            _payload.Reserve(coded);
+        }
+        else
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthSlot, packedLength);
+            packed.CopyTo(_payload.Reserve(packedLength));
+        }
+
+        return p;
+    }
+
     /// <summary>Sends <paramref name="values"/> unquantized (raw little-endian float32, bits = 32).</summary>
     public void AddRaw(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
     {
@@ -104,6 +143,15 @@ public ref struct RequestFrameWriter
 
     private Span<byte> BeginTensor(int ordinal, ReadOnlySpan<int> shape, int valueCount, int bits, out Span<byte> parameterSlot)
     {
+        int dataLength = checked((int)WireTensor.EncodedByteCount(valueCount, bits));
+        var lengthSlot = WriteDescriptor(ordinal, shape, valueCount, bits, out parameterSlot, out _);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthSlot, dataLength);
+        return _payload.Reserve(dataLength);
+    }
+
+    /// <summary>Writes a tensor's descriptor up to its data length, which (like the compression byte) the caller fills in.</summary>
+    private Span<byte> WriteDescriptor(int ordinal, ReadOnlySpan<int> shape, int valueCount, int bits, out Span<byte> parameterSlot, out Span<byte> compressionSlot)
+    {
         if (_writtenTensors == _declaredTensors)
         {
             throw new InvalidOperationException($"the request declared {_declaredTensors} tensors");
@@ -130,11 +178,11 @@ public ref struct RequestFrameWriter
             throw new ArgumentException($"shape holds {elements} elements but {valueCount} values were given", nameof(shape));
         }
 
-        int dataLength = checked((int)WireTensor.EncodedByteCount(valueCount, bits));
         _payload.WriteUInt16(checked((ushort)ordinal));
         _payload.WriteByte((byte)WireElementType.Float32);
         _payload.WriteByte((byte)bits);
-        _payload.WriteByte((byte)TensorCompression.None);
+        compressionSlot = _payload.Reserve(1);
+        compressionSlot[0] = (byte)TensorCompression.None;
         _payload.WriteByte((byte)shape.Length);
         _payload.WriteUInt16(0);
         parameterSlot = _payload.Reserve(8);
@@ -143,9 +191,8 @@ public ref struct RequestFrameWriter
             _payload.WriteInt32(d);
         }
 
-        _payload.WriteInt32(dataLength);
         _writtenTensors++;
-        return _payload.Reserve(dataLength);
+        return _payload.Reserve(4);
     }
 
     private static void WriteParameters(Span<byte> slot, float scale, int zeroPoint)

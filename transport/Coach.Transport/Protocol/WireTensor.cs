@@ -14,8 +14,10 @@ public enum WireElementType : byte
 public enum TensorCompression : byte
 {
     None = 0,
-    /// <summary>LZ4 block over the packed bytes, used only when it shrinks them (reserved in v1: see docs/protocol.md §5).</summary>
+    /// <summary>LZ4 block over the packed bytes (docs/protocol.md §4.4).</summary>
     Lz4 = 1,
+    /// <summary>One zstd frame over the packed bytes, sent only when it is shorter than they are (docs/protocol.md §4.4).</summary>
+    Zstd = 2,
 }
 
 /// <summary>The dimensions of a wire tensor, inline (no array).</summary>
