@@ -144,4 +144,32 @@ public sealed class CodedTensorTests : IDisposable
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.True(checksum > 0);
     }
+
+    [Fact]
+    public void TheFuzzerDecodesCodedTensorsAndRefusesDamagedOnesAsMalformed()
+    {
+        byte[] seed = ProtocolFuzzer.SeedFrames()[^1];
+        var state = new ProtocolFuzzer.ParseState(WireLimits.Default);
+        Assert.Equal(1, ProtocolFuzzer.ParseStream(new ReadOnlySequence<byte>(seed), state));
+        Assert.Equal(TensorCompression.Zstd, state.Tensors[0].Compression);
+        var random = new Random(4);
+        int malformed = 0;
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var frame = (byte[])seed.Clone();
+            // Damage the coded bytes only (the last DataLength bytes of the frame), then fix the CRCs so the parse reaches them.
+            int dataLength = state.Tensors[0].DataLength;
+            frame[frame.Length - 1 - random.Next(dataLength)] ^= (byte)(1 << random.Next(8));
+            ProtocolFuzzer.FixChecksums(frame);
+            try
+            {
+                ProtocolFuzzer.ParseStream(new ReadOnlySequence<byte>(frame), state);
+            }
+            catch (ProtocolViolationException e) when (e.Reason == ReasonCode.MalformedPayload)
+            {
+                malformed++;
+            }
+        }
+        Assert.True(malformed >= 50, $"{malformed} of 200 damaged codings refused");
+    }
 }

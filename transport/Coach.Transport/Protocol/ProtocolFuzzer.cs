@@ -55,6 +55,15 @@ public static class ProtocolFuzzer
             request.AddRaw(1, values, [4, 4]);
             request.Complete();
         }));
+        // A request whose tensor is zstd-coded UAQ (compression code 2): runs of zero codes, as a ReLU output gives.
+        float[] relu = Enumerable.Range(0, 1024).Select(i => i % 9 == 0 ? i / 1024f : 0f).ToArray();
+        using var coder = new Native.Compression.Zstd();
+        frames.Add(Build(w =>
+        {
+            var request = RequestFrameWriter.Begin(w, new RequestHeader(12, 1, 2, 1), RequestFrameWriter.TensorCapacity(4, relu.Length, 4));
+            request.AddQuantizedCoded(0, relu, [1, 16, 8, 8], 4, coder, new byte[relu.Length]);
+            request.Complete();
+        }));
         return frames;
     }
 
@@ -226,7 +235,12 @@ public static class ProtocolFuzzer
                     _ = RejectMessage.Read(frame, state.Limits, scratch);
                     break;
                 case FrameType.Request:
-                    _ = RequestReader.Read(frame.GetPayloadSpan(scratch), state.Limits, state.Tensors);
+                    ReadOnlySpan<byte> payload = frame.GetPayloadSpan(scratch);
+                    RequestHeader request = RequestReader.Read(payload, state.Limits, state.Tensors);
+                    for (int t = 0; t < request.TensorCount; t++)
+                    {
+                        state.DecodeCoded(payload, state.Tensors[t]);
+                    }
                     break;
                 case FrameType.Result:
                     _ = ResultMessage.Read(frame.GetPayloadSpan(scratch), state.Limits, state.Logits);
@@ -297,6 +311,40 @@ public static class ProtocolFuzzer
         public WireTensor[] Tensors { get; } = new WireTensor[limits.MaxTensorsPerFrame];
 
         public float[] Logits { get; } = new float[limits.MaxLogits];
+
+        /// <summary>Coded tensors up to this many packed bytes are decoded as the cloud decodes them (larger ones no tail of
+        /// the fuzzer's size would take).</summary>
+        public const int MaxDecodedBytes = 64 << 10;
+
+        private readonly byte[] _decoded = new byte[MaxDecodedBytes];
+        private readonly Native.Compression.Zstd _zstd = new();
+
+        /// <summary>
+        /// Decodes an LZ4- or zstd-coded tensor into its packed size, as the cloud's tail does before dequantizing; a coding
+        /// that does not decode to exactly that size is the cloud's <see cref="ReasonCode.MalformedPayload"/>.
+        /// </summary>
+        public void DecodeCoded(ReadOnlySpan<byte> payload, in WireTensor tensor)
+        {
+            if (tensor.Compression is not (TensorCompression.Lz4 or TensorCompression.Zstd) || tensor.Bits is not ((>= 1 and <= 8) or WireTensor.RawFloatBits))
+            {
+                return;
+            }
+            long expected = WireTensor.EncodedByteCount(tensor.ElementCount, tensor.Bits);
+            if (expected > MaxDecodedBytes)
+            {
+                return;
+            }
+            ReadOnlySpan<byte> source = payload.Slice(tensor.DataOffset, tensor.DataLength);
+            Span<byte> destination = _decoded.AsSpan(0, (int)expected);
+            int written;
+            bool decoded = tensor.Compression == TensorCompression.Lz4
+                ? Native.Compression.Lz4.TryDecompress(source, destination, out written)
+                : _zstd.TryDecompress(source, destination, out written);
+            if (!decoded || written != expected)
+            {
+                throw new ProtocolViolationException(ReasonCode.MalformedPayload, "a coded tensor does not decode to its packed size");
+            }
+        }
 
         public Span<byte> Scratch(int length)
         {
