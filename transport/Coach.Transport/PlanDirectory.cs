@@ -85,6 +85,9 @@ public sealed class PlanDirectory
     /// <summary>Cut tensors in wire order (ordinal = index).</summary>
     public IReadOnlyList<CutTensorSpec> CutTensors { get; private init; } = [];
 
+    /// <summary>How the edge codes its cut tensors' packed codes on the wire (plan.json <c>wire_coding</c>).</summary>
+    public Protocol.TensorCompression WireCoding => Document.WireCoding == "zstd" ? Protocol.TensorCompression.Zstd : Protocol.TensorCompression.None;
+
     /// <summary>No cut: the whole model runs on the edge (head.onnx is the full model).</summary>
     public bool IsEdgeOnly => TailPath is null || CutTensors.Count == 0;
 

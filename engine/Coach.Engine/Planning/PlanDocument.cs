@@ -80,6 +80,9 @@ public sealed class PlanDocument
     public PlanModelPart? Head { get; init; }
     public PlanModelPart? Tail { get; init; }
     public JsonElement? Scheduler { get; init; }
+    /// <summary>How the edge codes the packed UAQ codes of its cut tensors: <c>zstd</c> (docs/protocol.md compression code 2,
+    /// each tensor sent coded when that is shorter) or null (packed as they are).</summary>
+    public string? WireCoding { get; init; }
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
 
@@ -107,6 +110,10 @@ public sealed class PlanDocument
         if (doc is null)
         {
             throw new InvalidDataException($"'{file}' holds no plan");
+        }
+        if (doc.WireCoding is not (null or "zstd" or "none"))
+        {
+            throw new InvalidDataException($"'{file}': field 'wire_coding' is '{doc.WireCoding}'; expected \"zstd\", \"none\" or no field");
         }
         if (doc.Schema != CurrentSchema)
         {

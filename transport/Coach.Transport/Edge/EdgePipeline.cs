@@ -18,6 +18,7 @@ public sealed partial class EdgePipeline
     private readonly IFrameScheduler _scheduler;
     private readonly FrameLedger _ledger;
     private readonly EdgeCloudLink _link;
+    private readonly RequestPacker _packer;
     private readonly SchedulerFeedback _feedback = new();
     private readonly EmulatedDeviceClock _deviceClock;
     private readonly Channel<HeadSlot> _freeSlots;
@@ -61,8 +62,8 @@ public sealed partial class EdgePipeline
         _options = options;
         _ledger = new FrameLedger(source.Count);
         _deviceClock = new EmulatedDeviceClock(options.EmulatedSlowdown);
-        var packer = new RequestPacker(head, plan.IsCloudOnly, options.WantLogits);
-        _link = new EdgeCloudLink(_ledger, source, _feedback, packer, _deviceClock, options, !plan.IsEdgeOnly, client, fallback, reconnect);
+        _packer = new RequestPacker(head, plan.IsCloudOnly, options.WantLogits, plan.WireCoding);
+        _link = new EdgeCloudLink(_ledger, source, _feedback, _packer, _deviceClock, options, !plan.IsEdgeOnly, client, fallback, reconnect);
         _freeSlots = Channel.CreateBounded<HeadSlot>(new BoundedChannelOptions(head.Slots.Count) { SingleReader = true, SingleWriter = false });
         foreach (HeadSlot slot in head.Slots)
         {
@@ -111,6 +112,7 @@ public sealed partial class EdgePipeline
             _toSchedule.Writer.TryComplete();
             _toSend.Writer.TryComplete();
             await _link.StopAsync().ConfigureAwait(false);
+            _packer.Dispose();
         }
 
         long end = MonotonicClock.NowMicros;

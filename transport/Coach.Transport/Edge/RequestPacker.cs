@@ -10,7 +10,7 @@ namespace Coach.Transport.Edge;
 /// connection's pipe, without allocating (docs/protocol.md; UAQ and bit packing, docs/architecture.md §5).
 /// Each tensor goes at its planned bits, or at the scheduler's (eq. 11) where the plan quantizes it.
 /// </summary>
-internal sealed class RequestPacker
+internal sealed class RequestPacker : IDisposable
 {
     /// <summary>Fixed UAQ parameters of an 8-bit frame in [0,1] (the cloud-only plan): q = 255·x exactly.</summary>
     private static readonly QuantizationParameters EightBitFrame = new(1f / 255f, 0, 8);
@@ -20,18 +20,37 @@ internal sealed class RequestPacker
     private readonly bool _cloudOnly;
     private readonly FrameFlags _flags;
 
-    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits)
+    /// <summary>The zstd contexts and the packing buffer when the plan codes its tensors (plan.json <c>wire_coding</c>).</summary>
+    private readonly Native.Compression.Zstd? _coder;
+    private readonly byte[] _packed = [];
+
+    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits, TensorCompression coding = TensorCompression.None)
     {
         _specs = head.OutputSpecs;
         _frameShapes = head.OutputSpecs.Select(s => s.FrameShape()).ToArray();
         _cloudOnly = cloudOnly;
         _flags = wantLogits ? FrameFlags.WantLogits : FrameFlags.None;
+        if (coding == TensorCompression.Zstd && !cloudOnly)
+        {
+            _coder = new Native.Compression.Zstd();
+            _packed = new byte[_specs.Max(s => Uaq.PackedByteCount(checked((int)s.ElementsPerFrame), 8))];
+        }
+        else if (coding is not (TensorCompression.None or TensorCompression.Zstd))
+        {
+            throw new ArgumentOutOfRangeException(nameof(coding), coding, "the edge codes cut tensors with zstd or not at all");
+        }
     }
+
+    /// <summary>Whether the cut tensors go zstd-coded.</summary>
+    public bool Codes => _coder is not null;
+
+    public void Dispose() => _coder?.Dispose();
 
     /// <summary>The bits a frame is recorded as sent with: the scheduler's choice, else the first tensor's planned bits.</summary>
     public int RecordedBits(int bitsOverride) => bitsOverride != 0 ? bitsOverride : _specs[0].Bits;
 
-    /// <summary>Writes the slot's Request (request id = frame id + 1) into <paramref name="output"/>; returns its size on the wire.</summary>
+    /// <summary>Writes the slot's Request (request id = frame id + 1) into <paramref name="output"/>; returns its size on the wire
+    /// (as coded, when the tensors are).</summary>
     /// <param name="bitsOverride">The scheduler's bits for every quantized tensor; 0 = as planned.</param>
     public int Write(PipeWriter output, HeadSlot slot, int bitsOverride, long captureMicros)
     {
@@ -56,14 +75,17 @@ internal sealed class RequestPacker
             {
                 writer.AddQuantized(t, values, _frameShapes[t], EightBitFrame);
             }
+            else if (_coder is not null)
+            {
+                writer.AddQuantizedCoded(t, values, _frameShapes[t], bits, _coder, _packed);
+            }
             else
             {
                 writer.AddQuantized(t, values, _frameShapes[t], bits);
             }
         }
 
-        writer.Complete();
-        return FrameHeader.Size + RequestHeader.Size + capacity;
+        return FrameHeader.Size + writer.Complete();
     }
 
     private int BitsFor(int tensor, int bitsOverride)

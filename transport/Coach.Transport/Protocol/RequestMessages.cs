@@ -130,8 +130,9 @@ public ref struct RequestFrameWriter
         WriteParameters(slot, 1f, 0);
     }
 
-    /// <summary>Seals the frame (CRCs) and commits it to the writer; the caller flushes.</summary>
-    public void Complete()
+    /// <summary>Seals the frame (CRCs) and commits it to the writer; the caller flushes. Returns the payload's length (coded
+    /// tensors make it shorter than the capacity asked for).</summary>
+    public int Complete()
     {
         if (_writtenTensors != _declaredTensors)
         {
@@ -139,6 +140,7 @@ public ref struct RequestFrameWriter
         }
 
         _frame.Complete(_payload.Position);
+        return _payload.Position;
     }
 
     private Span<byte> BeginTensor(int ordinal, ReadOnlySpan<int> shape, int valueCount, int bits, out Span<byte> parameterSlot)
