@@ -176,6 +176,17 @@ public sealed partial class CutCalibrator : ICutBitsProvider
         return [.. bits];
     }
 
+    /// <summary>
+    /// Top-1 accuracy on this calibrator's frames (against their labels) with each cut tensor at its own width: a
+    /// held-out check of calibrated bits when the frames are another split than the calibration's.
+    /// </summary>
+    public double Accuracy(IReadOnlyList<string> cutTensors, int[] bits)
+    {
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        using var evaluation = new CutEvaluation(this, cutTensors);
+        return (double)evaluation.Correct(bits).Count(c => c) / _frameCount;
+    }
+
     /// <summary>A cut's per-tensor widths reordered from the entry's tensor order to <paramref name="cutTensors"/>'.</summary>
     internal static int[] InOrder(CutCalibration entry, IReadOnlyList<string> cutTensors) =>
         [.. cutTensors.Select(name => entry.TensorBits![Array.IndexOf(entry.CutTensors, name)])];

@@ -43,11 +43,12 @@ internal sealed class BruteForcePlanner : IPartitionPlanner
         var chooser = new BitChooser(problem, bits);
         PartitionPlan? best = null;
         double bestLatency = double.PositiveInfinity;
-        foreach (var ideal in AllIdeals(problem))
+        // Only the partitions the edge and cloud can deploy (CutConstraints: float32 values, at most MaxCutTensors).
+        foreach (var ideal in AllIdeals(problem).Where(i => CutConstraints.Admits(problem, i)))
         {
             var plan = chooser.Choose(Method, ideal, out _);
             var cut = PipelineCostModel.CutTensors(problem, ideal);
-            bestLatency = Math.Min(bestLatency, PipelineCostModel.Evaluate(problem, ideal, cut, chooser.MinimumBits(cut)).LatencySeconds);
+            bestLatency = Math.Min(bestLatency, PipelineCostModel.Evaluate(problem, ideal, cut, chooser.MinimumBitsPerTensor(cut)).LatencySeconds);
             if (plan is not null && (best is null || PartitionCost.CompareObjective(plan.Cost, best.Cost) < 0))
             {
                 best = plan;
