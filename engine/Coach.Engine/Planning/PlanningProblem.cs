@@ -54,7 +54,7 @@ public sealed class PlanningProblem
         }
         if (settings.MaxCutTensors < 1)
         {
-            throw new ArgumentException($"the most tensors a cut may carry must be at least 1, got {settings.MaxCutTensors}");
+            throw new ArgumentException($"the most tensors a cut may carry (--max-cut-tensors) must be at least 1, got {settings.MaxCutTensors}");
         }
         NodeNames = nodeNames;
         EdgeSeconds = edgeSeconds;
