@@ -109,7 +109,7 @@ public sealed class CoachPlanner : IPartitionPlanner
                 bestLatency = Math.Min(bestLatency, atMinimum.LatencySeconds);
             }
             throw new PlanInfeasibleException(
-                $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any deployable partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that"
+                $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms (among those the data plane can carry); raise --tmax to at least that"
                 + ExcludedNote(problem, decomposition, excluded, bestLatency),
                 bestLatency);
         }

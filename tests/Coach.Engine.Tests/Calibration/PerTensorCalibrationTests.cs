@@ -43,7 +43,8 @@ public class PerTensorCalibrationTests(ITestOutputHelper output)
             double sharedLoss = test.BaselineAccuracy - test.Accuracy(Cut, uniform);
             double mixedLoss = test.BaselineAccuracy - test.Accuracy(Cut, mixed);
             output.WriteLine($"cut [{string.Join(", ", Cut)}] ({string.Join(" + ", elements)} values)");
-            output.WriteLine($"shared {shared} bits: {Bytes(uniform):N0} B/frame, held-out loss {sharedLoss:P2}");
+            double sharedCalibrationLoss = calibrator.BaselineAccuracy - entry.AccuracyByBits[$"{shared}"];
+            output.WriteLine($"shared {shared} bits: {Bytes(uniform):N0} B/frame, held-out loss {sharedLoss:P2}, calibration loss {sharedCalibrationLoss:P2}");
             output.WriteLine($"per tensor [{string.Join(", ", mixed)}] bits: {Bytes(mixed):N0} B/frame ({1 - (Bytes(mixed) / Bytes(uniform)):P1} fewer), held-out loss {mixedLoss:P2}, calibration loss {calibrationLoss:P2}");
             output.WriteLine($"full-model accuracy: calibration {calibrator.BaselineAccuracy:P2}, test {test.BaselineAccuracy:P2}; {test.Results.Frames} test frames");
             Assert.True(Bytes(mixed) < Bytes(uniform), "per-tensor bits should narrow one of the two tensors on this cut");
