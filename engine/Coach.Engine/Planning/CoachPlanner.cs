@@ -114,7 +114,7 @@ public sealed class CoachPlanner : IPartitionPlanner
                 bestLatency);
         }
         // Eq. 4 as a constraint: the chosen plan's latency comes from a schedule in which no cloud layer starts before its inputs.
-        PipelineCostModel.Schedule(problem, best.OnEdge, best.CutTensors, best.Bits).EnsureValid(problem, best.OnEdge);
+        PipelineCostModel.Schedule(problem, best.OnEdge, best.CutTensors, best.Bits).EnsureValid(problem, best.OnEdge, best.Cost.LatencySeconds);
         var chosen = best.WithSearch(examined, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits"
             + (excluded.Sum() > 0 ? $", {excluded.Sum()} excluded by the cut constraints" : ""), candidates.Count + excluded.Sum());
         chosen.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;

@@ -16,9 +16,10 @@ public sealed record PartitionSchedule(double[] Start, double[] Finish, double[]
     /// Checks the schedule against eq. 4 and the cost model: every cloud layer starts no earlier than each input is there
     /// (an edge-produced value or model input after its transmission has arrived, a cloud-produced value when its layer has
     /// finished), runs for its profiled time, does not overlap another cloud layer, and the predicted latency is the
-    /// schedule's finish (the last layer or the last byte on the link). Returns null when it holds, else what broke.
+    /// schedule's finish (the last layer or the last byte on the link): <paramref name="predictedLatency"/> when given (a
+    /// plan's own cost), else this schedule's <see cref="Cost"/>. Returns null when it holds, else what broke.
     /// </summary>
-    public string? Violation(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
+    public string? Violation(PlanningProblem problem, ReadOnlySpan<bool> onEdge, double? predictedLatency = null)
     {
         ArgumentNullException.ThrowIfNull(problem);
         int n = problem.NodeCount;
@@ -26,7 +27,8 @@ public sealed record PartitionSchedule(double[] Start, double[] Finish, double[]
         {
             return $"the schedule covers {Start.Length} layers and {Arrival.Length} values; the problem has {n} and {problem.Tensors.Count}";
         }
-        double scale = Math.Max(Cost.LatencySeconds, 1e-9);
+        double latency = predictedLatency ?? Cost.LatencySeconds;
+        double scale = Math.Max(latency, 1e-9);
         double tolerance = 1e-9 * scale;
         double end = 0;
         double cloudFree = 0;
@@ -68,15 +70,15 @@ public sealed record PartitionSchedule(double[] Start, double[] Finish, double[]
             }
         }
         end = Math.Max(end, problem.Settings.EdgeFrameOverheadSeconds);
-        return Math.Abs(end - Cost.LatencySeconds) > tolerance
-            ? $"the predicted latency is {Ms(Cost.LatencySeconds)} ms but the schedule finishes at {Ms(end)} ms"
+        return Math.Abs(end - latency) > tolerance
+            ? $"the predicted latency is {Ms(latency)} ms but the schedule finishes at {Ms(end)} ms"
             : null;
     }
 
     /// <summary>Throws when <see cref="Violation"/> finds one: a plan whose latency breaks eq. 4 must never be written.</summary>
-    public void EnsureValid(PlanningProblem problem, ReadOnlySpan<bool> onEdge)
+    public void EnsureValid(PlanningProblem problem, ReadOnlySpan<bool> onEdge, double? predictedLatency = null)
     {
-        if (Violation(problem, onEdge) is { } broken)
+        if (Violation(problem, onEdge, predictedLatency) is { } broken)
         {
             throw new InvalidOperationException($"the cost model's schedule is inconsistent: {broken}");
         }

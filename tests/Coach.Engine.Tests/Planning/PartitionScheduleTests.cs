@@ -59,7 +59,10 @@ public class PartitionScheduleTests
             }
             // And the planner's own choice (it checks itself before returning).
             var plan = new CoachPlanner().Plan(problem, new HashedBits(seed));
-            Assert.Null(PipelineCostModel.Schedule(problem, plan.OnEdge, plan.CutTensors, plan.Bits).Violation(problem, plan.OnEdge));
+            var planned = PipelineCostModel.Schedule(problem, plan.OnEdge, plan.CutTensors, plan.Bits);
+            Assert.Null(planned.Violation(problem, plan.OnEdge, plan.Cost.LatencySeconds));
+            // A plan whose latency is not its schedule's finish is caught (0.1 % off).
+            Assert.Contains("finishes at", planned.Violation(problem, plan.OnEdge, plan.Cost.LatencySeconds * 1.001));
         }
         Assert.True(schedules > 1000, $"{schedules} schedules");
     }
