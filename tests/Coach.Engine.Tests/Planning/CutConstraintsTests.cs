@@ -105,6 +105,8 @@ public class CutConstraintsTests
         const int branches = 18;
         var settings = new CostSettings { BandwidthBitsPerSecond = 1e9, FrameOverheadSeconds = 1e-5 };
         Assert.Equal(CutConstraints.MaxTensorsPerFrame, settings.MaxCutTensors);
+        // One constant for both layers: the wire's default limit is the planner's.
+        Assert.Equal(CutConstraints.MaxTensorsPerFrame, Coach.Transport.Protocol.WireLimits.Default.MaxTensorsPerFrame);
         var unlimited = WideFan(branches, settings with { MaxCutTensors = 100 });
         var cheapest = new CoachPlanner().Plan(unlimited, new FixedBits(8));
         Assert.Equal(branches, cheapest.CutTensors.Length); // every branch output crosses
