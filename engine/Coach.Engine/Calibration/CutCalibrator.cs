@@ -10,55 +10,6 @@ using Google.Protobuf;
 
 namespace Coach.Engine.Calibration;
 
-/// <summary>One calibrated cut: the minimum safe bits and the accuracy measured at each width tried.</summary>
-public sealed record CutCalibration(string[] CutTensors, int Bits, Dictionary<string, double> AccuracyByBits);
-
-/// <summary>The calibration results of one model (the JSON file under .cache/calibration/, or a file given to `coach plan --calib`).</summary>
-public sealed class CalibrationResults
-{
-    public const string CurrentSchema = "coach.calibration/2";
-    public string Schema { get; init; } = CurrentSchema;
-    public required string ModelSha256 { get; init; }
-    public required double Epsilon { get; init; }
-    public required int Frames { get; init; }
-    public required double BaselineAccuracy { get; init; }
-
-    /// <summary>Whether the full model is right on each calibration frame ('1') or not ('0'), in frame order.</summary>
-    public required string BaselineCorrect { get; init; }
-
-    /// <summary>z of the acceptance test: the measured loss plus z standard errors must stay within ε (0: eq. 1 as written).</summary>
-    public double StandardErrors { get; init; }
-
-    public Dictionary<string, CutCalibration> Cuts { get; init; } = new(StringComparer.Ordinal);
-
-    public static string Key(IEnumerable<string> cutTensors) => string.Join('|', cutTensors.Order(StringComparer.Ordinal));
-
-    public void Save(string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(this, CalibrationJsonContext.Default.CalibrationResults));
-        File.Move(temp, path, overwrite: true);
-    }
-
-    public static CalibrationResults? TryLoad(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-        try
-        {
-            var r = JsonSerializer.Deserialize(File.ReadAllText(path), CalibrationJsonContext.Default.CalibrationResults);
-            return r?.Schema == CurrentSchema ? r : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-}
-
 /// <summary>
 /// Minimum bit width of a cut under the accuracy constraint of eq. 1, Acc − Acc(Q) ≤ ε with a margin of z standard errors
 /// for the calibration set's size (<see cref="Accepts"/>), measured on the calibration
@@ -69,7 +20,7 @@ public sealed class CalibrationResults
 /// a non-monotone case can at worst make the search return more bits than needed, never fewer than a tried width
 /// that failed. Results are cached per (model sha256, ε, frames, cut) in a JSON file.
 /// </summary>
-public sealed class CutCalibrator : ICutBitsProvider
+public sealed partial class CutCalibrator : ICutBitsProvider
 {
     private readonly LayerGraph _graph;
     private readonly ILabelledFrames _frames;
@@ -176,70 +127,69 @@ public sealed class CutCalibrator : ICutBitsProvider
             return Accepts(_results.BaselineCorrect, correct, Epsilon, StandardErrors);
         }
         int result = SearchMinimumBits(Safe);
-        _results.Cuts[key] = new CutCalibration([.. cutTensors], result, accuracy);
+        _results.Cuts[key] = new CutCalibration([.. cutTensors], result, accuracy, cutTensors.Count == 1 ? [result] : null);
         _results.Save(_cachePath);
         CutsMeasured++;
         return result;
     }
 
-    /// <summary>
-    /// The dichotomous search over one cut's widths: 8 first (failing ⇒ 32, the cut goes unquantized), then binary search
-    /// on 2…8 for the narrowest width <paramref name="safe"/> accepts — 4 evaluations. Exact when acceptance is monotone in
-    /// the width; otherwise never a width that was evaluated and refused.
-    /// </summary>
-    public static int SearchMinimumBits(Func<int, bool> safe)
+    public int[] MinimumBitsPerTensor(PlanningProblem problem, IReadOnlyList<int> cutTensors)
     {
-        ArgumentNullException.ThrowIfNull(safe);
-        if (!safe(8))
-        {
-            return 32;
-        }
-        int lo = 2;
-        int hi = 8;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) / 2;
-            if (safe(mid))
-            {
-                hi = mid;
-            }
-            else
-            {
-                lo = mid + 1;
-            }
-        }
-        return hi;
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        return MinimumBitsPerTensor([.. cutTensors.Select(k => problem.Tensors[k].Name)]);
     }
 
     /// <summary>
-    /// Eq. 1 with a margin for the calibration set's finite size. With <c>a</c> frames the full model gets right and the
-    /// quantized split gets wrong, and <c>b</c> the other way round, the loss is <c>(a − b)/n</c> and, the frames being
-    /// paired, its standard error is about <c>√(a + b)/n</c>; the width is accepted when <c>loss + z·se ≤ ε</c>. At
-    /// z = 0 this is eq. 1 (a gain is always accepted). Without the margin a width whose loss on 1,000 frames sits just
-    /// under ε loses more than ε on another stream half the time.
+    /// Each cut tensor's own minimum width (in <paramref name="cutTensors"/>' order) under one joint eq. 1 test
+    /// (<see cref="SearchPerTensorBits"/>, starting from the shared minimum); cached beside it.
     /// </summary>
-    public static bool Accepts(string baselineCorrect, IReadOnlyList<bool> correct, double epsilon, double standardErrors)
+    public int[] MinimumBitsPerTensor(IReadOnlyList<string> cutTensors)
     {
-        ArgumentNullException.ThrowIfNull(baselineCorrect);
-        ArgumentNullException.ThrowIfNull(correct);
-        if (baselineCorrect.Length != correct.Count || correct.Count == 0)
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        int shared = MinimumBits(cutTensors);
+        var key = CalibrationResults.Key(cutTensors);
+        var entry = _results.Cuts[key];
+        if (entry.TensorBits is { } known && known.Length == entry.CutTensors.Length)
         {
-            throw new ArgumentException($"the baseline covers {baselineCorrect.Length} frames, the quantized run {correct.Count}", nameof(correct));
+            return InOrder(entry, cutTensors);
         }
-
-        int lost = 0, gained = 0;
-        for (int i = 0; i < correct.Count; i++)
+        int[] bits;
+        if (cutTensors.Count == 1)
         {
-            bool before = baselineCorrect[i] == '1';
-            lost += before && !correct[i] ? 1 : 0;
-            gained += !before && correct[i] ? 1 : 0;
+            bits = [shared];
         }
-
-        double n = correct.Count;
-        double loss = (lost - gained) / n;
-        double standardError = Math.Sqrt(lost + gained) / n;
-        return loss + (standardErrors * standardError) <= epsilon;
+        else
+        {
+            using var evaluation = new CutEvaluation(this, cutTensors);
+            bits = SearchPerTensorBits(shared, [.. cutTensors.Select(name => (double)_graph.Tensor(name).ByteCount)], vector =>
+            {
+                var correct = evaluation.Correct(vector);
+                entry.AccuracyByBits[string.Join(',', vector)] = (double)correct.Count(c => c) / _frameCount;
+                return Accepts(_results.BaselineCorrect, correct, Epsilon, StandardErrors);
+            });
+            CutsMeasured++;
+        }
+        entry = entry with { CutTensors = [.. cutTensors], TensorBits = bits };
+        _results.Cuts[key] = entry;
+        _results.Save(_cachePath);
+        return [.. bits];
     }
+
+    /// <summary>
+    /// Top-1 accuracy on this calibrator's frames (against their labels) with each cut tensor at its own width: a
+    /// held-out check of calibrated bits when the frames are another split than the calibration's.
+    /// </summary>
+    public double Accuracy(IReadOnlyList<string> cutTensors, int[] bits)
+    {
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        using var evaluation = new CutEvaluation(this, cutTensors);
+        return (double)evaluation.Correct(bits).Count(c => c) / _frameCount;
+    }
+
+    /// <summary>A cut's per-tensor widths reordered from the entry's tensor order to <paramref name="cutTensors"/>'.</summary>
+    internal static int[] InOrder(CutCalibration entry, IReadOnlyList<string> cutTensors) =>
+        [.. cutTensors.Select(name => entry.TensorBits![Array.IndexOf(entry.CutTensors, name)])];
 
     /// <summary>z of the acceptance test (<see cref="Accepts"/>).</summary>
     public double StandardErrors => _results.StandardErrors;
@@ -294,10 +244,12 @@ public sealed class CutCalibrator : ICutBitsProvider
         private readonly SplitModels _split;
         private readonly string _output;
         private readonly List<(int Start, int Count, Dictionary<string, DenseTensor> Values)>? _cache;
+        private readonly IReadOnlyList<string> _cut;
 
         public CutEvaluation(CutCalibrator owner, IReadOnlyList<string> cut)
         {
             _owner = owner;
+            _cut = cut;
             _split = ModelSplitter.Split(owner._graph, cut);
             _head = _split.Head is null ? null : InferenceSession.Open(_split.Head.ToByteArray(), owner._settings, "calibration head");
             _tail = InferenceSession.Open(_split.Tail!.ToByteArray(), owner._settings, "calibration tail");
@@ -323,7 +275,32 @@ public sealed class CutCalibrator : ICutBitsProvider
             return values;
         }
 
-        public bool[] Correct(int bits)
+        public bool[] Correct(int bits) => Correct(_ => bits);
+
+        /// <summary>Correctness with each cut tensor at its own width (in the cut's order).</summary>
+        public bool[] Correct(int[] bits)
+        {
+            ArgumentNullException.ThrowIfNull(bits);
+            if (bits.Length != _cut.Count)
+            {
+                throw new ArgumentException($"{bits.Length} widths for a cut of {_cut.Count} tensors", nameof(bits));
+            }
+            return Correct(name => bits[IndexOf(name)]);
+        }
+
+        private int IndexOf(string name)
+        {
+            for (int i = 0; i < _cut.Count; i++)
+            {
+                if (_cut[i] == name)
+                {
+                    return i;
+                }
+            }
+            throw new InvalidOperationException($"tail input '{name}' is not one of the cut tensors [{string.Join(", ", _cut)}]");
+        }
+
+        private bool[] Correct(Func<string, int> bitsOf)
         {
             var marks = new char[_owner._frameCount];
             var batches = _cache ?? _owner.Batches().Select(b => (b.Start, b.Count, HeadValues(b.Frame)));
@@ -338,6 +315,7 @@ public sealed class CutCalibrator : ICutBitsProvider
                         inputs.Add(new NamedTensor(name, original));
                         continue;
                     }
+                    int bits = bitsOf(name);
                     var restored = DenseTensor.Create(TensorElementType.Float, original.Shape);
                     var source = original.AsSpan<float>();
                     var target = restored.AsSpan<float>();
@@ -361,21 +339,3 @@ public sealed class CutCalibrator : ICutBitsProvider
         }
     }
 }
-
-/// <summary>Minimum bits read from a calibration results file (`coach plan --calib PATH`); a cut it lacks is an error.</summary>
-public sealed class CalibrationFileBits(CalibrationResults results, string path) : ICutBitsProvider
-{
-    public int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors)
-    {
-        ArgumentNullException.ThrowIfNull(problem);
-        ArgumentNullException.ThrowIfNull(cutTensors);
-        var key = CalibrationResults.Key(cutTensors.Select(k => problem.Tensors[k].Name));
-        return results.Cuts.TryGetValue(key, out var c)
-            ? c.Bits
-            : throw new KeyNotFoundException($"calibration file '{path}' has no entry for the cut [{key.Replace("|", ", ", StringComparison.Ordinal)}]; use --calib calib to measure it");
-    }
-}
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
-[JsonSerializable(typeof(CalibrationResults))]
-internal sealed partial class CalibrationJsonContext : JsonSerializerContext;

@@ -18,9 +18,13 @@ public static class ChainCuts
         }
     }
 
-    /// <summary>Prefixes that a single tensor crosses (the points of a chain), plus the edge-only prefix.</summary>
+    /// <summary>Prefixes that a single tensor crosses (the points of a chain), plus the edge-only prefix; deployable ones only.</summary>
     public static IEnumerable<bool[]> SingleTensorPrefixes(PlanningProblem problem) =>
-        TopologicalPrefixes(problem).Where(p => PipelineCostModel.CutTensors(problem, p).Length <= 1);
+        TopologicalPrefixes(problem).Where(p => PipelineCostModel.CutTensors(problem, p).Length <= 1 && CutConstraints.Admits(problem, p));
+
+    /// <summary>The prefixes whose cut the edge and cloud can carry (<see cref="CutConstraints"/>); the edge-only prefix always.</summary>
+    public static IEnumerable<bool[]> DeployablePrefixes(PlanningProblem problem) =>
+        TopologicalPrefixes(problem).Where(p => CutConstraints.Admits(problem, p));
 }
 
 /// <summary>Everything on the end device: nothing is transmitted.</summary>
@@ -110,7 +114,7 @@ public sealed class JpsPlanner : IPartitionPlanner
 
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
     {
-        var plans = ChainCuts.TopologicalPrefixes(problem).Select(p => PartitionPlan.ForPartition(Method, problem, p, 32)).ToList();
+        var plans = ChainCuts.DeployablePrefixes(problem).Select(p => PartitionPlan.ForPartition(Method, problem, p, 32)).ToList();
         var best = plans
             .OrderBy(p => Math.Max(p.Cost.EdgeSeconds, p.Cost.TransmissionSeconds + p.Cost.CloudSeconds))
             .ThenBy(p => p.Cost.SerialLatencySeconds)

@@ -1,4 +1,3 @@
-using Coach.Engine.Online;
 using System.Diagnostics;
 
 namespace Coach.Engine.Planning;
@@ -38,24 +37,34 @@ public sealed class CoachPlanner : IPartitionPlanner
         {
             twoBitSeconds[k] = PipelineCostModel.TensorSeconds(problem, k, 2);
         }
+        var excluded = new long[Enum.GetValues<CutViolation>().Length];
         decomposition.Enumerate(onEdge, () =>
         {
-            double te = PipelineCostModel.EdgeSeconds(problem, onEdge);
-            double tc = PipelineCostModel.CloudSeconds(problem, onEdge);
             double tt = 0;
-            bool any = false;
+            int count = 0;
+            bool nonFloat = false;
             for (int k = 0; k < twoBitSeconds.Length; k++)
             {
                 if (PipelineCostModel.IsCut(problem, k, onEdge))
                 {
                     tt += twoBitSeconds[k];
-                    any = true;
+                    count++;
+                    nonFloat |= !CutConstraints.CanCross(problem, k);
                 }
             }
-            if (any)
+            // The deployment constraints (CutConstraints): no non-float value crosses, at most MaxCutTensors tensors.
+            var violation = nonFloat ? CutViolation.NonFloat : count > problem.Settings.MaxCutTensors ? CutViolation.TooManyTensors : CutViolation.None;
+            if (violation != CutViolation.None)
+            {
+                excluded[(int)violation]++;
+                return;
+            }
+            if (count > 0)
             {
                 tt += PipelineCostModel.FrameSeconds(problem);
             }
+            double te = PipelineCostModel.EdgeSeconds(problem, onEdge);
+            double tc = PipelineCostModel.CloudSeconds(problem, onEdge);
             candidates.Add(((bool[])onEdge.Clone(), Math.Max(te, Math.Max(tt, tc))));
         });
         candidates.Sort((a, b) => a.LowerBound.CompareTo(b.LowerBound));
@@ -96,113 +105,55 @@ public sealed class CoachPlanner : IPartitionPlanner
                     break;
                 }
                 var cut = PipelineCostModel.CutTensors(problem, edgeSet);
-                var atMinimum = PipelineCostModel.Evaluate(problem, edgeSet, cut, PipelineCostModel.UniformBits(cut.Length, chooser.MinimumBits(cut)));
+                var atMinimum = PipelineCostModel.Evaluate(problem, edgeSet, cut, chooser.MinimumBitsPerTensor(cut));
                 bestLatency = Math.Min(bestLatency, atMinimum.LatencySeconds);
             }
             throw new PlanInfeasibleException(
-                $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms; raise --tmax to at least that",
+                $"no partition meets T_max = {problem.Settings.LatencyBudgetSeconds * 1e3:F3} ms: the lowest latency any partition reaches is {bestLatency * 1e3:F3} ms (among those the data plane can carry); raise --tmax to at least that"
+                + ExcludedNote(problem, decomposition, excluded, bestLatency),
                 bestLatency);
         }
-        var chosen = best.WithSearch(examined, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits", candidates.Count);
+        // Eq. 4 as a constraint: the chosen plan's latency comes from a schedule in which no cloud layer starts before its inputs.
+        PipelineCostModel.Schedule(problem, best.OnEdge, best.CutTensors, best.Bits).EnsureValid(problem, best.OnEdge, best.Cost.LatencySeconds);
+        var chosen = best.WithSearch(examined, $"{candidates.Count} partitions enumerated, {examined} evaluated with calibrated bits"
+            + (excluded.Sum() > 0 ? $", {excluded.Sum()} excluded by the cut constraints" : ""), candidates.Count + excluded.Sum());
         chosen.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
         return chosen;
     }
-}
-
-/// <summary>
-/// The bits of one partition: the calibrated minimum b_min of its cut, then eq. 11 offline —
-/// Q = argmin_{Q ≥ b_min} |T_t(Q) − max{T_e, T_t(Q), T_c}| among widths that keep the bottleneck and T_max
-/// (the widest on ties): more bits where the link would otherwise idle, for free accuracy.
-/// </summary>
-public sealed class BitChooser(PlanningProblem problem, ICutBitsProvider provider)
-{
-    /// <summary>Eq. 11's candidates offline: the widths calibration can return (eq. 1), and raw float.</summary>
-    private static readonly int[] OfflineWidths = [2, 3, 4, 5, 6, 7, 8, 32];
-
-    private readonly Dictionary<string, int> _minimumBits = new(StringComparer.Ordinal);
-
-    /// <summary>Latency of the partition with every float cut tensor at 2 bits: a lower bound for any bits.</summary>
-    public double LatencyLowerBound(bool[] onEdge, int[] cut) =>
-        PipelineCostModel.Evaluate(problem, onEdge, cut, PipelineCostModel.UniformBits(cut.Length, 2)).LatencySeconds;
-
-    public int MinimumBits(int[] cut)
-    {
-        if (cut.Length == 0 || !cut.Any(k => problem.Tensors[k].IsFloat))
-        {
-            return 32;
-        }
-        var key = string.Join(',', cut);
-        if (!_minimumBits.TryGetValue(key, out var b))
-        {
-            b = provider.MinimumBits(problem, cut);
-            if (b is not ((>= 2 and <= 8) or 32))
-            {
-                throw new InvalidOperationException($"calibration returned {b} bits for a cut; expected 2…8 or 32");
-            }
-            _minimumBits[key] = b;
-        }
-        return b;
-    }
 
     /// <summary>
-    /// The plan of one partition, or null when it breaks T_max or its bottleneck exceeds <paramref name="pruneAbove"/>
-    /// (then <paramref name="latencyAtMinimumBits"/> is NaN); else also the latency at minimum bits.
+    /// Which cut constraint bound when T_max cannot be met: for each kind of excluded partition, how many there were and the
+    /// lowest latency (at 2 bits, a lower bound) one of them would have reached, when below the deployable best.
     /// </summary>
-    public PartitionPlan? Choose(string method, bool[] onEdge, out double latencyAtMinimumBits, double pruneAbove = double.PositiveInfinity)
+    private static string ExcludedNote(PlanningProblem problem, IdealDecomposition decomposition, long[] excluded, double bestLatency)
     {
-        ArgumentNullException.ThrowIfNull(onEdge);
-        var cut = PipelineCostModel.CutTensors(problem, onEdge);
-        if (problem.Settings.LatencyBudgetSeconds is { } limit && LatencyLowerBound(onEdge, cut) > limit)
+        if (excluded.Sum() == 0)
         {
-            // Even at 2 bits this partition breaks T_max (latency only grows with bits): no calibration needed.
-            latencyAtMinimumBits = double.NaN;
-            return null;
+            return "";
         }
-        int minimum = MinimumBits(cut);
-        var minimumBits = PipelineCostModel.UniformBits(cut.Length, minimum);
-        double te = PipelineCostModel.EdgeSeconds(problem, onEdge);
-        double tc = PipelineCostModel.CloudSeconds(problem, onEdge);
-        double bottleneck = Math.Max(Math.Max(te, tc), PipelineCostModel.TransmissionSeconds(problem, cut, minimumBits));
-        if (bottleneck > pruneAbove)
+        var fastest = new double[excluded.Length];
+        Array.Fill(fastest, double.PositiveInfinity);
+        var onEdge = new bool[problem.NodeCount];
+        decomposition.Enumerate(onEdge, () =>
         {
-            latencyAtMinimumBits = double.NaN;
-            return null;
+            var cut = PipelineCostModel.CutTensors(problem, onEdge);
+            var violation = CutConstraints.Check(problem, cut);
+            if (violation != CutViolation.None)
+            {
+                double atTwoBits = PipelineCostModel.Evaluate(problem, onEdge, cut, PipelineCostModel.UniformBits(cut.Length, 2)).LatencySeconds;
+                fastest[(int)violation] = Math.Min(fastest[(int)violation], atTwoBits);
+            }
+        });
+        var notes = new List<string>();
+        foreach (var violation in new[] { CutViolation.TooManyTensors, CutViolation.NonFloat })
+        {
+            int v = (int)violation;
+            if (excluded[v] > 0)
+            {
+                string faster = fastest[v] < bestLatency ? $"; the limit binds: the fastest of them could reach {fastest[v] * 1e3:F3} ms" : "";
+                notes.Add($"{excluded[v]} partitions were excluded because they {CutConstraints.Describe(violation, problem)}{faster}");
+            }
         }
-        var atMinimum = PipelineCostModel.Evaluate(problem, onEdge, cut, minimumBits);
-        latencyAtMinimumBits = atMinimum.LatencySeconds;
-        double? budget = problem.Settings.LatencyBudgetSeconds;
-        if (budget is { } tmax && atMinimum.LatencySeconds > tmax)
-        {
-            return null;
-        }
-        var chosen = atMinimum;
-        var chosenBits = minimumBits;
-        var link = new PartitionLink(problem, onEdge, cut, budget);
-        int width = BubbleFillingBits.Choose(minimum, OfflineWidths, Math.Max(te, tc), ref link); // eq. 11 offline, under T_max
-        if (width != minimum)
-        {
-            chosenBits = PipelineCostModel.UniformBits(cut.Length, width);
-            chosen = PipelineCostModel.Evaluate(problem, onEdge, cut, chosenBits);
-        }
-        return new PartitionPlan
-        {
-            Method = method,
-            OnEdge = onEdge,
-            CutTensors = cut,
-            Bits = chosenBits,
-            MinimumBits = minimumBits,
-            Cost = chosen,
-        };
-    }
-
-    /// <summary>T_t(Q) of one partition with every cut tensor at Q, and T_max (eq. 3) on its overlapped latency (eq. 4).</summary>
-    private readonly struct PartitionLink(PlanningProblem problem, bool[] onEdge, int[] cut, double? latencyBudget) : ITransmissionAtBits
-    {
-        public double TransmissionSeconds(int bits) =>
-            PipelineCostModel.TransmissionSeconds(problem, cut, PipelineCostModel.UniformBits(cut.Length, bits));
-
-        public bool Admits(int bits) =>
-            latencyBudget is not { } tmax
-            || PipelineCostModel.Evaluate(problem, onEdge, cut, PipelineCostModel.UniformBits(cut.Length, bits)).LatencySeconds <= tmax;
+        return ". " + string.Join(". ", notes);
     }
 }

@@ -32,11 +32,12 @@ public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light) : IPartitionPlan
         ArgumentNullException.ThrowIfNull(problem);
         var edgeOnly = new bool[problem.NodeCount];
         Array.Fill(edgeOnly, true);
+        // The min cut keeps non-float values uncut (infinite capacity); the tensor-count limit filters the candidates.
         var candidates = new List<PartitionPlan> { PartitionPlan.ForPartition(Method, problem, edgeOnly, 32) };
         if (Load == DadsLoad.Light)
         {
             candidates.Add(PartitionPlan.ForPartition(Method, problem, MinimumCut(problem, 1, 1), 32));
-            var best = candidates.MinBy(p => p.Cost.SerialLatencySeconds)!;
+            var best = candidates.Where(c => CutConstraints.Admits(problem, c.OnEdge)).MinBy(p => p.Cost.SerialLatencySeconds)!;
             return Examined(best, candidates.Count);
         }
         for (int i = 1; i < 32; i++)
@@ -44,7 +45,7 @@ public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light) : IPartitionPlan
             double edgeWeight = i / 32.0;
             candidates.Add(PartitionPlan.ForPartition(Method, problem, MinimumCut(problem, edgeWeight, 1 - edgeWeight), 32));
         }
-        var heavy = candidates.OrderBy(p => p.Cost.BottleneckSeconds).ThenBy(p => p.Cost.SerialLatencySeconds).First();
+        var heavy = candidates.Where(c => CutConstraints.Admits(problem, c.OnEdge)).OrderBy(p => p.Cost.BottleneckSeconds).ThenBy(p => p.Cost.SerialLatencySeconds).First();
         return Examined(heavy, candidates.Count);
     }
 
@@ -72,7 +73,8 @@ public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light) : IPartitionPlan
             var t = problem.Tensors[k];
             int aux = n + k;
             int producer = t.Producer < 0 ? source : t.Producer;
-            network.AddEdge(producer, aux, offloadWeight * PipelineCostModel.TensorSeconds(problem, k, 32));
+            // A value the data plane cannot carry (not float32, CutConstraints) is never cut: infinite capacity.
+            network.AddEdge(producer, aux, CutConstraints.CanCross(problem, k) ? offloadWeight * PipelineCostModel.TensorSeconds(problem, k, 32) : double.PositiveInfinity);
             foreach (var w in t.Consumers)
             {
                 network.AddEdge(aux, w, double.PositiveInfinity);

@@ -2,11 +2,21 @@ using System.Numerics;
 
 namespace Coach.Engine.Planning;
 
-/// <summary>Gives the minimum safe bit width of a cut (eq. 1): 2…8, or 32 when no quantization is safe.</summary>
+/// <summary>Gives the minimum safe bit widths of a cut (eq. 1): 2…8, or 32 when no quantization is safe.</summary>
 public interface ICutBitsProvider
 {
-    /// <summary><paramref name="cutTensors"/> are indices into <see cref="PlanningProblem.Tensors"/>, ascending.</summary>
+    /// <summary>
+    /// The narrowest width every cut tensor can share. <paramref name="cutTensors"/> are indices into
+    /// <see cref="PlanningProblem.Tensors"/>, ascending.
+    /// </summary>
     int MinimumBits(PlanningProblem problem, IReadOnlyList<int> cutTensors);
+
+    /// <summary>
+    /// The minimum width of each cut tensor (in <paramref name="cutTensors"/>' order) under one joint eq. 1 test: each
+    /// tensor quantized to its own bits (docs/planner.md §4). By default every tensor gets the shared width.
+    /// </summary>
+    int[] MinimumBitsPerTensor(PlanningProblem problem, IReadOnlyList<int> cutTensors) =>
+        PipelineCostModel.UniformBits(cutTensors.Count, MinimumBits(problem, cutTensors));
 }
 
 /// <summary>The same bit width for every cut (SPINN's fixed 8 bits, unquantized baselines, synthetic graphs).</summary>

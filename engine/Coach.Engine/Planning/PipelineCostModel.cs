@@ -163,15 +163,27 @@ public static class PipelineCostModel
     /// and all its inputs have arrived. T_t^p is the link time overlapped with edge compute, T_c^p the cloud time
     /// overlapped with the link.
     /// </summary>
-    public static PartitionCost Evaluate(PlanningProblem problem, ReadOnlySpan<bool> onEdge, ReadOnlySpan<int> cut, ReadOnlySpan<int> bits)
+    public static PartitionCost Evaluate(PlanningProblem problem, ReadOnlySpan<bool> onEdge, ReadOnlySpan<int> cut, ReadOnlySpan<int> bits) =>
+        Schedule(problem, onEdge, cut, bits).Cost;
+
+    /// <summary>
+    /// The schedule behind <see cref="Evaluate(PlanningProblem, ReadOnlySpan{bool}, ReadOnlySpan{int}, ReadOnlySpan{int})"/>:
+    /// each layer's start and finish, each cut tensor's arrival at the cloud, and the costs. <see cref="PartitionSchedule.Verify"/>
+    /// checks it against eq. 4.
+    /// </summary>
+    public static PartitionSchedule Schedule(PlanningProblem problem, ReadOnlySpan<bool> onEdge, ReadOnlySpan<int> cut, ReadOnlySpan<int> bits)
     {
         int n = problem.NodeCount;
+        var begin = new double[n];
         var finish = new double[n];
+        var arrival = new double[problem.Tensors.Count];
+        Array.Fill(arrival, double.NaN);
         double edgeTime = problem.Settings.EdgeFrameOverheadSeconds; // the frame is taken before the first layer runs
         for (int i = 0; i < n; i++)
         {
             if (onEdge[i])
             {
+                begin[i] = edgeTime;
                 edgeTime += problem.EdgeSeconds[i];
                 finish[i] = edgeTime;
             }
@@ -182,7 +194,7 @@ public static class PipelineCostModel
         if (cut.Length == 0)
         {
             // Edge-only: nothing crosses, the whole task is edge compute (cloud layers cannot exist without inputs).
-            return new PartitionCost(te, 0, tc, te + tc, 0, 0);
+            return new PartitionSchedule(begin, finish, arrival, new PartitionCost(te, 0, tc, te + tc, 0, 0));
         }
 
         // Link schedule.
@@ -195,7 +207,6 @@ public static class PipelineCostModel
             ready[i] = p < 0 ? 0 : finish[p];
         }
         Array.Sort(ready, order);
-        var arrival = new double[problem.Tensors.Count];
         var linkStart = new double[cut.Length];
         var linkEnd = new double[cut.Length];
         double linkFree = 0;
@@ -210,7 +221,7 @@ public static class PipelineCostModel
             arrival[cut[i]] = linkEnd[j];
         }
 
-        // Cloud schedule.
+        // Cloud schedule (eq. 4): a cloud layer starts once the cloud is free and all its inputs have arrived.
         var cloudStart = new List<double>();
         var cloudEnd = new List<double>();
         double cloudFree = 0;
@@ -228,6 +239,7 @@ public static class PipelineCostModel
                 double available = p >= 0 && !onEdge[p] ? finish[p] : arrival[k];
                 start = Math.Max(start, available);
             }
+            begin[v] = start;
             finish[v] = start + problem.CloudSeconds[v];
             cloudFree = finish[v];
             cloudStart.Add(start);
@@ -256,7 +268,7 @@ public static class PipelineCostModel
                 b++;
             }
         }
-        return new PartitionCost(te, tt, tc, last, ttp, tcp);
+        return new PartitionSchedule(begin, finish, arrival, new PartitionCost(te, tt, tc, last, ttp, tcp));
     }
 
     private static double Overlap(double s1, double e1, double s2, double e2) => Math.Max(0, Math.Min(e1, e2) - Math.Max(s1, s2));

@@ -51,6 +51,8 @@ public sealed class PlanDocument
     /// <summary>The edge's per-frame work besides the head's layers, included in <see cref="TEdgeMs"/>.</summary>
     public double EdgeOverheadMs { get; init; }
     public double? TmaxMs { get; init; }
+    /// <summary>Most tensors the planner let a cut carry (one Request's limit, <see cref="CutConstraints.MaxTensorsPerFrame"/> by default).</summary>
+    public int MaxCutTensors { get; set; } = CutConstraints.MaxTensorsPerFrame;
     public double Epsilon { get; init; }
     public required PlanCutTensor[] CutTensors { get; init; }
     public int[] Bits { get; set; } = [];
@@ -188,6 +190,7 @@ public static class PlanWriter
             FrameOverheadMs = problem.Settings.FrameOverheadSeconds * 1e3,
             EdgeOverheadMs = problem.Settings.EdgeFrameOverheadSeconds * 1e3,
             TmaxMs = problem.Settings.LatencyBudgetSeconds * 1e3,
+            MaxCutTensors = problem.Settings.MaxCutTensors,
             Epsilon = context.Epsilon,
             CutTensors = cut,
             Bits = [.. cut.Select(x => x.Bits)],

@@ -37,6 +37,20 @@ public sealed class TimedBitsProvider(ICutBitsProvider inner) : ICutBitsProvider
             Elapsed += System.Diagnostics.Stopwatch.GetElapsedTime(start);
         }
     }
+
+    public int[] MinimumBitsPerTensor(PlanningProblem problem, IReadOnlyList<int> cutTensors)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            Calls++;
+            return inner.MinimumBitsPerTensor(problem, cutTensors);
+        }
+        finally
+        {
+            Elapsed += System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        }
+    }
 }
 
 /// <summary>Words and counts for `coach plan --explain`.</summary>

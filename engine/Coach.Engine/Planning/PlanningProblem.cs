@@ -24,6 +24,11 @@ public sealed record CostSettings
     public double EdgeFrameOverheadSeconds { get; init; }
     /// <summary>T_max of eq. 3 (latency of one task under the overlap model), or null for none.</summary>
     public double? LatencyBudgetSeconds { get; init; }
+    /// <summary>
+    /// Most tensors a partition may cut: one Request carries at most this many (<see cref="CutConstraints.MaxTensorsPerFrame"/>,
+    /// the wire's default); a partition that cuts more is infeasible.
+    /// </summary>
+    public int MaxCutTensors { get; init; } = CutConstraints.MaxTensorsPerFrame;
 }
 
 /// <summary>
@@ -46,6 +51,10 @@ public sealed class PlanningProblem
         if (!(settings.BandwidthBitsPerSecond > 0))
         {
             throw new ArgumentException($"bandwidth must be positive, got {settings.BandwidthBitsPerSecond} bit/s");
+        }
+        if (settings.MaxCutTensors < 1)
+        {
+            throw new ArgumentException($"the most tensors a cut may carry (--max-cut-tensors) must be at least 1, got {settings.MaxCutTensors}");
         }
         NodeNames = nodeNames;
         EdgeSeconds = edgeSeconds;

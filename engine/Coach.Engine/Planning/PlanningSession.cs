@@ -61,6 +61,9 @@ public sealed record PlanningOptions
     /// <summary>Share of frames SPINN answers at an early exit (its expected-cost model).</summary>
     public double SpinnExitRate { get; init; }
 
+    /// <summary>Most tensors a cut may carry (<see cref="CostSettings.MaxCutTensors"/>; the wire's limit by default).</summary>
+    public int MaxCutTensors { get; init; } = CutConstraints.MaxTensorsPerFrame;
+
     /// <summary>Folder for head.onnx, tail.onnx and plan.json; null to plan without writing.</summary>
     public string? OutputDirectory { get; init; }
 }
@@ -88,6 +91,7 @@ public static class PlanningSession
             FrameOverheadSeconds = options.FrameOverheadMs * 1e-3,
             EdgeFrameOverheadSeconds = options.EdgeOverheadMs * 1e-3,
             LatencyBudgetSeconds = options.LatencyBudgetMs * 1e-3,
+            MaxCutTensors = options.MaxCutTensors,
         };
         var planner = Planner(options);
         var (graph, problem, context) = Problem(options, settings);

@@ -102,7 +102,9 @@ public sealed class BubbleFillingBitsTests
                 double Transmission(int q) => PipelineCostModel.TransmissionSeconds(budgeted, cut, PipelineCostModel.UniformBits(cut.Length, q));
                 bool Admits(int q) => settings.LatencyBudgetSeconds is not { } tmax
                     || PipelineCostModel.Evaluate(budgeted, onEdge, cut, PipelineCostModel.UniformBits(cut.Length, q)).LatencySeconds <= tmax;
-                Assert.Equal(BruteForce(minimum, [2, 3, 4, 5, 6, 7, 8, 32], compute, Transmission, Admits), plan.Bits[0]);
+                // Every float tensor gets the (uniform) width; non-float values go raw and are recorded as 32.
+                int firstFloat = Array.FindIndex(cut, k => problem.Tensors[k].IsFloat);
+                Assert.Equal(BruteForce(minimum, [2, 3, 4, 5, 6, 7, 8, 32], compute, Transmission, Admits), firstFloat < 0 ? 32 : plan.Bits[firstFloat]);
                 checkedPartitions++;
             }
         }

@@ -38,16 +38,20 @@ internal sealed class BruteForcePlanner : IPartitionPlanner
         return ideals;
     }
 
+    /// <summary>The ideals whose cut the edge and the cloud can carry (<see cref="CutConstraints"/>), which every planner searches.</summary>
+    public static List<bool[]> DeployableIdeals(PlanningProblem problem) => [.. AllIdeals(problem).Where(i => CutConstraints.Admits(problem, i))];
+
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
     {
         var chooser = new BitChooser(problem, bits);
         PartitionPlan? best = null;
         double bestLatency = double.PositiveInfinity;
-        foreach (var ideal in AllIdeals(problem))
+        // Only the partitions the edge and cloud can deploy (CutConstraints: float32 values, at most MaxCutTensors).
+        foreach (var ideal in DeployableIdeals(problem))
         {
             var plan = chooser.Choose(Method, ideal, out _);
             var cut = PipelineCostModel.CutTensors(problem, ideal);
-            bestLatency = Math.Min(bestLatency, PipelineCostModel.Evaluate(problem, ideal, cut, chooser.MinimumBits(cut)).LatencySeconds);
+            bestLatency = Math.Min(bestLatency, PipelineCostModel.Evaluate(problem, ideal, cut, chooser.MinimumBitsPerTensor(cut)).LatencySeconds);
             if (plan is not null && (best is null || PartitionCost.CompareObjective(plan.Cost, best.Cost) < 0))
             {
                 best = plan;
@@ -58,7 +62,7 @@ internal sealed class BruteForcePlanner : IPartitionPlanner
 
     /// <summary>min over ideals of T_e + T_t + T_c at 32 bits (the serial latency DADS minimises).</summary>
     public static double MinimumSerialLatency(PlanningProblem problem) =>
-        AllIdeals(problem).Min(ideal => PartitionPlan.ForPartition("brute-force", problem, ideal, 32).Cost.SerialLatencySeconds);
+        DeployableIdeals(problem).Min(ideal => PartitionPlan.ForPartition("brute-force", problem, ideal, 32).Cost.SerialLatencySeconds);
 
     /// <summary>True when <paramref name="onEdge"/> is downward closed (every predecessor of an edge layer is on the edge): a partition.</summary>
     public static bool IsDownwardClosed(PlanningProblem problem, bool[] onEdge)

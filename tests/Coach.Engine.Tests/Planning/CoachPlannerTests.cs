@@ -47,9 +47,12 @@ public class CoachPlannerTests(ITestOutputHelper output)
             var problem = RandomDags.Create(seed);
             if (seed % 3 == 2)
             {
-                // A T_max that rules out some partitions: the median single-task latency of the brute-force set.
-                var latencies = BruteForcePlanner.AllIdeals(problem)
-                    .Select(i => PartitionPlan.ForPartition("x", problem, i, 2).Cost.LatencySeconds).Order().ToArray();
+                // A T_max that rules out some partitions: the median single-task latency (at calibrated bits) of the
+                // partitions the data plane can carry.
+                var minimum = new BitChooser(problem, new HashedBits(seed));
+                var latencies = BruteForcePlanner.DeployableIdeals(problem)
+                    .Select(i => PipelineCostModel.Evaluate(problem, i, PipelineCostModel.CutTensors(problem, i), minimum.MinimumBitsPerTensor(PipelineCostModel.CutTensors(problem, i))).LatencySeconds)
+                    .Order().ToArray();
                 problem = problem.WithSettings(problem.Settings with { LatencyBudgetSeconds = latencies[latencies.Length / 2] });
                 withBudget++;
             }

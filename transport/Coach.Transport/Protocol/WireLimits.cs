@@ -14,8 +14,8 @@ public sealed record WireLimits
     /// <summary>Largest payload of one frame, in bytes (the header is not counted).</summary>
     public int MaxFrameBytes { get; init; } = 16 << 20;
 
-    /// <summary>Most tensors one Request may carry (cut tensors of a plan).</summary>
-    public int MaxTensorsPerFrame { get; init; } = 16;
+    /// <summary>Most tensors one Request may carry (cut tensors of a plan); the planner's default limit is the same constant.</summary>
+    public int MaxTensorsPerFrame { get; init; } = Coach.Engine.Planning.CutConstraints.MaxTensorsPerFrame;
 
     /// <summary>Most dimensions of one tensor (at most <see cref="RankCapacity"/>).</summary>
     public int MaxRank { get; init; } = 6;

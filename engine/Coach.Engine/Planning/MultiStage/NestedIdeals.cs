@@ -70,12 +70,14 @@ internal sealed class NestedIdeals
             }
         }
         Cuts = new int[Sets.Length][];
+        Deployable = new bool[Sets.Length];
         WeightBytes = new long[Sets.Length];
         ProducedBytes = new long[Sets.Length];
         CutRawBytes = new long[Sets.Length];
         for (int i = 0; i < Sets.Length; i++)
         {
             Cuts[i] = PipelineCostModel.CutTensors(problem, Sets[i]);
+            Deployable[i] = CutConstraints.Check(problem, Cuts[i]) == CutViolation.None;
             WeightBytes[i] = SumOver(Sets[i], memory.WeightBytes);
             ProducedBytes[i] = SumOver(Sets[i], outputBytes);
             CutRawBytes[i] = Cuts[i].Sum(k => problem.Tensors[k].RawBytes);
@@ -91,6 +93,8 @@ internal sealed class NestedIdeals
     public long NestedPairs { get; }
     /// <summary>Cut tensors of each ideal: what leaves the devices that hold it (<see cref="PipelineCostModel.CutTensors"/>).</summary>
     public int[][] Cuts { get; }
+    /// <summary>Whether a link can carry the ideal's cut (<see cref="CutConstraints"/>): only such ideals end an edge device's stage.</summary>
+    public bool[] Deployable { get; }
     public long[] WeightBytes { get; }
     /// <summary>Raw bytes of the values the ideal's layers produce.</summary>
     public long[] ProducedBytes { get; }

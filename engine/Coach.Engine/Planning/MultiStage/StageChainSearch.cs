@@ -133,7 +133,7 @@ internal sealed class StageChainSearch
             for (int outer = last ? _ideals.Full : 0; outer < count; outer++)
             {
                 double link = last ? 0 : _linkSeconds[j][outer];
-                if (link > cap)
+                if (link > cap || (!last && !_ideals.Deployable[outer]))
                 {
                     continue;
                 }

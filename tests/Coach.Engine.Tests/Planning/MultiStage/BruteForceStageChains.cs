@@ -15,7 +15,8 @@ internal static class BruteForceStageChains
 
     public static Outcome? Best(PlanningProblem problem, DeviceChain chain, LayerMemory memory, ICutBitsProvider bits)
     {
-        var ideals = BruteForcePlanner.AllIdeals(problem);
+        // Every boundary an edge device's stage ends on is a cut one link carries (CutConstraints); I_0 = ∅ is only the start.
+        var ideals = BruteForcePlanner.DeployableIdeals(problem);
         var devices = chain.EdgeDevices.Append(chain.Cloud).ToArray();
         var full = new bool[problem.NodeCount];
         Array.Fill(full, true);
