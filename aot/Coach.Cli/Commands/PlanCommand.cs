@@ -31,12 +31,13 @@ internal static class PlanCommand
         var dadsLoad = new Option<string>("--dads-load") { Description = "DADS regime: light (latency) or heavy (bottleneck)", DefaultValueFactory = _ => "light" };
         var exitRate = new Option<double>("--spinn-exit-rate") { Description = "share of frames SPINN answers at an early exit (expected-cost model)", DefaultValueFactory = _ => 0.0 };
         var maxCut = new Option<int>("--max-cut-tensors") { Description = $"most tensors a cut may carry (one request's limit; the wire's default is {CutConstraints.MaxTensorsPerFrame}): partitions that cut more are infeasible", DefaultValueFactory = _ => CutConstraints.MaxTensorsPerFrame };
+        var wireCoding = new Option<string>("--wire-coding") { Description = "none, or zstd: the edge sends cut tensors zstd-coded and T_t counts their coded sizes and coding time, measured on the calibration frames (docs/entropy.md)", DefaultValueFactory = _ => "none" };
         var output = new Option<string?>("--out") { Description = "folder for head.onnx, tail.onnx and plan.json" };
         var json = new Option<bool>("--json") { Description = "print the plan as one JSON object" };
         var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
         var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
         {
-            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, exitRate, maxCut, output, json, explain,
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, exitRate, maxCut, wireCoding, output, json, explain,
         };
         command.SetAction(parse =>
         {
@@ -46,7 +47,7 @@ internal static class PlanCommand
                     parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
                     parse.GetValue(bandwidth)!, parse.GetValue(bandwidthRange), parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
                     parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(edgeOverhead), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
-                    parse.GetValue(exitRate), parse.GetValue(maxCut), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
+                    parse.GetValue(exitRate), parse.GetValue(maxCut), parse.GetValue(wireCoding)!, parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
             catch (Exception e) when (e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
                 or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException or UnauthorizedAccessException)
@@ -60,7 +61,7 @@ internal static class PlanCommand
 
     private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, string? bandwidthRange, double? tmaxMs,
         double epsilon, string method, string calib, int? calibFrames, double calibMargin, double edgeOverheadMs, double overheadMs, string dadsLoadText, double exitRate,
-        int maxCutTensors, string? outDir, bool json, bool explain)
+        int maxCutTensors, string wireCoding, string? outDir, bool json, bool explain)
     {
         var dadsLoad = dadsLoadText switch
         {
@@ -87,6 +88,7 @@ internal static class PlanCommand
             DadsLoad = dadsLoad,
             SpinnExitRate = exitRate,
             MaxCutTensors = maxCutTensors,
+            WireCoding = wireCoding,
             OutputDirectory = outDir,
         });
         var (doc, problem, plan) = (result.Document, result.Problem, result.Plan);

@@ -33,7 +33,11 @@ public sealed class CodedSizeTable
     public required int Frames { get; init; }
     public string Coder { get; init; } = CoderName;
 
-    /// <summary>Tensor name → 7 ratios, for 2…8 bits.</summary>
+    /// <summary>The coder's time on this machine per packed byte it takes (encoding only; the cloud decodes).</summary>
+    public double EncodeSecondsPerPackedByte { get; init; }
+
+    /// <summary>Tensor name → 7 ratios, for 2…8 bits. The coded bytes are made non-decreasing in the width (a width's coded
+    /// size is at least any narrower width's), so a tensor's T_t never falls when bits rise, as the planner's bounds assume.</summary>
     public Dictionary<string, double[]> Ratios { get; init; } = new(StringComparer.Ordinal);
 
     /// <summary>Coded / packed bytes of <paramref name="tensor"/> at <paramref name="bits"/>; 1 for raw float32 and unmeasured tensors.</summary>
@@ -72,6 +76,8 @@ public sealed class CodedSizeTable
         using var coder = new Zstd();
         byte[] packBuffer = [];
         byte[] codeBuffer = [];
+        long encodeTicks = 0;
+        double encodedBytes = 0;
         for (int f = 0; f < frames; f++)
         {
             data.RenderFrame(f, frame.AsSpan<float>());
@@ -88,7 +94,11 @@ public sealed class CodedSizeTable
                         codeBuffer = new byte[Zstd.MaxCompressedLength(length)];
                     }
                     Uaq.QuantizePack(v, bits, packBuffer.AsSpan(0, length));
-                    int size = coder.TryCompress(packBuffer.AsSpan(0, length), codeBuffer, out int written) ? Math.Min(written, length) : length;
+                    long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                    bool ok = coder.TryCompress(packBuffer.AsSpan(0, length), codeBuffer, out int written);
+                    encodeTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+                    encodedBytes += length;
+                    int size = ok ? Math.Min(written, length) : length;
                     coded[t, bits - 2] += size;
                     packed[t, bits - 2] += length;
                 }
@@ -97,9 +107,23 @@ public sealed class CodedSizeTable
         var ratios = new Dictionary<string, double[]>(StringComparer.Ordinal);
         for (int t = 0; t < names.Length; t++)
         {
-            ratios[names[t]] = [.. Enumerable.Range(0, 7).Select(b => packed[t, b] > 0 ? Math.Round(coded[t, b] / packed[t, b], 4) : 1.0)];
+            var r = new double[7];
+            double floor = 0;
+            for (int b = 0; b < 7; b++)
+            {
+                floor = Math.Max(floor, coded[t, b]);
+                r[b] = packed[t, b] > 0 ? Math.Round(Math.Min(1.0, floor / packed[t, b]), 4) : 1.0;
+            }
+            ratios[names[t]] = r;
         }
-        return new CodedSizeTable { ModelSha256 = graph.Sha256, DataFingerprint = data.Fingerprint, Frames = frames, Ratios = ratios };
+        return new CodedSizeTable
+        {
+            ModelSha256 = graph.Sha256,
+            DataFingerprint = data.Fingerprint,
+            Frames = frames,
+            Ratios = ratios,
+            EncodeSecondsPerPackedByte = encodedBytes > 0 ? encodeTicks / (double)System.Diagnostics.Stopwatch.Frequency / encodedBytes : 0,
+        };
     }
 
     /// <summary>The table for this model and these frames from <paramref name="cacheDirectory"/>, measured and saved there when absent.</summary>

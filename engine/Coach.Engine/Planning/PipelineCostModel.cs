@@ -96,12 +96,27 @@ public static class PipelineCostModel
         {
             return FrameBytes.TensorHeaderBytes(rank) + problem.TensorRawBytes[tensor];
         }
+        if (problem.TensorCodingRatios is { } ratios && bits is >= 2 and <= 8)
+        {
+            // zstd-coded codes (docs/entropy.md): the descriptor as is, the packed bytes at their measured coded share.
+            return FrameBytes.TensorHeaderBytes(rank) + (FrameBytes.PayloadBytes(problem.TensorElements[tensor], bits) * ratios[tensor][bits - 2]);
+        }
         return FrameBytes.TensorBytes(rank, problem.TensorElements[tensor], bits >= 32 ? FrameBytes.RawFloatBits : bits);
     }
 
-    /// <summary>Seconds on the link to send one tensor.</summary>
-    public static double TensorSeconds(PlanningProblem problem, int tensor, int bits) =>
-        TensorBytes(problem, tensor, bits) * 8.0 / problem.Settings.BandwidthBitsPerSecond;
+    /// <summary>
+    /// Seconds the edge's send stage spends on one tensor: its bytes on the link, and, when the cut tensors go coded, the
+    /// edge's coding of its packed bytes (the stage codes, then sends).
+    /// </summary>
+    public static double TensorSeconds(PlanningProblem problem, int tensor, int bits)
+    {
+        double seconds = TensorBytes(problem, tensor, bits) * 8.0 / problem.Settings.BandwidthBitsPerSecond;
+        if (problem.TensorCodingRatios is not null && problem.Settings.Coding is { } coding && bits is >= 2 and <= 8 && problem.TensorIsFloat[tensor])
+        {
+            seconds += FrameBytes.PayloadBytes(problem.TensorElements[tensor], bits) * coding.EdgeEncodeSecondsPerPackedByte;
+        }
+        return seconds;
+    }
 
     /// <summary>
     /// What a frame costs on the link besides its tensors: the per-frame overhead and the frame and Request headers

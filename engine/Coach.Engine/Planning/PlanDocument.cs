@@ -216,6 +216,7 @@ public static class PlanWriter
             Note = plan.Note,
             Head = head,
             Tail = tail,
+            WireCoding = problem.Settings.Coding is null ? null : "zstd",
         };
     }
 

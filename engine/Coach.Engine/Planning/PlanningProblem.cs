@@ -29,6 +29,21 @@ public sealed record CostSettings
     /// the wire's default); a partition that cuts more is infeasible.
     /// </summary>
     public int MaxCutTensors { get; init; } = CutConstraints.MaxTensorsPerFrame;
+
+    /// <summary>Cut tensors go zstd-coded (plan.json <c>wire_coding</c>): their coded sizes and coding time; null for packed.</summary>
+    public WireCodingModel? Coding { get; init; }
+}
+
+/// <summary>
+/// The byte model of zstd-coded cut tensors (docs/entropy.md): per tensor name and width 2…8, coded / packed bytes as
+/// measured on calibration frames, and the edge's coding time per packed byte (in the edge's time: this machine's, times
+/// the edge slowdown). The edge's send stage codes then sends each frame, so both are part of T_t (eq. 2).
+/// </summary>
+public sealed record WireCodingModel(IReadOnlyDictionary<string, double[]> Ratios, double EdgeEncodeSecondsPerPackedByte)
+{
+    /// <summary>Coded / packed bytes of <paramref name="tensor"/> at <paramref name="bits"/>; 1 where not measured (sent packed).</summary>
+    public double Ratio(string tensor, int bits) =>
+        bits is >= 2 and <= 8 && Ratios.TryGetValue(tensor, out var r) && r.Length == 7 ? r[bits - 2] : 1.0;
 }
 
 /// <summary>
@@ -92,6 +107,9 @@ public sealed class PlanningProblem
         TensorIsFloat = [.. tensors.Select(t => t.IsFloat)];
         TensorElements = [.. tensors.Select(t => t.ElementCount)];
         TensorRawBytes = [.. tensors.Select(t => t.RawBytes)];
+        TensorCodingRatios = settings.Coding is { } coding
+            ? [.. tensors.Select(t => Enumerable.Range(2, 7).Select(b => t.IsFloat && t.Producer >= 0 ? coding.Ratio(t.Name, b) : 1.0).ToArray())]
+            : null;
         Predecessors = [.. preds.Select(p => p.Order().ToArray())];
         Successors = [.. succs.Select(s => s.Order().ToArray())];
         NodeInputs = [.. inputsOf.Select(l => l.ToArray())];
@@ -114,6 +132,8 @@ public sealed class PlanningProblem
     internal bool[] TensorIsFloat { get; }
     internal long[] TensorElements { get; }
     internal long[] TensorRawBytes { get; }
+    /// <summary>Per tensor, coded / packed bytes at 2…8 bits when the cut tensors go coded; null otherwise.</summary>
+    internal double[][]? TensorCodingRatios { get; }
 
     public PlanningProblem WithSettings(CostSettings settings) =>
         new(NodeNames, EdgeSeconds, CloudSeconds, Tensors, settings);

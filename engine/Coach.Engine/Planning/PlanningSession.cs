@@ -64,6 +64,10 @@ public sealed record PlanningOptions
     /// <summary>Most tensors a cut may carry (<see cref="CostSettings.MaxCutTensors"/>; the wire's limit by default).</summary>
     public int MaxCutTensors { get; init; } = CutConstraints.MaxTensorsPerFrame;
 
+    /// <summary>none, or zstd: cut tensors go zstd-coded and T_t counts their coded sizes and coding time, measured on the
+    /// calibration frames (<see cref="CodedSizeTable"/>; docs/entropy.md).</summary>
+    public string WireCoding { get; init; } = "none";
+
     /// <summary>Folder for head.onnx, tail.onnx and plan.json; null to plan without writing.</summary>
     public string? OutputDirectory { get; init; }
 }
@@ -95,6 +99,14 @@ public static class PlanningSession
         };
         var planner = Planner(options);
         var (graph, problem, context) = Problem(options, settings);
+        if (options.WireCoding == "zstd")
+        {
+            problem = problem.WithSettings(settings with { Coding = CodingModel(options, graph) });
+        }
+        else if (options.WireCoding != "none")
+        {
+            throw new ArgumentException($"--wire-coding '{options.WireCoding}': expected none or zstd");
+        }
 
         var bits = new TimedBitsProvider(options.Method == "coach" ? BitsSource(options, graph) : new FixedBits(32));
         var clock = Stopwatch.StartNew();
@@ -193,6 +205,32 @@ public static class PlanningSession
         using var fullModel = InferenceSession.Open(graph.Model.ToByteArray(),
             new SessionSettings { Providers = [ExecutionProvider.Cpu] }, "the full model");
         return FullModelLabels.Apply(fullModel, unlabelled);
+    }
+
+    /// <summary>
+    /// The coded sizes of the model's tensors on the calibration frames (the user's, for --calib images:|video:; else the
+    /// bundled calibration split), cached beside the calibration results; the coding time scaled by the edge slowdown like
+    /// the edge profile.
+    /// </summary>
+    private static WireCodingModel CodingModel(PlanningOptions options, LayerGraph? graph)
+    {
+        if (graph is null)
+        {
+            throw new ArgumentException("--wire-coding zstd measures coded sizes on a model's tensors; a synthetic graph has none");
+        }
+        ILabelledFrames frames;
+        if (MediaSource.IsMedia(options.BitsSource))
+        {
+            var input = graph.Tensors[graph.InputTensors[0]];
+            var shape = input.Shape ?? throw new ModelGraphException($"model input '{input.Name}' has no fixed shape");
+            frames = MediaSource.Open(options.BitsSource, (int)shape[2], (int)shape[3], [], out _, CodedSizeTable.DefaultFrames);
+        }
+        else
+        {
+            frames = BundledData.LoadSlice(DataSplit.Calibration);
+        }
+        var table = CodedSizeTable.LoadOrMeasure(graph, frames, Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration"));
+        return new WireCodingModel(table.Ratios, table.EncodeSecondsPerPackedByte * options.EdgeSlowdown);
     }
 
     /// <summary>What plan.json records as the bits' source.</summary>
