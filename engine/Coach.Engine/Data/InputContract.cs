@@ -41,7 +41,12 @@ public sealed record InputContract(
 
     /// <summary>Today's convention, kept for models without a card: RGB, value / 255, no mean/std.</summary>
     public static InputContract Default(int height, int width, string inputName = "input") =>
-        new(inputName, height, width, ChannelOrder.Rgb, 255f, [0f, 0f, 0f], [1f, 1f, 1f], false, null, "default (RGB, value/255, no mean/std)");
+        new(inputName, height, width, ChannelOrder.Rgb, 255f, [0f, 0f, 0f], [1f, 1f, 1f], false, null, DefaultOrigin);
+
+    private const string DefaultOrigin = "default (RGB, value/255, no mean/std)";
+
+    /// <summary>True when neither a card nor the ONNX metadata said anything: today's default throughout.</summary>
+    public bool IsDefault => Origin == DefaultOrigin;
 
     /// <summary>Floats one frame takes (3·H·W).</summary>
     public int FrameFloats => Channels * Height * Width;
