@@ -136,7 +136,7 @@ public sealed record InputContract(
             }
             if ((height > 0 && height != size[1]) || (width > 0 && width != size[2]))
             {
-                throw new InvalidDataException($"{where}: input_size 3×{size[1]}×{size[2]} disagrees with the model's fixed input {height}×{width}; fix the card or delete it");
+                throw new InvalidDataException($"{where}: input_size 3×{size[1]}×{size[2]} disagrees with the model's fixed input {height}×{width}; give the model's own size or leave it out");
             }
             (height, width) = (size[1], size[2]);
         }

@@ -52,7 +52,7 @@ public static class ModelRegistration
 
         using var session = InferenceSession.Open(full, new SessionSettings { Providers = [ExecutionProvider.Cpu] });
         var input = session.Inputs[0];
-        var contract = InputContract.Resolve(full, input.Name, [.. input.Shape], InputContract.ReadMetadata(full), card, "the options");
+        var contract = InputContract.Resolve(full, input.Name, [.. input.Shape], InputContract.ReadMetadata(full), card, request.InputSize is null ? "coach models add" : $"--input-size {request.InputSize}");
         CheckOutput(session, full, contract);
 
         // One frame of mid-grey through the model at the contract's size: a dynamic size that the graph cannot take fails here, not in a plan.
