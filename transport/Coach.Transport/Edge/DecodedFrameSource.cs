@@ -45,7 +45,9 @@ public static class FrameSources
             return TaskStreamSource.Parse(spec, frames, runLength, seed);
         }
         var input = Contract(plan);
-        return new DecodedFrameSource(MediaSource.Load(spec, input, input.ClassNames ?? FrameSet.FashionMnistClasses, out notes, frames));
+        var source = new DecodedFrameSource(MediaSource.Load(spec, input, input.ClassNames ?? FrameSet.FashionMnistClasses, out var loadNotes, frames));
+        notes = input.IsDefault ? loadNotes : [.. loadNotes, $"preprocessing: {input.Describe()}"];
+        return source;
     }
 
     /// <summary>The plan's input contract: plan.json's <c>input</c> (written from the model's card by <c>coach plan</c>), else
