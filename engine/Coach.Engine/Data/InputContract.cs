@@ -108,6 +108,22 @@ public sealed record InputContract(
         return Resolve(modelPath, inputName, shape, ReadMetadata(modelPath), card, cardPath);
     }
 
+    /// <summary>As <see cref="ForModel"/>, but null for a model without a card whose input is not an image batch
+    /// [N, 3, H, W] of a fixed size (a test graph, a model fed tensors): there is nothing to preprocess.</summary>
+    public static InputContract? TryForModel(string modelPath)
+    {
+        ArgumentNullException.ThrowIfNull(modelPath);
+        if (!File.Exists(ModelCard.PathFor(modelPath)))
+        {
+            var (_, shape) = ReadInput(modelPath);
+            if (shape is not [_, 3, > 0, > 0])
+            {
+                return null;
+            }
+        }
+        return ForModel(modelPath);
+    }
+
     /// <summary>Combines the ONNX input, its metadata and an optional card (see <see cref="ForModel"/>).</summary>
     public static InputContract Resolve(string modelPath, string inputName, long[] shape, IReadOnlyDictionary<string, string> metadata,
         ModelCard? card, string? cardPath)

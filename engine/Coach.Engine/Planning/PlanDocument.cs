@@ -81,6 +81,7 @@ public sealed class PlanDocument
     public PlanModelPart? Tail { get; init; }
     public JsonElement? Scheduler { get; init; }
     /// <summary>The model's input contract (docs/data.md), when it has a card or ONNX image metadata: the edge preprocesses its frames by it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Coach.Engine.Data.ModelCard? Input { get; set; }
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);

@@ -102,7 +102,7 @@ public static class PlanningSession
         if (options.OutputDirectory is not null && graph is not null)
         {
             document = PlanWriter.Write(graph, problem, plan, context, options.OutputDirectory);
-            if (context.ModelPath is { } modelPath && InputContract.ForModel(modelPath) is { IsDefault: false } contract)
+            if (context.ModelPath is { } modelPath && InputContract.TryForModel(modelPath) is { IsDefault: false } contract)
             {
                 // The edge preprocesses its frames as the model's card says (docs/data.md, "Input contract").
                 document.Input = ModelCard.From(contract, Path.GetFileName(modelPath), document.ModelSha256);
