@@ -82,7 +82,7 @@ public static class VideoFile
     {
         var labels = new int[frames];
         var labelPath = LabelPath(videoPath);
-        if (!File.Exists(labelPath))
+        if (!File.Exists(labelPath) || classNames.Count == 0) // no classes to name: label-free calibration ignores the file
         {
             Array.Fill(labels, -1);
             return labels;

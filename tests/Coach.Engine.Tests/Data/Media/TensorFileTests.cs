@@ -40,6 +40,17 @@ public sealed class TensorFileTests : IDisposable
     }
 
     [Fact]
+    public void LabelFreeLoadingIgnoresTheLabelFile()
+    {
+        var path = WriteNpy("two.npy", "|u1", [2, 3, 32, 24], new byte[2 * 3 * 32 * 24]);
+        File.WriteAllLines(path + ".labels", ["bag", "coat"]);
+
+        var frames = MediaSource.Load("tensors:" + path, Model, [], out _);
+
+        Assert.Equal([-1, -1], Enumerable.Range(0, 2).Select(frames.Label));
+    }
+
+    [Fact]
     public void Float32FramesAreTheModelInputAsTheyAre()
     {
         var values = Enumerable.Range(0, 2 * 32 * 24 * 3).Select(i => (i % 97) * 0.25f - 3f).ToArray();
