@@ -92,6 +92,29 @@ public sealed class FramePreprocessorTests
         Assert.Contains(output, v => v != 0f);
     }
 
+    [Fact]
+    public void DecodedFramesRenderThroughTheKernelWithoutAllocating()
+    {
+        var contract = ImageNet with { Height = 112, Width = 112 };
+        var pixels = new byte[4 * 90 * 130 * 3];
+        new Random(8).NextBytes(pixels);
+        var frames = new DecodedFrames(pixels, [-1, -1, -1, -1], PixelFormat.Bgr24, 90, 130, contract, [], "four BGR frames");
+        var expected = new float[contract.FrameFloats];
+        var output = new float[contract.FrameFloats];
+        new FramePreprocessor(PixelFormat.Bgr24, 90, 130, contract).Run(pixels.AsSpan(3 * 90 * 130 * 3, 90 * 130 * 3), expected);
+        frames.RenderFrame(3, output); // warm: the thread's kernel
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var n = 0; n < 40; n++)
+        {
+            frames.RenderFrame(n % 4, output);
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(expected, output); // the last frame rendered is frame 3
+    }
+
     /// <summary>YUYV against BT.601's limited-range equations in floating point (R = 1.164(Y−16) + 1.596(V−128), …):
     /// the integer conversion is within one level everywhere, and exact at black, white and grey.</summary>
     [Fact]
