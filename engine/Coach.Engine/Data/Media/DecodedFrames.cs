@@ -81,7 +81,8 @@ public sealed class DecodedFrames : ILabelledFrames
             hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_labels.AsSpan()));
             if (Format != PixelFormat.PlanarRgb || !Contract.IsDefaultPreprocessing)
             {
-                hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{Format} {_sourceHeight}x{_sourceWidth} {Contract.Describe()}"));
+                // Not the origin: the same card read from another path is the same preprocessing.
+                hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{Format} {_sourceHeight}x{_sourceWidth} {(Contract with { Origin = "" }).Describe()}"));
             }
             return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
         }
