@@ -16,7 +16,7 @@ internal static class EvalCommand
         var model = new Option<string>("--model") { Description = "a model name from models/manifest.json, or the path of an .onnx file", Required = true };
         var data = new Option<string>("--data")
         {
-            Description = "test (t10k: all 10,000 with dataset-fashion-mnist, else the committed 2,000), calib, images:DIR (class subfolders) or video:FILE (with FILE.labels)",
+            Description = "test (t10k: all 10,000 with dataset-fashion-mnist, else the committed 2,000), calib, images:DIR (class subfolders), video:FILE or tensors:FILE (.npy/IDX; labels in FILE.labels)",
             DefaultValueFactory = _ => "test",
         };
         data.Validators.Add(result =>
@@ -24,10 +24,10 @@ internal static class EvalCommand
             var value = result.GetValueOrDefault<string>();
             if (value is not ("test" or "calib") && !MediaSource.IsMedia(value))
             {
-                result.AddError($"--data {value}: expected test, calib, images:DIR or video:FILE");
+                result.AddError($"--data {value}: expected test, calib, images:DIR, video:FILE or tensors:FILE");
             }
         });
-        var labels = new Option<string?>("--labels") { Description = "class names, one per line in label order, for images:/video: data (default: the bundled Fashion-MNIST classes)" };
+        var labels = new Option<string?>("--labels") { Description = "class names, one per line in label order, for images:/video:/tensors: data (default: the model card's labels, else the bundled Fashion-MNIST classes)" };
         var json = new Option<bool>("--json") { Description = "print {\"accuracy\", \"samples\", \"source\", ...} as JSON on the last line" };
         var batch = new Option<int>("--batch") { Description = "frames per inference run", DefaultValueFactory = _ => 32 };
         var command = new Command("eval", "top-1 accuracy of a model on the bundled frames, or on images and video") { model, data, labels, json, batch };
@@ -48,10 +48,10 @@ internal static class EvalCommand
             var (modelName, modelPath, manifestAccuracy) = ResolveModel(modelArgument);
             var split = dataArgument == "calib" ? DataSplit.Calibration : DataSplit.Test;
             using var session = InferenceSession.Open(modelPath);
-            ILabelledFrames frames = MediaSource.IsMedia(dataArgument)
-                ? DecodeMedia(session, dataArgument, labelsPath)
+            bool media = MediaSource.IsMedia(dataArgument);
+            ILabelledFrames frames = media
+                ? DecodeMedia(modelPath, dataArgument, labelsPath)
                 : BundledData.Load(split);
-            bool media = frames is DecodedFrames;
             Console.Error.WriteLine($"coach eval: {modelName} on {frames.Count} frames from {frames.Source}");
 
             var clock = Stopwatch.StartNew();
@@ -114,16 +114,14 @@ internal static class EvalCommand
         Console.Error.Write($"\r[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} {100.0 * done / Math.Max(total, 1):F0}% {rate:F0} frames/s ");
     }
 
-    /// <summary>Decodes images or video at the model's input size.</summary>
-    private static DecodedFrames DecodeMedia(InferenceSession session, string spec, string? labelsPath)
+    /// <summary>Decodes images, video or tensors for the model's input contract (its card, docs/data.md); class names from
+    /// --labels, else the card, else the bundled Fashion-MNIST classes.</summary>
+    private static ILabelledFrames DecodeMedia(string modelPath, string spec, string? labelsPath)
     {
-        var shape = session.Inputs[0].Shape;
-        if (shape.Length != 4)
-        {
-            throw new ModelDataMismatchException($"{session.DisplayName}: input '{session.Inputs[0].Name}' is not an image batch [N, C, H, W]");
-        }
-        var classNames = labelsPath is null ? FrameSet.FashionMnistClasses : MediaSource.ReadClassNames(labelsPath);
-        var frames = MediaSource.Open(spec, (int)shape[2], (int)shape[3], classNames, out var notes);
+        var contract = InputContract.ForModel(modelPath);
+        var classNames = labelsPath is not null ? MediaSource.ReadClassNames(labelsPath) : contract.ClassNames ?? FrameSet.FashionMnistClasses;
+        Console.Error.WriteLine($"coach eval: {contract.Describe()}");
+        var frames = MediaSource.Load(spec, contract, classNames, out var notes);
         foreach (var note in notes)
         {
             Console.Error.WriteLine($"coach eval: {note}");

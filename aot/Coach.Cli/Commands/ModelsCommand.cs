@@ -5,7 +5,7 @@ using Coach.Native.OnnxRuntime;
 
 namespace Coach.Cli.Commands;
 
-/// <summary><c>coach models list|paper|imagenet</c>: the bundled models, and torchvision graphs exported on demand: the
+/// <summary><c>coach models list|paper|imagenet|add</c>: the bundled models, and torchvision graphs exported on demand: the
 /// paper's scale, or ImageNet-style models standing in for a user's own (docs/data.md).</summary>
 internal static class ModelsCommand
 {
@@ -26,7 +26,39 @@ internal static class ModelsCommand
         imagenet.SetAction(parse => Export("imagenet", ["squeezenet1_1-224", "shufflenet_v2_x1_0-224", "efficientnet_b0-224", "resnet50-224"],
             parse.GetValue(output), parse.GetValue(force)));
 
-        return new Command("models", "bundled models and torchvision model export") { list, paper, imagenet };
+        return new Command("models", "bundled models, torchvision model export, and a user's own model's input contract") { list, paper, imagenet, Add() };
+    }
+
+    /// <summary><c>coach models add FILE.onnx</c>: checks the model and writes FILE.card.json (docs/data.md, "Input contract").</summary>
+    private static Command Add()
+    {
+        var file = new Argument<string>("FILE.onnx") { Description = "the model: an ONNX file whose first input takes colour frames [N, 3, H, W]" };
+        var size = new Option<string?>("--input-size") { Description = "HxW, e.g. 224x224: needed when the model's height and width are dynamic" };
+        var mean = new Option<string?>("--mean") { Description = "per-channel mean r,g,b in the scaled units, e.g. 0.485,0.456,0.406 (ImageNet)" };
+        var std = new Option<string?>("--std") { Description = "per-channel std r,g,b in the scaled units, e.g. 0.229,0.224,0.225 (ImageNet)" };
+        var order = new Option<string?>("--channel-order") { Description = "rgb or bgr (default rgb, or the ONNX image metadata)" };
+        var scale = new Option<string?>("--scale") { Description = "255: pixels/255 (inputs 0…1, default); 1: inputs 0…255" };
+        var labels = new Option<string?>("--labels") { Description = "class names, one per line in label order; stored in the card and used by eval, plan and the edge" };
+        var inGraph = new Option<bool>("--normalization-in-graph") { Description = "the graph normalises its input itself: apply no mean/std outside it" };
+        var add = new Command("add", "check a model in ONNX Runtime and write its input contract into FILE.card.json beside it") { file, size, mean, std, order, scale, labels, inGraph };
+        add.SetAction(parse =>
+        {
+            var model = parse.GetValue(file)!;
+            try
+            {
+                var (cardPath, contract) = ModelRegistration.Add(model, new ModelCardRequest(parse.GetValue(size), parse.GetValue(mean), parse.GetValue(std),
+                    parse.GetValue(order), parse.GetValue(scale), parse.GetValue(labels), parse.GetValue(inGraph)));
+                Console.WriteLine($"{Path.GetFileName(model)}: {contract.Describe()}");
+                Console.WriteLine($"wrote {cardPath}");
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or OrtException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"coach models add: {e.Message}");
+                return e is ArgumentException ? 2 : 1;
+            }
+        });
+        return add;
     }
 
     private static int List()

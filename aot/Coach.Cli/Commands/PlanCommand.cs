@@ -23,7 +23,7 @@ internal static class PlanCommand
         var tmax = new Option<double?>("--tmax") { Description = "latency budget T_max of one frame in ms (eq. 3)" };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed by quantization (eq. 1)", DefaultValueFactory = _ => 0.005 };
         var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud", DefaultValueFactory = _ => "coach" };
-        var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), images:DIR or video:FILE (your frames, label-free: loss = disagreement with the full model), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
+        var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), images:DIR, video:FILE or tensors:FILE (your frames through the model card's preprocessing, label-free: loss = disagreement with the full model), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
         var calibFrames = new Option<int?>("--calib-frames") { Description = "use only the first N calibration frames" };
         var calibMargin = new Option<double>("--calib-margin") { Description = "standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written)", DefaultValueFactory = _ => CutCalibrator.DefaultStandardErrors };
         var edgeOverhead = new Option<double>("--edge-overhead-ms") { Description = "the edge's per-frame work besides the head's layers (taking the frame, scheduling, packing, sockets), in the edge's ms; added to T_e", DefaultValueFactory = _ => 0.0 };
@@ -49,7 +49,7 @@ internal static class PlanCommand
                     parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(edgeOverhead), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
                     parse.GetValue(exitRate), parse.GetValue(maxCut), parse.GetValue(wireCoding)!, parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
-            catch (Exception e) when (e is IOException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
                 or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"coach plan: {e.Message}");

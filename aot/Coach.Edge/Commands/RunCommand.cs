@@ -21,8 +21,8 @@ internal static class RunCommand
         var plan = new Option<DirectoryInfo?>("--plan") { Description = "plan directory (plan.json + head.onnx and/or tail.onnx); default: the config's planDirectory" };
         var config = new Option<FileInfo?>("--config") { Description = "edge configuration (e.g. /etc/coach/edge.json): cloud, plan directory, key file, execution providers, TensorRT; command-line options override it" };
         var cloud = new Option<string?>("--cloud") { Description = "the coach-cloud address, e.g. 127.0.0.1:7400 (not needed for an edge-only plan)" };
-        var source = new Option<string>("--source") { Description = "frame source: stream:low|medium|high over the bundled test split, images:DIR (JPEG/PNG, class subfolders) or video:FILE (ffmpeg; labels from FILE.labels)", DefaultValueFactory = _ => "stream:medium" };
-        var frames = new Option<int>("--frames") { Description = "number of frames (for images:/video:, at most this many of the decoded frames, each once)", DefaultValueFactory = _ => 1000 };
+        var source = new Option<string>("--source") { Description = "frame source: stream:low|medium|high over the bundled test split, images:DIR (JPEG/PNG, class subfolders), video:FILE (ffmpeg; labels from FILE.labels), tensors:FILE (.npy/IDX) or camera:/dev/videoN[@WxH] (V4L2); preprocessed by the plan's input contract", DefaultValueFactory = _ => "stream:medium" };
+        var frames = new Option<int>("--frames") { Description = "number of frames (for images:/video:/tensors:, at most this many of the decoded frames, each once; for camera:, frames captured)", DefaultValueFactory = _ => 1000 };
         var runLength = new Option<int>("--run-length") { Description = "frames per run of one class/sample in the stream", DefaultValueFactory = _ => 10 };
         var seed = new Option<int>("--seed") { Description = "stream seed", DefaultValueFactory = _ => 1 };
         var shape = new Option<string?>("--shape") { Description = "in-process link shaper on the send path, e.g. 20mbit (tc syntax)" };
@@ -74,6 +74,7 @@ internal static class RunCommand
 
                 LinkShaper? shaper = result.GetValue(shape) is { } rate ? new LinkShaper(LinkShaper.ParseRate(rate)) : null;
                 IFrameSource frameSource = FrameSources.Open(result.GetValue(source)!, planDirectory, result.GetValue(frames), result.GetValue(runLength), result.GetValue(seed), out var sourceNotes);
+                using var ownedSource = frameSource as IDisposable; // a camera: stop streaming and unmap its buffers at the end
                 foreach (var note in sourceNotes)
                 {
                     Console.Error.WriteLine($"coach-edge: {note}");

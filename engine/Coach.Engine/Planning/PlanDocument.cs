@@ -76,6 +76,9 @@ public sealed class PlanDocument
     /// <summary>Where the bits came from: the bundled labelled calibration split, the user's frames label-free
     /// (disagreement with the full model's top-1), a results file, or fixed bits.</summary>
     public string? Calibration { get; init; }
+    /// <summary>The model's input contract (docs/data.md), when it has a card or ONNX image metadata: the edge preprocesses its frames by it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Coach.Engine.Data.ModelCard? Input { get; set; }
     public long CandidatesExamined { get; init; }
     public double EarlyExitRate { get; init; }
     public string? Note { get; init; }

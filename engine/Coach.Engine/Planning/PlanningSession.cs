@@ -118,6 +118,12 @@ public static class PlanningSession
         if (options.OutputDirectory is not null && graph is not null)
         {
             document = PlanWriter.Write(graph, problem, plan, context, options.OutputDirectory);
+            if (context.ModelPath is { } modelPath && InputContract.TryForModel(modelPath) is { IsDefault: false } contract)
+            {
+                // The edge preprocesses its frames as the model's card says (docs/data.md, "Input contract").
+                document.Input = ModelCard.From(contract, Path.GetFileName(modelPath), document.ModelSha256);
+                File.WriteAllText(Path.Combine(options.OutputDirectory, "plan.json"), document.ToJson());
+            }
         }
         else
         {
@@ -192,18 +198,13 @@ public static class PlanningSession
         return (graph, PlanningProblem.FromGraph(graph, edge, cloud, settings, slowdown), context);
     }
 
-    /// <summary>The user's images or video decoded at the model's input size and labelled by the full model's own top-1
-    /// (label-free calibration: eq. 1's loss is the disagreement with the full model; docs/data.md).</summary>
-    private static DecodedFrames LabelFreeFrames(LayerGraph graph, string spec, int? maxFrames)
+    /// <summary>The user's images, video or tensors rendered through the model's input contract (its card, docs/data.md) and
+    /// labelled by the full model's own top-1 (label-free calibration: eq. 1's loss is the disagreement with the full model).</summary>
+    private static ILabelledFrames LabelFreeFrames(string model, string spec, int? maxFrames)
     {
-        var input = graph.Tensors[graph.InputTensors[0]];
-        if (input.Shape is not { Length: 4 } shape || shape[2] < 1 || shape[3] < 1)
-        {
-            throw new ModelGraphException($"--calib {spec}: model input '{input.Name}' is {input}, not image frames [N, 3, H, W] of a fixed size");
-        }
-        var unlabelled = MediaSource.Open(spec, (int)shape[2], (int)shape[3], [], out _, maxFrames ?? int.MaxValue);
-        using var fullModel = InferenceSession.Open(graph.Model.ToByteArray(),
-            new SessionSettings { Providers = [ExecutionProvider.Cpu] }, "the full model");
+        var modelPath = File.Exists(model) ? model : ModelCatalog.Get(model).Path;
+        var unlabelled = MediaSource.Load(spec, InputContract.ForModel(modelPath), [], out _, maxFrames ?? int.MaxValue);
+        using var fullModel = InferenceSession.Open(modelPath, new SessionSettings { Providers = [ExecutionProvider.Cpu] });
         return FullModelLabels.Apply(fullModel, unlabelled);
     }
 
@@ -273,12 +274,12 @@ public static class PlanningSession
             {
                 throw new ArgumentException("a synthetic graph has no model to calibrate; use --calib fixed:N");
             }
-            return new CutCalibrator(graph, LabelFreeFrames(graph, calib, options.CalibrationFrames), options.Epsilon,
+            return new CutCalibrator(graph, LabelFreeFrames(options.Model, calib, options.CalibrationFrames), options.Epsilon,
                 maxFrames: options.CalibrationFrames, standardErrors: options.CalibrationMargin);
         }
 
         var results = CalibrationResults.TryLoad(calib)
-            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N', images:DIR, video:FILE or a calibration results file", calib);
+            ?? throw new FileNotFoundException($"--calib '{calib}' is not 'calib', 'none', 'fixed:N', images:DIR, video:FILE, tensors:FILE or a calibration results file", calib);
         if (graph is not null && results.ModelSha256 != graph.Sha256)
         {
             throw new ArgumentException($"calibration file '{calib}' is for model sha256 {results.ModelSha256}, not this model ({graph.Sha256})");

@@ -1,25 +1,39 @@
 namespace Coach.Engine.Data.Media;
 
 /// <summary>
-/// Frames decoded from images or video into uint8 planar RGB at the model's input size, kept in memory as a
-/// camera would hand them over; <see cref="RenderFrame"/> only converts to the model's float range (value / 255,
-/// the bundled models' input convention, <see cref="FrameRenderer.ToUnitRange"/>).
+/// Frames decoded from images, video, tensor files or a camera, kept in memory as uint8 as a camera would hand them over
+/// (planar RGB at the model's input size for images and video; any size and <see cref="PixelFormat"/> otherwise);
+/// <see cref="RenderFrame"/> turns one into the model's input through <see cref="FramePreprocessor"/> and the model's
+/// <see cref="InputContract"/> (without a card: value / 255, the bundled models' convention; docs/data.md).
 /// </summary>
 public sealed class DecodedFrames : ILabelledFrames
 {
     private readonly byte[] _pixels;
     private readonly int[] _labels;
     private readonly int _frameBytes;
+    private readonly int _sourceHeight;
+    private readonly int _sourceWidth;
+    private readonly ThreadLocal<FramePreprocessor> _preprocessor;
 
+    /// <summary>Planar RGB frames at <paramref name="height"/>×<paramref name="width"/>, fed with the default contract.</summary>
     public DecodedFrames(byte[] pixels, int[] labels, int height, int width, IReadOnlyList<string> classNames, string source)
+        : this(pixels, labels, PixelFormat.PlanarRgb, height, width, InputContract.Default(height, width), classNames, source)
+    {
+    }
+
+    /// <summary>Frames of <paramref name="format"/> at <paramref name="sourceHeight"/>×<paramref name="sourceWidth"/>,
+    /// rendered into the input <paramref name="contract"/> describes.</summary>
+    public DecodedFrames(byte[] pixels, int[] labels, PixelFormat format, int sourceHeight, int sourceWidth, InputContract contract,
+        IReadOnlyList<string> classNames, string source)
     {
         ArgumentNullException.ThrowIfNull(pixels);
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(classNames);
-        _frameBytes = checked(3 * height * width);
+        ArgumentNullException.ThrowIfNull(contract);
+        _frameBytes = FramePreprocessor.SourceFrameBytes(format, sourceHeight, sourceWidth);
         if (pixels.Length != (long)_frameBytes * labels.Length)
         {
-            throw new ArgumentException($"{source}: {labels.Length} frames of 3×{height}×{width} need {(long)_frameBytes * labels.Length} bytes, got {pixels.Length}");
+            throw new ArgumentException($"{source}: {labels.Length} {format} frames of {sourceWidth}×{sourceHeight} need {(long)_frameBytes * labels.Length} bytes, got {pixels.Length}");
         }
         foreach (var label in labels)
         {
@@ -30,7 +44,12 @@ public sealed class DecodedFrames : ILabelledFrames
         }
         _pixels = pixels;
         _labels = labels;
-        FrameShape = (3, height, width);
+        _sourceHeight = sourceHeight;
+        _sourceWidth = sourceWidth;
+        Format = format;
+        Contract = contract;
+        _preprocessor = new ThreadLocal<FramePreprocessor>(() => new FramePreprocessor(format, sourceHeight, sourceWidth, contract));
+        FrameShape = (3, contract.Height, contract.Width);
         ClassNames = classNames;
         Source = source;
     }
@@ -45,7 +64,14 @@ public sealed class DecodedFrames : ILabelledFrames
 
     public bool IsFullTestSet => false;
 
-    /// <summary>First 16 hex digits of SHA-256 over the pixels then the labels.</summary>
+    /// <summary>How the stored frames are laid out.</summary>
+    public PixelFormat Format { get; }
+
+    /// <summary>What the frames are rendered into.</summary>
+    public InputContract Contract { get; }
+
+    /// <summary>First 16 hex digits of SHA-256 over the pixels, the labels and (for a contract other than the default) the
+    /// preprocessing: the same images normalised another way are another set.</summary>
     public string Fingerprint
     {
         get
@@ -53,17 +79,26 @@ public sealed class DecodedFrames : ILabelledFrames
             using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
             hash.AppendData(_pixels);
             hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_labels.AsSpan()));
+            if (Format != PixelFormat.PlanarRgb || !Contract.IsDefaultPreprocessing)
+            {
+                // Not the origin: the same card read from another path is the same preprocessing.
+                hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{Format} {_sourceHeight}x{_sourceWidth} {(Contract with { Origin = "" }).Describe()}"));
+            }
             return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
         }
     }
 
     /// <summary>The same frames with other labels (for example the full model's own answers, for label-free calibration).</summary>
     public DecodedFrames Relabelled(int[] labels, IReadOnlyList<string> classNames, string source) =>
-        new(_pixels, labels, FrameShape.Height, FrameShape.Width, classNames, source);
+        new(_pixels, labels, Format, _sourceHeight, _sourceWidth, Contract, classNames, source);
+
+    /// <summary>The same frames rendered into another input contract (same model size or not).</summary>
+    public DecodedFrames WithContract(InputContract contract, IReadOnlyList<string> classNames) =>
+        new(_pixels, _labels, Format, _sourceHeight, _sourceWidth, contract, classNames, Source);
 
     public int Label(int index) => _labels[index];
 
-    /// <summary>Frame <paramref name="index"/> as uint8 planar RGB (C×H×W).</summary>
+    /// <summary>Frame <paramref name="index"/> as stored (<see cref="Format"/>; planar RGB C×H×W for images and video).</summary>
     public ReadOnlySpan<byte> Pixels(int index)
     {
         if ((uint)index >= (uint)Count)
@@ -75,11 +110,11 @@ public sealed class DecodedFrames : ILabelledFrames
 
     public void RenderFrame(int index, Span<float> chw)
     {
-        if (chw.Length != _frameBytes)
+        if (chw.Length != Contract.FrameFloats)
         {
-            throw new ArgumentException($"a frame of {Source} is {_frameBytes} floats (3×{FrameShape.Height}×{FrameShape.Width}), the buffer holds {chw.Length}", nameof(chw));
+            throw new ArgumentException($"a frame of {Source} is {Contract.FrameFloats} floats (3×{FrameShape.Height}×{FrameShape.Width}), the buffer holds {chw.Length}", nameof(chw));
         }
-        FrameRenderer.ToUnitRange(Pixels(index), chw);
+        _preprocessor.Value!.Run(Pixels(index), chw);
     }
 
     /// <summary>The folder-safe form of a class name: lower case, every run of other characters one '-'

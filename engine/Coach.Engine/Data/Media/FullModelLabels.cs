@@ -9,7 +9,11 @@ namespace Coach.Engine.Data.Media;
 public static class FullModelLabels
 {
     /// <summary>Runs the full model over <paramref name="frames"/> and returns them labelled with its top-1 answers.</summary>
-    public static DecodedFrames Apply(InferenceSession fullModel, DecodedFrames frames, int batchSize = 16)
+    public static DecodedFrames Apply(InferenceSession fullModel, DecodedFrames frames, int batchSize = 16) =>
+        (DecodedFrames)Apply(fullModel, (ILabelledFrames)frames, batchSize);
+
+    /// <summary>As above for any frames the loaders return (decoded media, or float32 tensors).</summary>
+    public static ILabelledFrames Apply(InferenceSession fullModel, ILabelledFrames frames, int batchSize = 16)
     {
         ArgumentNullException.ThrowIfNull(fullModel);
         ArgumentNullException.ThrowIfNull(frames);
@@ -41,6 +45,12 @@ public static class FullModelLabels
             }
         }
         var names = Enumerable.Range(0, classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        return frames.Relabelled(labels, names, $"{frames.Source}, labelled by the full model's top-1 (label-free)");
+        var source = $"{frames.Source}, labelled by the full model's top-1 (label-free)";
+        return frames switch
+        {
+            DecodedFrames decoded => decoded.Relabelled(labels, names, source),
+            FloatFrames floats => floats.Relabelled(labels, names, source),
+            _ => throw new ArgumentException($"{frames.Source}: frames of type {frames.GetType().Name} cannot be relabelled", nameof(frames)),
+        };
     }
 }

@@ -1,16 +1,38 @@
 namespace Coach.Engine.Data.Media;
 
-/// <summary>Parses a media data specification, <c>images:DIR</c> or <c>video:FILE</c>, and decodes it (docs/data.md).</summary>
+/// <summary>Parses a data specification, <c>images:DIR</c>, <c>video:FILE</c> or <c>tensors:FILE</c>, and loads it (docs/data.md).</summary>
 public static class MediaSource
 {
     public const string ImagesPrefix = "images:";
     public const string VideoPrefix = "video:";
+    public const string TensorsPrefix = "tensors:";
 
-    /// <summary>True when <paramref name="spec"/> names decoded media rather than a bundled split or stream.</summary>
+    /// <summary>True when <paramref name="spec"/> names the user's frames rather than a bundled split or stream.</summary>
     public static bool IsMedia(string spec) =>
-        spec.StartsWith(ImagesPrefix, StringComparison.Ordinal) || spec.StartsWith(VideoPrefix, StringComparison.Ordinal);
+        spec.StartsWith(ImagesPrefix, StringComparison.Ordinal) || spec.StartsWith(VideoPrefix, StringComparison.Ordinal)
+        || spec.StartsWith(TensorsPrefix, StringComparison.Ordinal);
 
-    /// <summary>Decodes up to <paramref name="maxFrames"/> frames at <paramref name="height"/>×<paramref name="width"/>;
+    /// <summary>
+    /// Loads up to <paramref name="maxFrames"/> frames for a model of <paramref name="contract"/>: images and video decoded at
+    /// its input size, tensors as stored; all rendered through the contract (float32 tensors as they are). Class names are
+    /// the contract's when its card has them, else <paramref name="classNames"/>.
+    /// </summary>
+    public static ILabelledFrames Load(string spec, InputContract contract, IReadOnlyList<string> classNames,
+        out IReadOnlyList<string> notes, int maxFrames = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(contract);
+        if (spec.StartsWith(TensorsPrefix, StringComparison.Ordinal) && spec.Length > TensorsPrefix.Length)
+        {
+            var path = spec[TensorsPrefix.Length..];
+            var tensors = TensorFile.Load(path, contract, classNames, maxFrames);
+            notes = File.Exists(VideoFile.LabelPath(Path.GetFullPath(path))) ? [] : [$"no {VideoFile.LabelPath(path)}: the frames are unlabelled"];
+            return tensors;
+        }
+        return Open(spec, contract.Height, contract.Width, classNames, out notes, maxFrames).WithContract(contract, classNames);
+    }
+
+    /// <summary>Decodes up to <paramref name="maxFrames"/> images or video frames as planar RGB at <paramref name="height"/>×<paramref name="width"/>;
     /// <paramref name="notes"/> says what the caller should tell the user (for example subfolders that name no class).</summary>
     public static DecodedFrames Open(string spec, int height, int width, IReadOnlyList<string> classNames,
         out IReadOnlyList<string> notes, int maxFrames = int.MaxValue)
@@ -38,7 +60,9 @@ public static class MediaSource
                 [$"no {VideoFile.LabelPath(path)}: the video's frames are unlabelled"];
             return frames;
         }
-        throw new FormatException($"{spec}: expected images:DIR (a folder of JPEG/PNG images) or video:FILE (any video ffmpeg decodes)");
+        throw new FormatException(spec.StartsWith("camera:", StringComparison.Ordinal)
+            ? $"{spec}: a camera is a live source for coach-edge run --source; here give images:DIR (a folder of JPEG/PNG images), video:FILE (any video ffmpeg decodes) or tensors:FILE (.npy or IDX)"
+            : $"{spec}: expected images:DIR (a folder of JPEG/PNG images), video:FILE (any video ffmpeg decodes) or tensors:FILE (.npy or IDX)");
     }
 
     /// <summary>Class names from a text file, one per line in label order (blank lines skipped).</summary>

@@ -77,11 +77,12 @@ public static class VideoFile
         return true;
     }
 
-    private static int[] ReadLabels(string videoPath, int frames, IReadOnlyList<string> classNames)
+    /// <summary>Labels from <c>FILE.labels</c> beside <paramref name="videoPath"/> (all -1 without one).</summary>
+    internal static int[] ReadLabels(string videoPath, int frames, IReadOnlyList<string> classNames)
     {
         var labels = new int[frames];
         var labelPath = LabelPath(videoPath);
-        if (!File.Exists(labelPath))
+        if (!File.Exists(labelPath) || classNames.Count == 0) // no classes to name: label-free calibration ignores the file
         {
             Array.Fill(labels, -1);
             return labels;
