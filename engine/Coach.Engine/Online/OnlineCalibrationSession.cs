@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using Coach.Engine.Data;
+using Coach.Engine.Data.Media;
+using Coach.Engine.Planning;
+using Coach.Native.OnnxRuntime;
 
 namespace Coach.Engine.Online;
 
@@ -19,12 +22,72 @@ public static class OnlineCalibrationSession
     /// <summary><paramref name="count"/> frames evenly spaced over the bundled calibration split (0 = all of it).</summary>
     public static FrameSet CalibrationFrames(int count = DefaultFrames) => PlanOnlineCalibration.EvenSubset(BundledData.Load(DataSplit.Calibration), count);
 
+    /// <summary>
+    /// The user's frames (<c>images:DIR</c> or <c>video:FILE</c>, docs/data.md) decoded at the plan's input size, at most
+    /// <paramref name="maxFrames"/> (0 = all), labelled by the full model's top-1 (<see cref="FullModelLabels"/>: the semantic
+    /// centres then learn what the cloud answers). A tail whose output is not class scores needs no labels: the frames only
+    /// time the head and tail (<see cref="PlanOnlineCalibration"/>'s adaptive-bits mode).
+    /// </summary>
+    /// <param name="fullModelPath">The full model the plan was cut from; null: plan.json's model path.</param>
+    public static ILabelledFrames UserFrames(string planDirectory, string spec, string? fullModelPath, int maxFrames, bool adaptiveBitsOnly, Action<string>? note = null)
+    {
+        ArgumentNullException.ThrowIfNull(planDirectory);
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!MediaSource.IsMedia(spec))
+        {
+            throw new FormatException($"--data {spec}: expected calib (the bundled calibration split), images:DIR or video:FILE");
+        }
+
+        var plan = PlanDocument.Load(planDirectory);
+        string headPath = Path.Combine(planDirectory, plan.Head?.File ?? "head.onnx");
+        string tailPath = Path.Combine(planDirectory, plan.Tail?.File ?? "tail.onnx");
+        if (!File.Exists(headPath) || !File.Exists(tailPath))
+        {
+            throw new InvalidDataException($"plan {plan.Id} in {planDirectory} has no head.onnx and tail.onnx: the online scheduler needs a cut inside the model.");
+        }
+
+        var settings = new SessionSettings { Providers = [ExecutionProvider.Cpu] };
+        long[] inputShape;
+        long[] outputShape;
+        using (var head = InferenceSession.Open(File.ReadAllBytes(headPath), settings, "head"))
+        using (var tail = InferenceSession.Open(File.ReadAllBytes(tailPath), settings, "tail"))
+        {
+            inputShape = head.Inputs[0].Shape;
+            outputShape = tail.Outputs[0].Shape;
+        }
+
+        if (inputShape.Length != 4 || inputShape[1] != 3 || inputShape[2] < 1 || inputShape[3] < 1)
+        {
+            throw new InvalidDataException($"--data {spec}: the plan's input is [{string.Join(", ", inputShape)}], not image frames [N, 3, H, W] of a fixed size");
+        }
+
+        var frames = MediaSource.Open(spec, (int)inputShape[2], (int)inputShape[3], [], out var notes, maxFrames > 0 ? maxFrames : int.MaxValue);
+        foreach (string line in notes)
+        {
+            note?.Invoke(line);
+        }
+
+        if (adaptiveBitsOnly || ModelOutputKind.Classes(outputShape) is null)
+        {
+            return frames; // no labels needed: adaptive bits only
+        }
+
+        string? modelPath = fullModelPath ?? plan.Model?.Path;
+        if (modelPath is null || !File.Exists(modelPath))
+        {
+            throw new FileNotFoundException($"--data {spec} is labelled by the full model's top-1, but {(modelPath is null ? "plan.json names no model file" : $"the model {modelPath} is not there")}; give it with --model FILE (the ONNX file `coach plan --model` was given)");
+        }
+
+        using var full = InferenceSession.Open(File.ReadAllBytes(modelPath), settings, Path.GetFileName(modelPath));
+        return FullModelLabels.Apply(full, frames);
+    }
+
     /// <summary>Calibrates the plan in <paramref name="planDirectory"/> on <paramref name="frames"/> and saves scheduler.json there.</summary>
-    public static OnlineCalibrationResult Run(string planDirectory, FrameSet frames, OnlineEvaluationOptions options, Action<int, int>? progress = null)
+    public static OnlineCalibrationResult Run(string planDirectory, ILabelledFrames frames, OnlineEvaluationOptions options, Action<int, int>? progress = null, bool adaptiveBitsOnly = false)
     {
         ArgumentNullException.ThrowIfNull(planDirectory);
         var clock = Stopwatch.StartNew();
-        var state = PlanOnlineCalibration.Run(planDirectory, frames, options, progress);
+        var state = PlanOnlineCalibration.Run(planDirectory, frames, options, progress, adaptiveBitsOnly);
         string path = state.Save(planDirectory);
         return new OnlineCalibrationResult(state, path, clock.Elapsed);
     }

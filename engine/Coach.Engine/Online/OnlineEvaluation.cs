@@ -113,21 +113,34 @@ public sealed class OnlineEvaluation
     public double CloudSeconds { get; private set; }
 
     /// <summary>Step 1: per calibration sample, the task feature, the full model's correctness and correctness at every bit width.</summary>
-    public SchedulerCalibration Calibrate(FrameSet calibrationFrames, Action<int, int>? progress = null)
+    /// <remarks>
+    /// The number of labels is the tail's class dimension (<see cref="ModelOutputKind.Classes"/>: 10 for the bundled models,
+    /// 1000 for an ImageNet model), else the frames' class names. Any frames will do: the bundled set, or the user's images or
+    /// video labelled by the full model's top-1 (label-free, docs/data.md).
+    /// </remarks>
+    public SchedulerCalibration Calibrate(ILabelledFrames calibrationFrames, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(calibrationFrames);
         int n = calibrationFrames.Count;
-        LabelCount = calibrationFrames.ClassNames.Count;
+        LabelCount = ModelOutputKind.Classes(_model.OutputShape) ?? calibrationFrames.ClassNames.Count;
+        if (LabelCount < 2)
+        {
+            throw new ArgumentException($"the semantic cache needs at least 2 labels; the tail's output is [{string.Join(", ", _model.OutputShape ?? [])}] and the frames name {calibrationFrames.ClassNames.Count} classes", nameof(calibrationFrames));
+        }
+
         var frame = new float[_model.FrameLength];
         var cut = new float[_cutLength];
         var restored = new float[_cutLength];
         var features = new float[n * _featureLength];
         var labels = new int[n];
         var full = new bool[n];
+        var fullLabels = new int[n];
         var correct = new Dictionary<int, bool[]>();
+        var labelAtBits = new Dictionary<int, int[]>();
         for (int b = _options.MinBits; b <= _options.PlanBits; b++)
         {
             correct[b] = new bool[n];
+            labelAtBits[b] = new int[n];
         }
 
         long headTicks = 0;
@@ -136,17 +149,24 @@ public sealed class OnlineEvaluation
         {
             calibrationFrames.RenderFrame(i, frame);
             labels[i] = calibrationFrames.Label(i);
+            if ((uint)labels[i] >= (uint)LabelCount)
+            {
+                throw new ArgumentException($"calibration frame {i} of {calibrationFrames.Source} has label {labels[i]}, outside the model's {LabelCount} classes; unlabelled frames need labels first (label-free: the full model's top-1, docs/data.md)", nameof(calibrationFrames));
+            }
+
             long t0 = Stopwatch.GetTimestamp();
             _model.RunHead(frame, cut);
             long t1 = Stopwatch.GetTimestamp();
             TaskFeature.BandPool(cut, _lengths, _channels, _options.FeatureBands, features.AsSpan(i * _featureLength, _featureLength));
-            full[i] = _model.RunTail(cut) == labels[i];
+            fullLabels[i] = _model.RunTail(cut);
+            full[i] = fullLabels[i] == labels[i];
             tailTicks += Stopwatch.GetTimestamp() - t1;
             headTicks += t1 - t0;
             for (int b = _options.MinBits; b <= _options.PlanBits; b++)
             {
                 RoundTripCut(cut, b, restored);
-                correct[b][i] = _model.RunTail(restored) == labels[i];
+                labelAtBits[b][i] = _model.RunTail(restored);
+                correct[b][i] = labelAtBits[b][i] == labels[i];
             }
 
             progress?.Invoke(i + 1, n);
@@ -170,7 +190,7 @@ public sealed class OnlineEvaluation
         CentreWindow = _options.CentreWindow;
         if (_options.StreamCalibration)
         {
-            FitOnStreams(calibrationFrames, Calibration);
+            FitOnStreams(calibrationFrames, Calibration, fullLabels, labelAtBits);
         }
 
         return Calibration;
@@ -186,21 +206,28 @@ public sealed class OnlineEvaluation
     /// Records low/medium/high streams built from the calibration frames through head and tail (full model and every bit
     /// width), then fits S_ext, S_adj and W on the edge's loop over them; the per-sample fit stays as the reference statistics.
     /// </summary>
-    private void FitOnStreams(FrameSet calibrationFrames, SchedulerCalibration calibration)
+    private void FitOnStreams(ILabelledFrames calibrationFrames, SchedulerCalibration calibration, int[] fullLabels, Dictionary<int, int[]> labelAtBits)
     {
         // Cross-fitted: the centres are warmed from the first half of the calibration frames and the streams are built
         // from the second half, so an exit is judged on samples the centres never saw — as on the edge, where every
         // frame is new.
         bool crossFit = calibrationFrames.Count >= 2;
         int warmCount = crossFit ? calibrationFrames.Count / 2 : calibrationFrames.Count;
-        FrameSet streamFrames = crossFit
-            ? calibrationFrames.Range(warmCount, calibrationFrames.Count - warmCount, calibrationFrames.Split, calibrationFrames.Source + " (second half)")
-            : calibrationFrames;
         var traces = new List<StreamTrace>();
         foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
         {
-            var stream = TaskStream.Create(streamFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed);
-            traces.Add(Record(stream));
+            if (calibrationFrames is FrameSet set)
+            {
+                FrameSet streamFrames = crossFit ? set.Range(warmCount, set.Count - warmCount, set.Split, set.Source + " (second half)") : set;
+                traces.Add(Record(TaskStream.Create(streamFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed)));
+            }
+            else
+            {
+                // Decoded frames (images, video): the streams reuse what the loop above recorded per frame (SampleStreams).
+                int start = crossFit ? warmCount : 0;
+                traces.Add(SampleStreams.Build(level, CalibrationFeatures, _featureLength, CalibrationLabels, fullLabels, labelAtBits,
+                    start, calibrationFrames.Count - start, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed));
+            }
         }
 
         var fit = StreamCalibrator.Fit(traces, WarmCentres(warmCount), new StreamCalibrationOptions
