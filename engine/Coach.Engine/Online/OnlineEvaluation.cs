@@ -214,23 +214,34 @@ public sealed class OnlineEvaluation
         bool crossFit = calibrationFrames.Count >= 2;
         int warmCount = crossFit ? calibrationFrames.Count / 2 : calibrationFrames.Count;
         var traces = new List<StreamTrace>();
-        foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
+        SemanticCache warm;
+        if (calibrationFrames is FrameSet set)
         {
-            if (calibrationFrames is FrameSet set)
+            FrameSet streamFrames = crossFit ? set.Range(warmCount, set.Count - warmCount, set.Split, set.Source + " (second half)") : set;
+            foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
             {
-                FrameSet streamFrames = crossFit ? set.Range(warmCount, set.Count - warmCount, set.Split, set.Source + " (second half)") : set;
                 traces.Add(Record(TaskStream.Create(streamFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed)));
             }
-            else
+
+            warm = WarmCentres(warmCount);
+        }
+        else
+        {
+            // Decoded frames (images, video) come in folder or time order, class by class: the centres are warmed from the
+            // even frames and the streams drawn from the odd ones, so both halves hold every class and the odd frames keep
+            // the order's correlation. The streams reuse what Calibrate recorded per frame (SampleStreams).
+            int[] even = [.. Enumerable.Range(0, calibrationFrames.Count).Where(i => !crossFit || i % 2 == 0)];
+            int[] odd = crossFit ? [.. Enumerable.Range(0, calibrationFrames.Count).Where(i => i % 2 == 1)] : even;
+            foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
             {
-                // Decoded frames (images, video): the streams reuse what the loop above recorded per frame (SampleStreams).
-                int start = crossFit ? warmCount : 0;
                 traces.Add(SampleStreams.Build(level, CalibrationFeatures, _featureLength, CalibrationLabels, fullLabels, labelAtBits,
-                    start, calibrationFrames.Count - start, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed));
+                    odd, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed));
             }
+
+            warm = WarmCentres(even);
         }
 
-        var fit = StreamCalibrator.Fit(traces, WarmCentres(warmCount), new StreamCalibrationOptions
+        var fit = StreamCalibrator.Fit(traces, warm, new StreamCalibrationOptions
         {
             Epsilon = _options.Epsilon,
             BudgetShare = _options.BudgetShare,
@@ -408,6 +419,22 @@ public sealed class OnlineEvaluation
 
         var cache = new SemanticCache(LabelCount, _featureLength, null, _standardisation);
         cache.Warm(CalibrationFeatures.AsSpan(0, samples * _featureLength), CalibrationLabels.AsSpan(0, samples));
+        return cache;
+    }
+
+    /// <summary>Centres warmed from the calibration samples <paramref name="samples"/> only.</summary>
+    private SemanticCache WarmCentres(int[] samples)
+    {
+        var features = new float[samples.Length * _featureLength];
+        var labels = new int[samples.Length];
+        for (int k = 0; k < samples.Length; k++)
+        {
+            CalibrationFeatures.AsSpan(samples[k] * _featureLength, _featureLength).CopyTo(features.AsSpan(k * _featureLength));
+            labels[k] = CalibrationLabels[samples[k]];
+        }
+
+        var cache = new SemanticCache(LabelCount, _featureLength, null, _standardisation);
+        cache.Warm(features, labels);
         return cache;
     }
 

@@ -16,17 +16,19 @@ namespace Coach.Engine.Online;
 public static class SampleStreams
 {
     /// <param name="features">Row-major [samples, featureLength] task features of all calibration frames.</param>
-    /// <param name="start">First sample the streams draw from (the calibration's cross-fit second half).</param>
+    /// <param name="pool">The samples the streams draw from, in the order given (the calibration's cross-fit half).</param>
     public static StreamTrace Build(StreamCorrelation level, float[] features, int featureLength, int[] truth, int[] fullLabels,
-        IReadOnlyDictionary<int, int[]> labelAtBits, int start, int count, int streamFrames, int runLength, int seed)
+        IReadOnlyDictionary<int, int[]> labelAtBits, IReadOnlyList<int> pool, int streamFrames, int runLength, int seed)
     {
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(truth);
         ArgumentNullException.ThrowIfNull(fullLabels);
         ArgumentNullException.ThrowIfNull(labelAtBits);
-        if (count < 1 || start < 0 || start + count > truth.Length || streamFrames < 1 || runLength < 1)
+        ArgumentNullException.ThrowIfNull(pool);
+        int count = pool.Count;
+        if (count < 1 || pool.Any(i => (uint)i >= (uint)truth.Length) || streamFrames < 1 || runLength < 1)
         {
-            throw new ArgumentException($"a stream needs samples [{start}, {start + count}) within the {truth.Length} recorded and ≥ 1 frame per stream and run; got {streamFrames} frames, run length {runLength}.");
+            throw new ArgumentException($"a stream needs ≥ 1 sample among the {truth.Length} recorded and ≥ 1 frame per stream and run; got {count} samples, {streamFrames} frames, run length {runLength}.");
         }
 
         var random = new Random(seed + (int)level);
@@ -36,19 +38,19 @@ public static class SampleStreams
         {
             for (int i = 0; i < n; i++)
             {
-                samples[i] = start + i;
+                samples[i] = pool[i];
             }
         }
         else if (level == StreamCorrelation.Low)
         {
             for (int i = 0; i < n; i++)
             {
-                samples[i] = start + random.Next(count);
+                samples[i] = pool[random.Next(count)];
             }
         }
         else
         {
-            var byLabel = Enumerable.Range(start, count).GroupBy(i => truth[i]).Select(g => g.ToArray()).ToArray();
+            var byLabel = pool.GroupBy(i => truth[i]).Select(g => g.ToArray()).ToArray();
             for (int i = 0; i < n; i++)
             {
                 int[] run = byLabel[random.Next(byLabel.Length)];
