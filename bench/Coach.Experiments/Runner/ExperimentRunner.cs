@@ -358,8 +358,13 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     {
         // The calibration margin and data are part of the key: plans cached under another default or set would otherwise be reused.
         var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture), "d" + CalibrationDataFingerprint.Value,
-            _settings.Data is { } data ? $"{data}|{_settings.CalibrationFrames}" : string.Empty);
+            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture), "d" + CalibrationDataFingerprint.Value);
+        if (_settings.Data is { } data)
+        {
+            // The user's frames calibrate the bits and the scheduler: plans made on other frames are not these.
+            text += $"|{data}|{_settings.CalibrationFrames}";
+        }
+
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
     }
 

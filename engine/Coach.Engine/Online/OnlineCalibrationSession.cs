@@ -61,15 +61,13 @@ public static class OnlineCalibrationSession
             throw new InvalidDataException($"--data {spec}: the plan's input is [{string.Join(", ", inputShape)}], not image frames [N, 3, H, W] of a fixed size");
         }
 
-        var frames = MediaSource.Open(spec, (int)inputShape[2], (int)inputShape[3], [], out var notes, maxFrames > 0 ? maxFrames : int.MaxValue);
-        foreach (string line in notes)
-        {
-            note?.Invoke(line);
-        }
-
+        // Class subfolders and label files are not read: the centres must learn the labels the cloud will answer, which are
+        // the model's own classes, so the frames are labelled by the full model (MediaSource's notes about them do not apply).
+        var frames = MediaSource.Open(spec, (int)inputShape[2], (int)inputShape[3], [], out _, maxFrames > 0 ? maxFrames : int.MaxValue);
         if (adaptiveBitsOnly || ModelOutputKind.Classes(outputShape) is null)
         {
-            return frames; // no labels needed: adaptive bits only
+            note?.Invoke($"{frames.Count} frames of {spec} at {inputShape[3]}×{inputShape[2]}, unlabelled (adaptive bits only: they time the head and tail)");
+            return frames;
         }
 
         string? modelPath = fullModelPath ?? plan.Model?.Path;
@@ -78,6 +76,7 @@ public static class OnlineCalibrationSession
             throw new FileNotFoundException($"--data {spec} is labelled by the full model's top-1, but {(modelPath is null ? "plan.json names no model file" : $"the model {modelPath} is not there")}; give it with --model FILE (the ONNX file `coach plan --model` was given)");
         }
 
+        note?.Invoke($"{frames.Count} frames of {spec} at {inputShape[3]}×{inputShape[2]}, labelled by the top-1 of {modelPath} (label-free; class folders and label files are not used)");
         using var full = InferenceSession.Open(File.ReadAllBytes(modelPath), settings, Path.GetFileName(modelPath));
         return FullModelLabels.Apply(full, frames);
     }
