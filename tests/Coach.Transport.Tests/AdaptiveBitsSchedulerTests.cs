@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Coach.Engine.Online;
+using Coach.Engine.Onnx;
+using Coach.Engine.Onnx.Proto;
+using Google.Protobuf;
 using Coach.Native.OnnxRuntime;
 using Coach.Transport.Cloud;
 using Coach.Transport.Edge;
@@ -10,7 +13,8 @@ namespace Coach.Transport.Tests;
 /// <summary>
 /// The online scheduler for a model whose output is not class scores (<see cref="SchedulerState.AdaptiveBitsMode"/>): every
 /// frame is sent, eq. 11 alone picks the bits from the live bandwidth between the plan's safe floor and 8, nothing exits
-/// early, cloud answers teach nothing, it allocates nothing per frame, and a real edge run says which scheduler it ran.
+/// early, cloud answers teach nothing, it allocates nothing per frame, and a real edge run against a cloud serving a
+/// detection-shaped tail ([N, 2, 6]) has every frame answered and says which scheduler it ran.
 /// </summary>
 public sealed class AdaptiveBitsSchedulerTests : IAsyncLifetime
 {
@@ -31,14 +35,53 @@ public sealed class AdaptiveBitsSchedulerTests : IAsyncLifetime
         Directory.Delete(_root, recursive: true);
     }
 
-    /// <summary>The tiny split plan at 3 bits, with a bandwidth prior and stage times for eq. 11.</summary>
+    /// <summary>The tiny split plan at 3 bits with a detection-shaped tail, a bandwidth prior and stage times for eq. 11.</summary>
     private string WritePlan()
     {
-        string dir = TinyModels.WritePlan(_root, "adaptive", TinyModels.Head(), TinyModels.Tail(), bits: 3);
+        string dir = TinyModels.WritePlan(_root, "adaptive", TinyModels.Head(), DetectionTail(), bits: 3);
         File.WriteAllText(Path.Combine(dir, "plan.json"),
             "{\"id\":\"adaptive\",\"method\":\"coach\",\"bandwidth_bps\":20000000,\"t_edge_ms\":5,\"t_cloud_ms\":2,\"frame_overhead_ms\":0," +
             "\"cut_tensors\":[{\"name\":\"cut\",\"shape\":[1,4,2,2],\"bits\":3}],\"bits\":[3]}");
         return dir;
+    }
+
+    /// <summary>
+    /// cut [N,4,2,2] → [N,16] → MatMul [16, 12] → output "boxes" [N, 2, 6]: not class scores. Value k sums the cut values
+    /// j ≡ k (mod 10), so the argmax of a frame's 12 values is still the pattern's label and the answers can be checked.
+    /// </summary>
+    private static byte[] DetectionTail()
+    {
+        var graph = new GraphProto { Name = "detection-tail" };
+        graph.Input.Add(OnnxBuilder.FloatValue("cut", [-1, 4, 2, 2]));
+        graph.Output.Add(OnnxBuilder.FloatValue("boxes", [-1, 2, 6]));
+        var weights = new TensorProto { Name = "w", DataType = 1 };
+        weights.Dims.Add(TinyModels.CutElements);
+        weights.Dims.Add(12);
+        for (int j = 0; j < TinyModels.CutElements; j++)
+        {
+            for (int k = 0; k < 12; k++)
+            {
+                weights.FloatData.Add(j % TinyModels.Classes == k ? 1f : 0f);
+            }
+        }
+
+        graph.Initializer.Add(weights);
+        graph.Initializer.Add(Shape("flat_shape", [-1, TinyModels.CutElements]));
+        graph.Initializer.Add(Shape("boxes_shape", [-1, 2, 6]));
+        graph.Node.Add(OnnxBuilder.Node("Reshape", ["cut", "flat_shape"], ["flat"]));
+        graph.Node.Add(OnnxBuilder.Node("MatMul", ["flat", "w"], ["scores"]));
+        graph.Node.Add(OnnxBuilder.Node("Reshape", ["scores", "boxes_shape"], ["boxes"]));
+        var model = new ModelProto { IrVersion = 8, ProducerName = "coach-test", Graph = graph };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 17 });
+        return model.ToByteArray();
+    }
+
+    private static TensorProto Shape(string name, long[] dims)
+    {
+        var shape = new TensorProto { Name = name, DataType = 7 };
+        shape.Dims.Add(dims.Length);
+        shape.Int64Data.AddRange(dims);
+        return shape;
     }
 
     private static SchedulerState State(PlanDirectory plan)
@@ -100,6 +143,7 @@ public sealed class AdaptiveBitsSchedulerTests : IAsyncLifetime
             new EdgeRunOptions { Cloud = _server.LocalEndPoint, Log = _log.Enqueue });
 
         Assert.Equal(200, summary.FramesAnswered);
+        Assert.Equal(200, summary.RequestsAnswered); // the cloud runs a tail whose output is [N, 2, 6] in batches
         Assert.Equal(0, summary.EarlyExits);
         Assert.Equal(1.0, summary.Accuracy);
         Assert.Contains("\"scheduler\":\"coach-online-adaptive-bits\"", summary.ToJson());

@@ -131,7 +131,11 @@ internal static class CalibrateOnlineCommand
             w.WriteNumber("feedback_delay_frames", state.FeedbackDelayFrames ?? 0);
             w.WriteString("calibration_source", state.CalibrationSource);
             w.WritePropertyName("calibration");
-            w.WriteRawValue(state.Calibration.ToJson());
+            using (var calibration = JsonDocument.Parse(state.Calibration.ToJson()))
+            {
+                calibration.RootElement.WriteTo(w); // compact: the whole object stays on the last line
+            }
+
             w.WriteEndObject();
         }
 

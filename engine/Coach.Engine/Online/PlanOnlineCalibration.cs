@@ -101,15 +101,18 @@ public static class PlanOnlineCalibration
 
     /// <summary>
     /// Q_r without an S_adj threshold: the calibrated minimum safe bits of the plan's cut (eq. 1), the widest over its
-    /// quantized tensors (8 when they are sent raw) — not the plan's own bits, which eq. 11 may have raised offline to fill
-    /// the link at the planned rate. Online, eq. 11 raises Q_r again from the live bandwidth, so a slower link goes back down
-    /// to the safe floor instead of stopping at the widths the faster planned rate allowed.
+    /// tensors — not the plan's own bits, which eq. 11 may have raised offline to fill the link at the planned rate (up to
+    /// 32, raw floats). Online, eq. 11 raises Q_r again from the live bandwidth, so a slower link goes back down to the safe
+    /// floor instead of stopping at the widths the faster planned rate allowed. The scheduler's bits reach every cut tensor,
+    /// those planned raw included (RequestPacker), so a raw tensor counts with its calibrated minimum, or as 8 bits when
+    /// the plan records none.
     /// </summary>
     public static int PlanBits(PlanDocument plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return plan.CutTensors.Where(t => t.Bits is >= 1 and <= 8)
-            .Select(t => t.MinimumBits is >= 1 and <= 8 ? Math.Min(t.MinimumBits, t.Bits) : t.Bits)
+        return plan.CutTensors.Select(t => t.Bits is >= 1 and <= 8
+                ? (t.MinimumBits is >= 1 and <= 8 ? Math.Min(t.MinimumBits, t.Bits) : t.Bits)
+                : (t.MinimumBits is >= 1 and <= 8 ? t.MinimumBits : 8))
             .DefaultIfEmpty(8).Max();
     }
 
