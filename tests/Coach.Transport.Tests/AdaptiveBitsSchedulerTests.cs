@@ -147,6 +147,7 @@ public sealed class AdaptiveBitsSchedulerTests : IAsyncLifetime
         Assert.Equal(0, summary.EarlyExits);
         Assert.Equal(1.0, summary.Accuracy);
         Assert.Contains("\"scheduler\":\"coach-online-adaptive-bits\"", summary.ToJson());
+        Assert.Contains(_log, line => line.Contains("output [2x6] (not class scores", StringComparison.Ordinal));
         Assert.All(pipeline.Records.ToArray(), r => Assert.InRange(r.Bits, 3, 8));
     }
 }
