@@ -63,7 +63,7 @@ public static class OnlineCalibrationSession
 
         // Class subfolders and label files are not read: the centres must learn the labels the cloud will answer, which are
         // the model's own classes, so the frames are labelled by the full model (MediaSource's notes about them do not apply).
-        var frames = MediaSource.Open(spec, (int)inputShape[2], (int)inputShape[3], [], out _, maxFrames > 0 ? maxFrames : int.MaxValue);
+        var frames = MediaSource.Open(spec, (int)inputShape[2], (int)inputShape[3], LabelFileNames(spec), out _, maxFrames > 0 ? maxFrames : int.MaxValue);
         if (adaptiveBitsOnly || ModelOutputKind.Classes(outputShape) is null)
         {
             note?.Invoke($"{frames.Count} frames of {spec} at {inputShape[3]}×{inputShape[2]}, unlabelled (adaptive bits only: they time the head and tail)");
@@ -79,6 +79,30 @@ public static class OnlineCalibrationSession
         note?.Invoke($"{frames.Count} frames of {spec} at {inputShape[3]}×{inputShape[2]}, labelled by the top-1 of {modelPath} (label-free; class folders and label files are not used)");
         using var full = InferenceSession.Open(File.ReadAllBytes(modelPath), settings, Path.GetFileName(modelPath));
         return FullModelLabels.Apply(full, frames);
+    }
+
+    /// <summary>
+    /// The names a video's label file uses, so that decoding it does not stop at a name the model's classes lack: the labels
+    /// are replaced by the full model's answers anyway. Empty for an image folder or a video without a label file.
+    /// </summary>
+    private static IReadOnlyList<string> LabelFileNames(string spec)
+    {
+        string labels = spec.StartsWith(MediaSource.VideoPrefix, StringComparison.Ordinal) ? VideoFile.LabelPath(spec[MediaSource.VideoPrefix.Length..]) : string.Empty;
+        if (labels.Length == 0 || !File.Exists(labels))
+        {
+            return [];
+        }
+
+        var lines = File.ReadAllLines(labels).Select(l => l.Trim()).Where(l => l.Length > 0 && l != "-").ToList();
+        var names = lines.Where(l => !int.TryParse(l, out _)).Distinct(StringComparer.Ordinal).ToList();
+        // Label numbers index the names: pad so that every number names a class.
+        int highest = lines.Select(l => int.TryParse(l, out int n) ? n : -1).DefaultIfEmpty(-1).Max();
+        while (names.Count <= highest)
+        {
+            names.Add($"label {names.Count}");
+        }
+
+        return names;
     }
 
     /// <summary>Calibrates the plan in <paramref name="planDirectory"/> on <paramref name="frames"/> and saves scheduler.json there.</summary>

@@ -53,6 +53,23 @@ public sealed class UserFramesOnlineCalibrationTests : IDisposable
     }
 
     [Fact]
+    public void AVideoWhoseLabelFileNamesOtherClassesIsStillLabelledByTheFullModel()
+    {
+        // The bundled video's label file names Fashion-MNIST classes by name; the labels are the full model's anyway, so a
+        // label file naming classes the model's names do not (a user's own video) must not stop the decoding.
+        string video = Path.Combine(_root, "clip.mp4");
+        MediaExport.WriteVideo(BundledData.Load(DataSplit.Calibration), 24, video, crf: 23, framesPerSecond: 30, "yuv420p");
+        Assert.Contains(File.ReadAllLines(VideoFile.LabelPath(video)), line => line != "-" && !int.TryParse(line, out _));
+        string plan = WritePlan(withModelPath: true);
+
+        var frames = OnlineCalibrationSession.UserFrames(plan, "video:" + video, null, 0, adaptiveBitsOnly: false);
+
+        Assert.Equal(24, frames.Count);
+        Assert.Contains("label-free", frames.Source);
+        Assert.All(Enumerable.Range(0, frames.Count), i => Assert.InRange(frames.Label(i), 0, 9));
+    }
+
+    [Fact]
     public void WithoutTheFullModelTheFramesAreRefusedNamingTheOption()
     {
         string images = Path.Combine(_root, "images");
