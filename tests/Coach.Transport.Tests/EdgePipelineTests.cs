@@ -27,6 +27,7 @@ public sealed class EdgePipelineTests : IAsyncLifetime
     {
         TinyModels.WritePlan(_root, "split", TinyModels.Head(), TinyModels.Tail(), bits: 4);
         TinyModels.WritePlan(_root, "cloud-only", head: null, TinyModels.Tail("frame"), bits: 8, cutName: "frame");
+        TinyModels.WritePlan(_root, "split-raw", TinyModels.Head(), TinyModels.Tail(), bits: 32);
         _server = CloudServer.FromPlansDirectory(_root, new CloudServerOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), LogInterval = TimeSpan.Zero, Log = _log.Enqueue });
         _server.Start();
         return ValueTask.CompletedTask;
@@ -120,5 +121,43 @@ public sealed class EdgePipelineTests : IAsyncLifetime
         pipeline.WriteCsv(csv);
         Assert.Equal(summary.FramesSent + 1, csv.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => EdgeRun.RunAsync(plan, new PatternSource(10), new FixedBitsScheduler(), Options() with { Duration = TimeSpan.Zero }));
+    }
+
+    /// <summary>Eq. 11 offline chose 32 bits (raw floats) for the cut; the online scheduler's narrower widths must still reach the wire.</summary>
+    [Theory]
+    [InlineData(4)]
+    [InlineData(8)]
+    public async Task TheSchedulersBitsReplaceAPlannedRawCutOnTheWire(int bits)
+    {
+        PlanDirectory plan = PlanDirectory.Load(Path.Combine(_root, "split-raw"));
+        Assert.Equal(32, plan.CutTensors[0].Bits);
+        var (raw, _) = await EdgeRun.RunAsync(plan, new PatternSource(50), new FixedBitsScheduler(), Options());
+        var (scheduled, pipeline) = await EdgeRun.RunAsync(plan, new PatternSource(50), new ConstantBitsScheduler(bits), Options());
+
+        Assert.Equal(50, scheduled.FramesAnswered);
+        Assert.Equal(1.0, scheduled.Accuracy);
+        // 16 floats raw are 64 data bytes; at 4 bits 8 bytes (plus the UAQ parameters), at 8 bits 16.
+        Assert.True(scheduled.BytesPerFrame < raw.BytesPerFrame - 64 + (TinyModels.CutElements * bits / 8) + 16,
+            $"sent {scheduled.BytesPerFrame:0} B/frame at {bits} bits, raw {raw.BytesPerFrame:0}: the override did not reach the wire");
+        foreach (FrameRecord record in pipeline.Records)
+        {
+            Assert.Equal(bits, record.Bits);
+        }
+    }
+
+    /// <summary>Sends every frame at the same bits, as the online scheduler does when eq. 11 settles on one width.</summary>
+    private sealed class ConstantBitsScheduler(int bits) : IFrameScheduler
+    {
+        public string Name => "constant";
+
+        public SchedulingDecision Decide(int frameId, IReadOnlyList<Coach.Native.OnnxRuntime.PinnedTensor> cutTensors, double headSeconds) => SchedulingDecision.Send(bits);
+
+        public void OnCloudLabel(int frameId, int label)
+        {
+        }
+
+        public void OnTransferSample(long bytes, double seconds)
+        {
+        }
     }
 }

@@ -92,12 +92,12 @@ public sealed class OnlineFrameSchedulerTests : IDisposable
         SchedulingDecision sent = scheduler.Decide(1, cut, 0.004);
         Assert.False(sent.EarlyExit);
         Assert.InRange(sent.Bits, 4, 8);
-        long before = scheduler.Scheduler.Cache.Count(5);
+        long before = scheduler.Scheduler!.Cache.Count(5);
         scheduler.OnCloudLabel(99, 5); // never sent: nothing to learn
         Assert.Equal(0, scheduler.CentreUpdates);
         scheduler.OnCloudLabel(1, 5);
         Assert.Equal(1, scheduler.CentreUpdates);
-        Assert.Equal(before + 1, scheduler.Scheduler.Cache.Count(5));
+        Assert.Equal(before + 1, scheduler.Scheduler!.Cache.Count(5));
         scheduler.OnCloudLabel(1, 5); // a duplicate answer is not learnt twice
         Assert.Equal(1, scheduler.CentreUpdates);
         Assert.Equal(1, scheduler.EarlyExits);

@@ -182,10 +182,19 @@ internal static class RunCommand
     private static IFrameScheduler CreateScheduler(string? choice, PlanDirectory plan)
     {
         Coach.Engine.Online.SchedulerState? state = plan.IsEdgeOnly || plan.IsCloudOnly ? null : Coach.Engine.Online.SchedulerState.TryLoad(plan.DirectoryPath);
-        return (choice ?? (state is null ? "fixed" : "online")) == "fixed"
-            ? new FixedBitsScheduler()
-            : new OnlineFrameScheduler(plan, state ?? throw new InvalidDataException(
-                $"--scheduler online needs {Coach.Engine.Online.SchedulerState.FileName} in {plan.DirectoryPath}; write it with `coach calibrate-online --plan {plan.DirectoryPath}`"));
+        if ((choice ?? (state is null ? "fixed" : "online")) == "fixed")
+        {
+            return new FixedBitsScheduler();
+        }
+
+        var online = new OnlineFrameScheduler(plan, state ?? throw new InvalidDataException(
+            $"--scheduler online needs {Coach.Engine.Online.SchedulerState.FileName} in {plan.DirectoryPath}; write it with `coach calibrate-online --plan {plan.DirectoryPath}`"));
+        if (online.AdaptiveBitsOnly)
+        {
+            Console.Error.WriteLine($"coach-edge: online scheduler with adaptive bits only (eq. 11; no semantic cache, no early exit): {online.ModeReason}");
+        }
+
+        return online;
     }
 
     /// <summary>

@@ -55,7 +55,8 @@ public static class DemoRun
     private static string Table(IReadOnlyList<MethodResult> results, ExperimentSettings s, double slowdown, TimeSpan elapsed)
     {
         var b = new StringBuilder();
-        b.AppendLine(CultureInfo.InvariantCulture, $"Coach demo: {s.Model}, {s.Frames} frames of a {s.Correlation.ToString().ToLowerInvariant()}-correlation stream, link {s.Bandwidth}, edge {slowdown:0.#}x slower than the cloud ({elapsed.TotalSeconds:0} s)");
+        string frames = s.Data is null ? $"{s.Frames} frames of a {s.Correlation.ToString().ToLowerInvariant()}-correlation stream" : $"up to {s.Frames} frames of {s.Data}";
+        b.AppendLine(CultureInfo.InvariantCulture, $"Coach demo: {s.Model}, {frames}, link {s.Bandwidth}, edge {slowdown:0.#}x slower than the cloud ({elapsed.TotalSeconds:0} s)");
         b.AppendLine("method        sent/answered  thr fps (pred)    p50 ms   p95 ms  accuracy  bytes/frame  bubble  early-exit");
         foreach (var r in results)
         {
@@ -76,6 +77,11 @@ public static class DemoRun
             w.WriteString("bandwidth", s.Bandwidth);
             w.WriteNumber("edge_slowdown", slowdown);
             w.WriteNumber("frames", s.Frames);
+            if (s.Data is not null)
+            {
+                w.WriteString("data", s.Data);
+            }
+
             foreach (var r in results)
             {
                 r.WriteJson(w);

@@ -169,7 +169,15 @@ internal sealed class ExperimentRunner : IAsyncDisposable
             try
             {
                 var options = new OnlineEvaluationOptions { Epsilon = _settings.Epsilon, FeedbackDelayFrames = MaxInFlight };
-                OnlineCalibrationSession.Run(dir, OnlineCalibrationSession.CalibrationFrames(), options);
+                // The user's frames, labelled by the full model's top-1, or the bundled calibration split.
+                Coach.Engine.Data.ILabelledFrames frames = _settings.Data is { } data
+                    ? OnlineCalibrationSession.UserFrames(dir, data, ModelPath, _settings.CalibrationFrames, adaptiveBitsOnly: false, note => _log.WriteLine(note))
+                    : OnlineCalibrationSession.CalibrationFrames();
+                var state = OnlineCalibrationSession.Run(dir, frames, options).State;
+                if (state.AdaptiveBitsOnly)
+                {
+                    _log.WriteLine($"{method.Title}: adaptive bits only (no semantic cache, no early exit): {state.ModeReason}");
+                }
             }
             catch (Exception e) when (IsStepFailure(e))
             {
@@ -195,6 +203,8 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         Method = plannerMethod,
         OutputDirectory = directory,
         EdgeOverheadMs = edgeOverheadMs,
+        BitsSource = _settings.Data ?? "calib",
+        CalibrationFrames = _settings.Data is not null && _settings.CalibrationFrames > 0 ? _settings.CalibrationFrames : null,
     }));
 
     /// <summary>Starts coach-cloud serving every plan under the plans folder, and waits until it listens.</summary>
@@ -349,6 +359,12 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         // The calibration margin and data are part of the key: plans cached under another default or set would otherwise be reused.
         var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
             "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture), "d" + CalibrationDataFingerprint.Value);
+        if (_settings.Data is { } data)
+        {
+            // The user's frames calibrate the bits and the scheduler: plans made on other frames are not these.
+            text += $"|{data}|{_settings.CalibrationFrames}";
+        }
+
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
     }
 

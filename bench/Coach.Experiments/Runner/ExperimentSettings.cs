@@ -32,5 +32,15 @@ public sealed record ExperimentSettings
     /// <summary>Shape the link with the kernel testbed (network namespaces + tc, scripts/testbed/testbed.sh) instead of the in-process shaper.</summary>
     public bool KernelTestbed { get; init; }
 
-    public string SourceArgument => "stream:" + Correlation.ToString().ToLowerInvariant();
+    /// <summary>
+    /// The user's frames, <c>images:DIR</c> or <c>video:FILE</c> (docs/data.md): the edge runs them instead of the bundled
+    /// stream, the plan's bits and the online scheduler are calibrated on them label-free (the full model's top-1); null:
+    /// the bundled data.
+    /// </summary>
+    public string? Data { get; init; }
+
+    /// <summary>Frames of <see cref="Data"/> the offline and online calibrations use (0 = all).</summary>
+    public int CalibrationFrames { get; init; }
+
+    public string SourceArgument => Data ?? "stream:" + Correlation.ToString().ToLowerInvariant();
 }

@@ -71,7 +71,7 @@ public sealed record StreamEvaluation(StreamCorrelation Correlation, int Frames,
 /// per-bit-width correctness → S_ext, S_adj), then each correlated stream frame by frame: head → task feature → decision →
 /// (early exit) or (UAQ pack at Q_c → unpack → tail), with the semantic centres learning the cloud's labels.
 /// </summary>
-public sealed class OnlineEvaluation
+public sealed partial class OnlineEvaluation
 {
     private readonly ISplitInference _model;
     private readonly OnlineEvaluationOptions _options;
@@ -113,21 +113,34 @@ public sealed class OnlineEvaluation
     public double CloudSeconds { get; private set; }
 
     /// <summary>Step 1: per calibration sample, the task feature, the full model's correctness and correctness at every bit width.</summary>
-    public SchedulerCalibration Calibrate(FrameSet calibrationFrames, Action<int, int>? progress = null)
+    /// <remarks>
+    /// The number of labels is the tail's class dimension (<see cref="ModelOutputKind.Classes"/>: 10 for the bundled models,
+    /// 1000 for an ImageNet model), else the frames' class names. Any frames will do: the bundled set, or the user's images or
+    /// video labelled by the full model's top-1 (label-free, docs/data.md).
+    /// </remarks>
+    public SchedulerCalibration Calibrate(ILabelledFrames calibrationFrames, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(calibrationFrames);
         int n = calibrationFrames.Count;
-        LabelCount = calibrationFrames.ClassNames.Count;
+        LabelCount = ModelOutputKind.Classes(_model.OutputShape) ?? calibrationFrames.ClassNames.Count;
+        if (LabelCount < 2)
+        {
+            throw new ArgumentException($"the semantic cache needs at least 2 labels; the tail's output is [{string.Join(", ", _model.OutputShape ?? [])}] and the frames name {calibrationFrames.ClassNames.Count} classes", nameof(calibrationFrames));
+        }
+
         var frame = new float[_model.FrameLength];
         var cut = new float[_cutLength];
         var restored = new float[_cutLength];
         var features = new float[n * _featureLength];
         var labels = new int[n];
         var full = new bool[n];
+        var fullLabels = new int[n];
         var correct = new Dictionary<int, bool[]>();
+        var labelAtBits = new Dictionary<int, int[]>();
         for (int b = _options.MinBits; b <= _options.PlanBits; b++)
         {
             correct[b] = new bool[n];
+            labelAtBits[b] = new int[n];
         }
 
         long headTicks = 0;
@@ -136,17 +149,24 @@ public sealed class OnlineEvaluation
         {
             calibrationFrames.RenderFrame(i, frame);
             labels[i] = calibrationFrames.Label(i);
+            if ((uint)labels[i] >= (uint)LabelCount)
+            {
+                throw new ArgumentException($"calibration frame {i} of {calibrationFrames.Source} has label {labels[i]}, outside the model's {LabelCount} classes; unlabelled frames need labels first (label-free: the full model's top-1, docs/data.md)", nameof(calibrationFrames));
+            }
+
             long t0 = Stopwatch.GetTimestamp();
             _model.RunHead(frame, cut);
             long t1 = Stopwatch.GetTimestamp();
             TaskFeature.BandPool(cut, _lengths, _channels, _options.FeatureBands, features.AsSpan(i * _featureLength, _featureLength));
-            full[i] = _model.RunTail(cut) == labels[i];
+            fullLabels[i] = _model.RunTail(cut);
+            full[i] = fullLabels[i] == labels[i];
             tailTicks += Stopwatch.GetTimestamp() - t1;
             headTicks += t1 - t0;
             for (int b = _options.MinBits; b <= _options.PlanBits; b++)
             {
                 RoundTripCut(cut, b, restored);
-                correct[b][i] = _model.RunTail(restored) == labels[i];
+                labelAtBits[b][i] = _model.RunTail(restored);
+                correct[b][i] = labelAtBits[b][i] == labels[i];
             }
 
             progress?.Invoke(i + 1, n);
@@ -170,95 +190,10 @@ public sealed class OnlineEvaluation
         CentreWindow = _options.CentreWindow;
         if (_options.StreamCalibration)
         {
-            FitOnStreams(calibrationFrames, Calibration);
+            FitOnStreams(calibrationFrames, Calibration, fullLabels, labelAtBits);
         }
 
         return Calibration;
-    }
-
-    /// <summary>The decay window W the streams run with (fitted by the stream calibration unless given).</summary>
-    public int? CentreWindow { get; private set; }
-
-    /// <summary>What the stream calibration chose (null when it is off).</summary>
-    public StreamCalibrationResult? StreamFit { get; private set; }
-
-    /// <summary>
-    /// Records low/medium/high streams built from the calibration frames through head and tail (full model and every bit
-    /// width), then fits S_ext, S_adj and W on the edge's loop over them; the per-sample fit stays as the reference statistics.
-    /// </summary>
-    private void FitOnStreams(FrameSet calibrationFrames, SchedulerCalibration calibration)
-    {
-        // Cross-fitted: the centres are warmed from the first half of the calibration frames and the streams are built
-        // from the second half, so an exit is judged on samples the centres never saw — as on the edge, where every
-        // frame is new.
-        bool crossFit = calibrationFrames.Count >= 2;
-        int warmCount = crossFit ? calibrationFrames.Count / 2 : calibrationFrames.Count;
-        FrameSet streamFrames = crossFit
-            ? calibrationFrames.Range(warmCount, calibrationFrames.Count - warmCount, calibrationFrames.Split, calibrationFrames.Source + " (second half)")
-            : calibrationFrames;
-        var traces = new List<StreamTrace>();
-        foreach (var level in new[] { StreamCorrelation.Low, StreamCorrelation.Medium, StreamCorrelation.High })
-        {
-            var stream = TaskStream.Create(streamFrames, level, _options.StreamCalibrationFrames, _options.StreamRunLength, _options.StreamSeed);
-            traces.Add(Record(stream));
-        }
-
-        var fit = StreamCalibrator.Fit(traces, WarmCentres(warmCount), new StreamCalibrationOptions
-        {
-            Epsilon = _options.Epsilon,
-            BudgetShare = _options.BudgetShare,
-            ExitShare = _options.ExitShare,
-            PlanBits = _options.PlanBits,
-            MinBits = _options.MinBits,
-            MaxBits = _options.MaxBits,
-            FeedbackDelayFrames = Math.Max(0, _options.FeedbackDelayFrames),
-            WindowCandidates = _options.CentreWindow is int fixedWindow ? [fixedWindow] : _options.CentreWindowCandidates,
-            FitReuse = _options.TemporalReuse,
-            CostModel = new TransferCostModel(EdgeSeconds, CloudSeconds, _lengths, _ranks),
-            BandwidthBytesPerSecond = _options.BandwidthBytesPerSecond,
-        });
-        calibration.ExitThreshold = fit.ExitThreshold;
-        calibration.ReuseThreshold = fit.ReuseThreshold;
-        calibration.BitThresholds = fit.BitThresholds;
-        calibration.StreamLevels = fit.Levels;
-        calibration.CloudAgreementFrames = fit.CloudAgreementFrames;
-        calibration.MaxConsecutiveExits = fit.MaxConsecutiveExits;
-        CentreWindow = fit.Window;
-        StreamFit = fit;
-    }
-
-    /// <summary>One stream through the head (task feature) and the tail (full model and every bit width).</summary>
-    public StreamTrace Record(TaskStream stream)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        int n = stream.Count;
-        var frame = new float[_model.FrameLength];
-        var cut = new float[_cutLength];
-        var restored = new float[_cutLength];
-        var features = new float[n * _featureLength];
-        var truth = new int[n];
-        var full = new int[n];
-        var atBits = new Dictionary<int, int[]>();
-        for (int b = _options.MinBits; b <= _options.PlanBits; b++)
-        {
-            atBits[b] = new int[n];
-        }
-
-        for (int i = 0; i < n; i++)
-        {
-            stream.RenderFrame(i, frame);
-            truth[i] = stream.Label(i);
-            _model.RunHead(frame, cut);
-            TaskFeature.BandPool(cut, _lengths, _channels, _options.FeatureBands, features.AsSpan(i * _featureLength, _featureLength));
-            full[i] = _model.RunTail(cut);
-            for (int b = _options.MinBits; b <= _options.PlanBits; b++)
-            {
-                RoundTripCut(cut, b, restored);
-                atBits[b][i] = _model.RunTail(restored);
-            }
-        }
-
-        return new StreamTrace(stream.Correlation, features, truth, full, atBits);
     }
 
     /// <summary>Step 2: one stream, frame by frame, with centres warmed from the calibration features.</summary>
@@ -366,22 +301,6 @@ public sealed class OnlineEvaluation
             sum += deviation * deviation;
         }
         return Math.Sqrt(runs / (runs - 1.0) * sum) / frames;
-    }
-
-    /// <summary>The label semantic centres warmed on the calibration features: the exact mean per label (eq. 7 without decay).</summary>
-    public SemanticCache WarmCentres() => WarmCentres(CalibrationLabels.Length);
-
-    /// <summary>Centres warmed from the first <paramref name="samples"/> calibration samples only.</summary>
-    private SemanticCache WarmCentres(int samples)
-    {
-        if (Calibration is null)
-        {
-            throw new InvalidOperationException("Calibrate before warming the centres.");
-        }
-
-        var cache = new SemanticCache(LabelCount, _featureLength, null, _standardisation);
-        cache.Warm(CalibrationFeatures.AsSpan(0, samples * _featureLength), CalibrationLabels.AsSpan(0, samples));
-        return cache;
     }
 
     /// <summary>The feature standardisation fitted on the calibration features (null when off or before calibration).</summary>

@@ -13,9 +13,10 @@ namespace Coach.Engine.Online;
 public static class PlanOnlineCalibration
 {
     /// <param name="planDirectory">A folder written by <c>coach plan --out</c>.</param>
-    /// <param name="calibrationFrames">Calibration frames (normally <c>BundledData.Load(DataSplit.Calibration)</c>).</param>
+    /// <param name="calibrationFrames">Calibration frames: the bundled calibration split, or the user's images or video labelled by the full model's top-1 (docs/data.md).</param>
     /// <param name="options">ε, budget share, bit range, centre window; <see cref="OnlineEvaluationOptions.PlanBits"/> is taken from the plan.</param>
-    public static SchedulerState Run(string planDirectory, FrameSet calibrationFrames, OnlineEvaluationOptions? options = null, Action<int, int>? progress = null)
+    /// <param name="adaptiveBitsOnly">Force <see cref="SchedulerState.AdaptiveBitsMode"/> (an embedding model whose [N, D] output looks like class scores); a tail whose output is not [N, classes] gets it anyway.</param>
+    public static SchedulerState Run(string planDirectory, ILabelledFrames calibrationFrames, OnlineEvaluationOptions? options = null, Action<int, int>? progress = null, bool adaptiveBitsOnly = false)
     {
         ArgumentNullException.ThrowIfNull(planDirectory);
         ArgumentNullException.ThrowIfNull(calibrationFrames);
@@ -46,6 +47,17 @@ public static class PlanOnlineCalibration
             effective = effective with { FeatureBands = Math.Max(1, fewestValuesPerChannel) };
         }
 
+        string? notClassifier = adaptiveBitsOnly ? "--adaptive-bits-only: the user says the model's output is not class scores"
+            : ModelOutputKind.Classes(inference.OutputShape) is null ? ModelOutputKind.NotClassScores(inference.OutputShape) : null;
+        if (notClassifier is not null)
+        {
+            var adaptive = AdaptiveBits(inference, calibrationFrames, effective, notClassifier, progress);
+            adaptive.PlanId = plan.Id;
+            adaptive.TailSha256 = Convert.ToHexStringLower(SHA256.HashData(tail));
+            adaptive.CalibrationSource = calibrationFrames.Source;
+            return adaptive;
+        }
+
         var evaluation = new OnlineEvaluation(inference, effective);
         evaluation.Calibrate(calibrationFrames, progress);
         var state = evaluation.CreateState(calibrationFrames.Source);
@@ -54,17 +66,53 @@ public static class PlanOnlineCalibration
         return state;
     }
 
+    /// <summary>Frames <see cref="AdaptiveBits"/> times the head and tail on (the stage times are all it measures).</summary>
+    public const int AdaptiveBitsTimingFrames = 32;
+
+    /// <summary>
+    /// The online scheduler without labels: Q_r is the plan's calibrated safe floor (eq. 1) and eq. 11 raises it from the live
+    /// bandwidth up to 8 bits; no semantic cache, no early exit. Only the head's and tail's times are measured here.
+    /// </summary>
+    private static SchedulerState AdaptiveBits(OnnxSplitInference inference, ILabelledFrames frames, OnlineEvaluationOptions options, string reason, Action<int, int>? progress)
+    {
+        int n = Math.Min(frames.Count, AdaptiveBitsTimingFrames);
+        var frame = new float[inference.FrameLength];
+        var cut = new float[inference.CutTensors.Sum(t => t.Length)];
+        long headTicks = 0, tailTicks = 0;
+        for (int i = 0; i < n; i++)
+        {
+            frames.RenderFrame(i, frame);
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            inference.RunHead(frame, cut);
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            inference.RunTail(cut);
+            tailTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t1;
+            headTicks += t1 - t0;
+            progress?.Invoke(i + 1, n);
+        }
+
+        var calibration = new SchedulerCalibration { PlanBits = options.PlanBits, MaxBits = Math.Max(options.PlanBits, Math.Min(8, options.MaxBits)), Epsilon = options.Epsilon, SampleCount = n };
+        var state = SchedulerState.CreateAdaptiveBits(calibration, [.. inference.CutTensors.Select(t => new SchedulerCutTensor(t.Name, t.Channels))], reason);
+        double ticksPerMs = System.Diagnostics.Stopwatch.Frequency / 1e3;
+        state.CalibrationEdgeMs = n == 0 ? 0 : headTicks / ticksPerMs / n;
+        state.CalibrationCloudMs = n == 0 ? 0 : tailTicks / ticksPerMs / n;
+        return state;
+    }
+
     /// <summary>
     /// Q_r without an S_adj threshold: the calibrated minimum safe bits of the plan's cut (eq. 1), the widest over its
-    /// quantized tensors (8 when they are sent raw) — not the plan's own bits, which eq. 11 may have raised offline to fill
-    /// the link at the planned rate. Online, eq. 11 raises Q_r again from the live bandwidth, so a slower link goes back down
-    /// to the safe floor instead of stopping at the widths the faster planned rate allowed.
+    /// tensors — not the plan's own bits, which eq. 11 may have raised offline to fill the link at the planned rate (up to
+    /// 32, raw floats). Online, eq. 11 raises Q_r again from the live bandwidth, so a slower link goes back down to the safe
+    /// floor instead of stopping at the widths the faster planned rate allowed. The scheduler's bits reach every cut tensor,
+    /// those planned raw included (RequestPacker), so a raw tensor counts with its calibrated minimum, or as 8 bits when
+    /// the plan records none.
     /// </summary>
     public static int PlanBits(PlanDocument plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return plan.CutTensors.Where(t => t.Bits is >= 1 and <= 8)
-            .Select(t => t.MinimumBits is >= 1 and <= 8 ? Math.Min(t.MinimumBits, t.Bits) : t.Bits)
+        return plan.CutTensors.Select(t => t.Bits is >= 1 and <= 8
+                ? (t.MinimumBits is >= 1 and <= 8 ? Math.Min(t.MinimumBits, t.Bits) : t.Bits)
+                : (t.MinimumBits is >= 1 and <= 8 ? t.MinimumBits : 8))
             .DefaultIfEmpty(8).Max();
     }
 

@@ -21,6 +21,15 @@ public sealed class SchedulerState
     public const string FileName = "scheduler.json";
     public const string CurrentSchema = "coach.scheduler/1";
 
+    /// <summary><see cref="Mode"/> of a classifier: semantic cache, early exit (eq. 10) and S_adj/eq. 11 bits.</summary>
+    public const string SemanticCacheMode = "semantic-cache";
+
+    /// <summary>
+    /// <see cref="Mode"/> of a model whose output is not class scores [N, classes] (detection, embedding, …): no label, so no
+    /// semantic centres and no early exit; eq. 11 alone adapts the bits between the plan's safe floor and 8 (docs/online.md).
+    /// </summary>
+    public const string AdaptiveBitsMode = "adaptive-bits";
+
     public string Schema { get; set; } = CurrentSchema;
 
     /// <summary>The plan's id (plan.json <c>id</c>).</summary>
@@ -30,6 +39,16 @@ public sealed class SchedulerState
     public string TailSha256 { get; set; } = string.Empty;
 
     public SchedulerCalibration Calibration { get; set; } = new();
+
+    /// <summary><see cref="SemanticCacheMode"/> (also when absent, as in files written before there was a choice) or <see cref="AdaptiveBitsMode"/>.</summary>
+    public string Mode { get; set; } = SemanticCacheMode;
+
+    /// <summary>Why the state is <see cref="AdaptiveBitsMode"/> (for example the tail's output shape); null otherwise.</summary>
+    public string? ModeReason { get; set; }
+
+    /// <summary>True when the edge runs eq. 11's adaptive bits only, without the semantic cache and early exit.</summary>
+    [JsonIgnore]
+    public bool AdaptiveBitsOnly => Mode == AdaptiveBitsMode;
 
     /// <summary>Decay window W of the centres on the stream (eq. 7 with m_j capped at W − 1); null: the exact running mean.</summary>
     public int? CentreWindow { get; set; }
@@ -108,6 +127,11 @@ public sealed class SchedulerState
     public SemanticCache CreateCache(int? centreWindow = null)
     {
         Validate();
+        if (AdaptiveBitsOnly)
+        {
+            throw new InvalidOperationException($"scheduler state in mode '{AdaptiveBitsMode}' has no semantic centres ({ModeReason}).");
+        }
+
         var cache = new SemanticCache(LabelCount, FeatureLength, centreWindow ?? CentreWindow, Standardisation());
         var flat = new float[LabelCount * FeatureLength];
         for (int j = 0; j < LabelCount; j++)
@@ -131,6 +155,17 @@ public sealed class SchedulerState
         }
 
         Calibration.Validate();
+        if (Mode is not (SemanticCacheMode or AdaptiveBitsMode))
+        {
+            throw new InvalidDataException($"scheduler state has mode '{Mode}', expected '{SemanticCacheMode}' or '{AdaptiveBitsMode}'; rerun `coach calibrate-online`.");
+        }
+
+        if (AdaptiveBitsOnly)
+        {
+            ValidateAdaptiveBits();
+            return;
+        }
+
         if (LabelCount < 2 || FeatureLength < 1)
         {
             throw new InvalidDataException($"scheduler state needs ≥ 2 labels and a feature length ≥ 1; got {LabelCount} labels of {FeatureLength} values.");
@@ -166,6 +201,43 @@ public sealed class SchedulerState
         if (CentreWindow is < 2)
         {
             throw new InvalidDataException($"scheduler state's centre window must be at least 2 (or absent); got {CentreWindow}.");
+        }
+    }
+
+    /// <summary>
+    /// A state for eq. 11's adaptive bits alone (<see cref="AdaptiveBitsMode"/>): no thresholds, no centres; Q_r is
+    /// <paramref name="calibration"/>'s <see cref="SchedulerCalibration.PlanBits"/> (the plan's calibrated safe floor).
+    /// </summary>
+    public static SchedulerState CreateAdaptiveBits(SchedulerCalibration calibration, IReadOnlyList<SchedulerCutTensor> cutTensors, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(cutTensors);
+        calibration.ExitThreshold = null;
+        calibration.ReuseThreshold = null;
+        calibration.BitThresholds = [];
+        var state = new SchedulerState
+        {
+            Mode = AdaptiveBitsMode,
+            ModeReason = reason,
+            Calibration = calibration,
+            CutTensors = [.. cutTensors],
+            CreatedUtc = DateTimeOffset.UtcNow,
+        };
+        state.Validate();
+        return state;
+    }
+
+    private void ValidateAdaptiveBits()
+    {
+        if (Calibration.ExitThreshold is not null || Calibration.ReuseThreshold is not null || Calibration.BitThresholds.Count != 0
+            || LabelCount != 0 || Centres.Count != 0 || Counts.Count != 0)
+        {
+            throw new InvalidDataException($"scheduler state in mode '{AdaptiveBitsMode}' must have no S_ext, reuse or S_adj thresholds and no centres (there are no labels to exit with); rerun `coach calibrate-online`.");
+        }
+
+        if (CutTensors.Count == 0 || CutTensors.Any(t => t.Channels < 1 || string.IsNullOrEmpty(t.Name)))
+        {
+            throw new InvalidDataException("scheduler state's cut tensors must be named, each with at least one channel.");
         }
     }
 

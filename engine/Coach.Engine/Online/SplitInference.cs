@@ -19,6 +19,9 @@ public interface ISplitInference
 
     /// <summary>Runs the tail on (possibly dequantized) cut tensors; returns the predicted label.</summary>
     int RunTail(ReadOnlySpan<float> cut);
+
+    /// <summary>The tail's output as declared by the model; null when unknown (the labels of the frames then say how many classes).</summary>
+    long[]? OutputShape => null;
 }
 
 /// <summary>Head and tail ONNX models run through ONNX Runtime with pre-bound, pinned batch-1 buffers.</summary>
@@ -66,6 +69,7 @@ public sealed class OnnxSplitInference : ISplitInference, IDisposable
         }
 
         CutTensors = cuts;
+        OutputShape = _tail.Outputs[0].Shape;
         _logits = PinnedTensor.Create(TensorElementType.Float, Batch1(_tail.Outputs[0].Shape));
         _headBinding = _head.Bind([(_head.Inputs[0].Name, _frame)], [.. _head.Outputs.Select((o, i) => (o.Name, _headOutputs[i]))]);
         _tailBinding = _tail.Bind([.. _tail.Inputs.Select((t, i) => (t.Name, _tailInputs[i]))], [(_tail.Outputs[0].Name, _logits)]);
@@ -74,6 +78,8 @@ public sealed class OnnxSplitInference : ISplitInference, IDisposable
     public int FrameLength { get; }
 
     public IReadOnlyList<CutTensorLayout> CutTensors { get; }
+
+    public long[] OutputShape { get; }
 
     public ExecutionProvider Provider => _head.Provider;
 

@@ -33,4 +33,14 @@ public class PlanBitsTests
         Assert.Equal(8, PlanOnlineCalibration.PlanBits(Plan((32, 32))));
         Assert.Equal(6, PlanOnlineCalibration.PlanBits(Plan((6, 0))));
     }
+
+    [Fact]
+    public void ARawTensorIsLoweredToItsCalibratedMinimumAndWithoutOneKeepsEightBits()
+    {
+        // Eq. 11 offline sent the cut raw (32) though 4 bits are safe: the online scheduler may go down to 4.
+        Assert.Equal(4, PlanOnlineCalibration.PlanBits(Plan((32, 4))));
+        // The scheduler's bits reach the raw tensor too, so its floor counts: 8 without a calibrated minimum.
+        Assert.Equal(8, PlanOnlineCalibration.PlanBits(Plan((5, 3), (32, 32))));
+        Assert.Equal(5, PlanOnlineCalibration.PlanBits(Plan((5, 3), (32, 5))));
+    }
 }

@@ -290,7 +290,7 @@ public sealed class CloudServer : IAsyncDisposable
         {
             long start = MonotonicClock.NowMicros;
             TailModel tail = TailModel.Load(plan, Options, Metrics.ForPlan(plan.Id));
-            Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: inputs {string.Join(", ", tail.Inputs.Select(i => $"{i.Name}[{string.Join('x', i.FrameShape)}]"))}, {tail.ClassCount} classes, batch ≤ {tail.MaxBatch}, provider {tail.Session.Provider}");
+            Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: inputs {string.Join(", ", tail.Inputs.Select(i => $"{i.Name}[{string.Join('x', i.FrameShape)}]"))}, {(tail.OutputFrameShape.Length == 1 ? $"{tail.ClassCount} classes" : $"output [{string.Join('x', tail.OutputFrameShape)}] (not class scores: the answer's label is its argmax)")}, batch ≤ {tail.MaxBatch}, provider {tail.Session.Provider}");
             return tail;
         }, LazyThreadSafetyMode.ExecutionAndPublication));
         try

@@ -148,7 +148,7 @@ public sealed partial class TailModel
         if (!_buffers.TryGetValue(batchSize, out BatchBuffers? buffers))
         {
             var inputs = Inputs.Select(x => PinnedTensor.Create(TensorElementType.Float, [batchSize, .. x.FrameShape])).ToArray();
-            var output = PinnedTensor.Create(TensorElementType.Float, [batchSize, ClassCount]);
+            var output = PinnedTensor.Create(TensorElementType.Float, [batchSize, .. OutputFrameShape]);
             SessionBinding binding;
             try
             {

@@ -28,13 +28,14 @@ public sealed partial class TailModel : IDisposable
     /// <summary>The batch thread's zstd contexts (one thread decodes a tail's batches).</summary>
     private readonly Native.Compression.Zstd _zstd = new();
 
-    private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, int classes, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
+    private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, long[] outputFrameShape, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
     {
         Plan = plan;
         Session = session;
         Inputs = inputs;
         OutputName = outputName;
-        ClassCount = classes;
+        OutputFrameShape = outputFrameShape;
+        ClassCount = checked((int)TensorElementTypeExtensions.ElementCount(outputFrameShape));
         MaxBatch = maxBatch;
         _maxWait = options.MaxWait;
         _metrics = metrics;
@@ -53,6 +54,13 @@ public sealed partial class TailModel : IDisposable
     public string OutputName { get; }
 
     public int ClassCount { get; }
+
+    /// <summary>
+    /// The output of one frame without the batch dimension: [classes] for a classifier, any shape otherwise (a detection
+    /// head's [boxes, 6]); a batch's output is bound as [batch, ..this], and <see cref="ClassCount"/> values per frame are
+    /// answered (their argmax as the label, which only a classifier gives a meaning).
+    /// </summary>
+    public long[] OutputFrameShape { get; }
 
     /// <summary>Largest batch this tail runs (1 when its batch dimension is fixed).</summary>
     public int MaxBatch { get; }
@@ -129,9 +137,9 @@ public sealed partial class TailModel : IDisposable
             // One warm-up run at batch 1 gives the output size even when the graph leaves it dynamic.
             var warm = inputs.Select(x => new NamedTensor(x.Name, DenseTensor.Create(TensorElementType.Float, [1, .. x.FrameShape]))).ToArray();
             DenseTensor logits = session.Run(warm, [output.Name])[0];
-            int classes = checked((int)(logits.ElementCount));
+            long[] outputFrameShape = logits.Shape.Length >= 2 ? logits.Shape[1..] : [logits.ElementCount];
             int maxBatch = dynamicBatch ? options.MaxBatch : 1;
-            return new TailModel(plan, session, inputs, output.Name, classes, maxBatch, options, metrics);
+            return new TailModel(plan, session, inputs, output.Name, outputFrameShape, maxBatch, options, metrics);
         }
         catch
         {

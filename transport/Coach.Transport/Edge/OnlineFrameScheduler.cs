@@ -15,20 +15,25 @@ namespace Coach.Transport.Edge;
 /// Starts from <c>scheduler.json</c> (<see cref="SchedulerState"/>, written by <c>coach calibrate-online</c>): thresholds and
 /// warm centres. T_c and the prior bandwidth come from plan.json; T_e is the running mean of the head times this edge
 /// measures (the plan's T_e until the first frame). Single-threaded like the pipeline's schedule stage, which also delivers
-/// <see cref="OnCloudLabel"/> and <see cref="OnTransferSample"/>; allocates nothing per frame.
+/// <see cref="OnCloudLabel"/> and <see cref="OnTransferSample"/>; allocates nothing per frame. A state in
+/// <see cref="SchedulerState.AdaptiveBitsMode"/> (a model whose output is not class scores) runs eq. 11 alone: every frame
+/// is sent, at Q_c between the plan's safe floor and 8 bits; there is no cache to learn and nothing exits early.
 /// </remarks>
 public sealed class OnlineFrameScheduler : IFrameScheduler
 {
     /// <summary>Weight of a new head time in the running mean of T_e.</summary>
     private const double EdgeTimeWeight = 1.0 / 16;
 
-    private readonly OnlineScheduler _scheduler;
-    private readonly PendingFeatures _pending;
+    private readonly OnlineScheduler? _scheduler;
+    private readonly SchedulerCalibration _calibration;
+    private readonly TransferCostModel _cost;
+    private readonly PendingFeatures? _pending;
     private readonly int[] _channels;
     private readonly float[] _feature;
     private readonly int _bands;
     private double _edgeSeconds;
     private long _bitSum;
+    private bool _saturated = true;
 
     /// <param name="plan">The plan directory the pipeline runs.</param>
     /// <param name="state">Its <c>scheduler.json</c>.</param>
@@ -84,16 +89,32 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
         var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, ranks, overheadMs / 1e3);
         Bandwidth = new BandwidthEstimator(bandwidthWindow, bandwidthBps / 8);
-        _scheduler = new OnlineScheduler(state.CreateCache(), state.Calibration, cost, Bandwidth);
-        _pending = new PendingFeatures(pendingCapacity, state.FeatureLength);
+        _cost = cost;
+        _calibration = state.Calibration;
+        AdaptiveBitsOnly = state.AdaptiveBitsOnly;
+        ModeReason = state.ModeReason;
+        if (!AdaptiveBitsOnly)
+        {
+            _scheduler = new OnlineScheduler(state.CreateCache(), state.Calibration, cost, Bandwidth);
+            _pending = new PendingFeatures(pendingCapacity, state.FeatureLength);
+        }
+
         _feature = new float[state.FeatureLength];
         _bands = state.FeatureBands;
         _edgeSeconds = cost.EdgeSeconds;
     }
 
-    public string Name => "coach-online";
+    /// <summary>"coach-online", or "coach-online-adaptive-bits" without the semantic cache (<see cref="AdaptiveBitsOnly"/>); the edge summary's <c>scheduler</c>.</summary>
+    public string Name => AdaptiveBitsOnly ? "coach-online-adaptive-bits" : "coach-online";
 
-    public OnlineScheduler Scheduler => _scheduler;
+    /// <summary>True when the model's output is not class scores: eq. 11's adaptive bits only, no semantic cache, no early exit.</summary>
+    public bool AdaptiveBitsOnly { get; }
+
+    /// <summary>Why <see cref="AdaptiveBitsOnly"/> (from scheduler.json); null for a classifier.</summary>
+    public string? ModeReason { get; }
+
+    /// <summary>The semantic-cache scheduler (eqs. 7–11); null in <see cref="AdaptiveBitsOnly"/> mode.</summary>
+    public OnlineScheduler? Scheduler => _scheduler;
 
     public BandwidthEstimator Bandwidth { get; }
 
@@ -120,6 +141,20 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
             throw new ArgumentException($"the plan has {_channels.Length} cut tensors; got {cutTensors.Count}", nameof(cutTensors));
         }
 
+        if (headSeconds > 0 && double.IsFinite(headSeconds))
+        {
+            _edgeSeconds += (headSeconds - _edgeSeconds) * EdgeTimeWeight;
+        }
+
+        if (_scheduler is null)
+        {
+            // Eq. 11 alone: Q_r is the plan's calibrated safe floor; raised only while frames queue (OnlineScheduler.Saturated).
+            int bits = _saturated ? OnlineScheduler.ChooseBits(_calibration.PlanBits, _calibration.MaxBits, _cost, Bandwidth.BytesPerSecond, Math.Max(_edgeSeconds, _cost.CloudSeconds)) : _calibration.PlanBits;
+            FramesSent++;
+            _bitSum += bits;
+            return SchedulingDecision.Send(bits);
+        }
+
         int offset = 0;
         for (int k = 0; k < _channels.Length; k++)
         {
@@ -127,12 +162,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
             offset += _channels[k] * _bands;
         }
 
-        if (headSeconds > 0 && double.IsFinite(headSeconds))
-        {
-            _edgeSeconds += (headSeconds - _edgeSeconds) * EdgeTimeWeight;
-            _scheduler.LiveEdgeSeconds = _edgeSeconds;
-        }
-
+        _scheduler.LiveEdgeSeconds = _edgeSeconds;
         SchedulerDecision decision = _scheduler.Decide(_feature); // eqs. 8–11
         if (decision.EarlyExit)
         {
@@ -140,7 +170,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
             return SchedulingDecision.Exit(decision.Label);
         }
 
-        _pending.Store(frameId, _feature);
+        _pending!.Store(frameId, _feature);
         FramesSent++;
         _bitSum += decision.Bits;
         return SchedulingDecision.Send(decision.Bits);
@@ -148,7 +178,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
 
     public void OnCloudLabel(int frameId, int label)
     {
-        if ((uint)label >= (uint)_scheduler.Cache.LabelCount || !_pending.TryTake(frameId, out ReadOnlySpan<float> feature))
+        if (_scheduler is null || (uint)label >= (uint)_scheduler.Cache.LabelCount || !_pending!.TryTake(frameId, out ReadOnlySpan<float> feature))
         {
             return;
         }
@@ -160,7 +190,14 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
     public void OnTransferSample(long bytes, double seconds) => Bandwidth.AddSample(bytes, seconds);
 
     /// <summary>Eq. 11 raises the bits above Q_r only while frames queue (<see cref="OnlineScheduler.Saturated"/>).</summary>
-    public void OnLoad(bool saturated) => _scheduler.Saturated = saturated;
+    public void OnLoad(bool saturated)
+    {
+        _saturated = saturated;
+        if (_scheduler is not null)
+        {
+            _scheduler.Saturated = saturated;
+        }
+    }
 
     private static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
 }

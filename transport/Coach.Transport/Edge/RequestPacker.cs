@@ -8,8 +8,15 @@ namespace Coach.Transport.Edge;
 /// <summary>
 /// Quantizes and packs a slot's cut tensors into one Request frame written straight into a
 /// connection's pipe, without allocating (docs/protocol.md; UAQ and bit packing, docs/architecture.md §5).
-/// Each tensor goes at its planned bits, or at the scheduler's (eq. 11) where the plan quantizes it.
+/// Each tensor goes at its planned bits, or at the scheduler's (eq. 11) when it chose one.
 /// </summary>
+/// <remarks>
+/// The scheduler's bits apply to every cut tensor, including those the plan sends unquantized (32 bits): eq. 11 offline picks
+/// 32 when the planned link has room for raw floats, but the online scheduler was calibrated with every cut tensor round-tripped
+/// through UAQ at each width from its minimum to the plan's safe bits (<c>PlanOnlineCalibration.PlanBits</c>), so any width it
+/// picks is within the calibrated safe range. Keeping such tensors raw would silently switch the online component off for
+/// that plan: its bits would be recorded but never sent (docs/online.md, "Plans with raw cut tensors").
+/// </remarks>
 internal sealed class RequestPacker : IDisposable
 {
     /// <summary>Fixed UAQ parameters of an 8-bit frame in [0,1] (the cloud-only plan): q = 255·x exactly.</summary>
@@ -88,9 +95,5 @@ internal sealed class RequestPacker : IDisposable
         return FrameHeader.Size + writer.Complete();
     }
 
-    private int BitsFor(int tensor, int bitsOverride)
-    {
-        int planned = _specs[tensor].Bits;
-        return bitsOverride != 0 && planned != WireTensor.RawFloatBits ? bitsOverride : planned;
-    }
+    private int BitsFor(int tensor, int bitsOverride) => bitsOverride != 0 ? bitsOverride : _specs[tensor].Bits;
 }
