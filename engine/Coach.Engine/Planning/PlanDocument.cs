@@ -16,7 +16,8 @@ public sealed record PlanCutTensor(
     int Bits,
     int MinimumBits,
     long Bytes,
-    string? Producer);
+    string? Producer,
+    double[]? CodedRatios = null);
 
 /// <summary>head.onnx or tail.onnx in plan.json.</summary>
 public sealed record PlanModelPart(string File, string Sha256, string[] Inputs, string[] Outputs, int Layers);
@@ -88,6 +89,8 @@ public sealed class PlanDocument
     /// <summary>How the edge codes the packed UAQ codes of its cut tensors: <c>zstd</c> (docs/protocol.md compression code 2,
     /// each tensor sent coded when that is shorter) or null (packed as they are).</summary>
     public string? WireCoding { get; init; }
+    /// <summary>With <see cref="WireCoding"/>: the edge's coding time per packed byte, in ns (the planner's T_t counts it).</summary>
+    public double EncodeNsPerPackedByte { get; init; }
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
 
@@ -176,7 +179,8 @@ public static class PlanWriter
             return new PlanCutTensor(t.Name, t.Shape, OnnxElementTypes.Name(t.ElementType), t.ElementType,
                 t.IsFloat ? plan.Bits[i] : 32, t.IsFloat ? (plan.MinimumBits?[i] ?? plan.Bits[i]) : 32,
                 (long)PipelineCostModel.TensorBytes(problem, k, plan.Bits[i]),
-                t.Producer >= 0 ? problem.NodeNames[t.Producer] : null);
+                t.Producer >= 0 ? problem.NodeNames[t.Producer] : null,
+                problem.TensorCodingRatios?[k]);
         }).ToArray();
         var modelSha = graph?.Sha256 ?? new string('0', 64);
         var idSource = tail?.Sha256 ?? head?.Sha256 ?? modelSha;
@@ -220,6 +224,7 @@ public static class PlanWriter
             Head = head,
             Tail = tail,
             WireCoding = problem.Settings.Coding is null ? null : "zstd",
+            EncodeNsPerPackedByte = (problem.Settings.Coding?.EdgeEncodeSecondsPerPackedByte ?? 0) * 1e9,
         };
     }
 

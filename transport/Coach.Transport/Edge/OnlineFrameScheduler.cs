@@ -87,7 +87,9 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
             throw new InvalidDataException($"plan.json of {plan} gives no bandwidth (bandwidth_bps); the online scheduler needs it as the prior of B̂");
         }
 
-        var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, ranks, overheadMs / 1e3);
+        // A coded plan's byte model is the planner's: each cut tensor at its measured coded share, plus the coding time.
+        var coded = plan.WireCoding == Protocol.TensorCompression.Zstd ? document.CutTensors.Select(c => c.CodedRatios).ToArray() : null;
+        var cost = new TransferCostModel(edgeMs / 1e3, cloudMs / 1e3, lengths, ranks, overheadMs / 1e3, coded, document.EncodeNsPerPackedByte * 1e-9);
         Bandwidth = new BandwidthEstimator(bandwidthWindow, bandwidthBps / 8);
         _cost = cost;
         _calibration = state.Calibration;
