@@ -16,17 +16,17 @@ public class BundledPlanBitsTests(ITestOutputHelper output)
 {
     public static TheoryData<string, string, double, int, string, string> Plans() => new()
     {
-        { "resnet-fm112", "20mbit", 4, 9, "/blocks/blocks.0/Add_output_0", "3 from 3" },
-        { "resnet-fm112", "10mbit", 8, 9, "/blocks/blocks.0/Add_output_0", "3 from 3" },
-        { "resnet-fm112", "100mbit", 8, 2, "/normalise/Mul_output_0", "4 from 4" },
-        { "resnet-fm112", "50mbit", 2, 9, "/blocks/blocks.0/Add_output_0", "3 from 3" },
+        { "resnet-fm112", "20mbit", 4, 10, "/blocks/blocks.0/Relu_1_output_0", "4 from 4" },
+        { "resnet-fm112", "10mbit", 8, 10, "/blocks/blocks.0/Relu_1_output_0", "4 from 4" },
+        { "resnet-fm112", "100mbit", 8, 2, "/normalise/Mul_output_0", "5 from 5" },
+        { "resnet-fm112", "50mbit", 2, 10, "/blocks/blocks.0/Relu_1_output_0", "4 from 4" },
         { "resnet-fm112", "1gbit", 1, 21, "/blocks/blocks.2/Relu_1_output_0|/blocks/blocks.3/shortcut/shortcut.0/Conv_output_0", "8,8 from 4,4" },
         { "resnet-fm112", "300mbit", 4, 3, "/stem/stem.0/Conv_output_0", "6 from 4" },
-        { "vgg-fm112", "20mbit", 4, 8, "/features/features.7/MaxPool_output_0", "4 from 4" },
-        { "vgg-fm112", "10mbit", 8, 8, "/features/features.7/MaxPool_output_0", "4 from 4" },
+        { "vgg-fm112", "20mbit", 4, 10, "/features/features.10/Relu_output_0", "3 from 3" },
+        { "vgg-fm112", "10mbit", 8, 10, "/features/features.10/Relu_output_0", "3 from 3" },
         { "vgg-fm112", "100mbit", 8, 5, "/features/features.3/MaxPool_output_0", "4 from 4" },
-        { "vgg-fm112", "50mbit", 2, 8, "/features/features.7/MaxPool_output_0", "4 from 4" },
-        { "vgg-fm112", "1gbit", 1, 13, "/features/features.14/MaxPool_output_0", "5 from 3" },
+        { "vgg-fm112", "50mbit", 2, 13, "/features/features.14/MaxPool_output_0", "8 from 4" },
+        { "vgg-fm112", "1gbit", 1, 13, "/features/features.14/MaxPool_output_0", "5 from 4" },
         { "vgg-fm112", "300mbit", 4, 5, "/features/features.3/MaxPool_output_0", "4 from 4" },
     };
 
