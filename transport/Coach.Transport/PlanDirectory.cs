@@ -88,6 +88,9 @@ public sealed class PlanDirectory
     /// <summary>How the edge codes its cut tensors' packed codes on the wire (plan.json <c>wire_coding</c>).</summary>
     public Protocol.TensorCompression WireCoding => Document.WireCoding == "zstd" ? Protocol.TensorCompression.Zstd : Protocol.TensorCompression.None;
 
+    /// <summary>The JPEG quality a cloud-only plan sends its frames at (plan.json <c>input_codec</c>); 0 = 8-bit pixels as they are.</summary>
+    public int JpegQuality => Document.InputCodec is { Codec: "jpeg" } codec && IsCloudOnly ? codec.Quality : 0;
+
     /// <summary>No cut: the whole model runs on the edge (head.onnx is the full model).</summary>
     public bool IsEdgeOnly => TailPath is null || CutTensors.Count == 0;
 

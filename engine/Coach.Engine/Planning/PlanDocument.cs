@@ -26,6 +26,11 @@ public sealed record PlanModelPart(string File, string Sha256, string[] Inputs, 
 public sealed record PlanProfileSource(string Device, string Provider, string? Path);
 
 /// <summary>The full model a plan was cut from.</summary>
+/// <summary>How a cloud-only plan codes its input frames (plan.json <c>input_codec</c>): the codec (only "jpeg"), its
+/// quality, and what the codec calibration measured at it (docs/baselines.md): mean bytes a frame, the edge's encode time a
+/// frame (on the planning machine, unscaled), and the model's accuracy on the decoded and the raw calibration frames.</summary>
+public sealed record PlanInputCodec(string Codec, int Quality, double BytesPerFrame, double EncodeMs, double Accuracy, double RawAccuracy, int Frames);
+
 public sealed record PlanModel(string Name, string? Path, string Sha256);
 
 /// <summary>
@@ -91,6 +96,9 @@ public sealed class PlanDocument
     public string? WireCoding { get; init; }
     /// <summary>With <see cref="WireCoding"/>: the edge's coding time per packed byte, in ns (the planner's T_t counts it).</summary>
     public double EncodeNsPerPackedByte { get; init; }
+    /// <summary>A cloud-only plan whose edge sends its frames as JPEG (the cloud-jpeg method; docs/protocol.md compression 3).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public PlanInputCodec? InputCodec { get; init; }
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
 
@@ -122,6 +130,10 @@ public sealed class PlanDocument
         if (doc.WireCoding is not (null or "zstd" or "none"))
         {
             throw new InvalidDataException($"'{file}': field 'wire_coding' is '{doc.WireCoding}'; expected \"zstd\", \"none\" or no field");
+        }
+        if (doc.InputCodec is { } codec && (codec.Codec != "jpeg" || codec.Quality is < 1 or > 100))
+        {
+            throw new InvalidDataException($"'{file}': field 'input_codec' is {codec.Codec} at quality {codec.Quality}; expected codec \"jpeg\" with quality 1 … 100");
         }
         if (doc.Schema != CurrentSchema)
         {

@@ -39,7 +39,7 @@ public sealed partial class TailModel
                 // closes that connection (docs/protocol.md §6). The wire gets our words; the log the cause.
                 job.Failed = true;
                 _log($"cloud: request {job.RequestId} of client {job.Requester.ClientId}: {e.GetType().Name}: {e.Message}");
-                job.Requester.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 block must decompress to exactly the packed size of its tensor)");
+                job.Requester.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 or zstd block must decompress to exactly the packed size of its tensor, a JPEG to exactly the frame's height × width × 3)");
                 _metrics.Failed();
             }
         }
@@ -112,6 +112,12 @@ public sealed partial class TailModel
             TailInput input = Inputs[t.Ordinal];
             Span<float> destination = buffers.Inputs[t.Ordinal].AsSpan<float>().Slice(row * input.ElementsPerFrame, input.ElementsPerFrame);
             ReadOnlySpan<byte> source = job.Data.AsSpan(t.DataOffset, t.DataLength);
+            if (t.Compression == TensorCompression.Jpeg)
+            {
+                DecodeJpeg(source, t.Dims[3], t.Dims[2], destination);
+                continue;
+            }
+
             if (t.Compression is TensorCompression.Lz4 or TensorCompression.Zstd)
             {
                 int expected = checked((int)WireTensor.EncodedByteCount(input.ElementsPerFrame, t.Bits));
@@ -140,6 +146,27 @@ public sealed partial class TailModel
             {
                 Uaq.UnpackDequantize(source, t.Quantization, destination);
             }
+        }
+    }
+
+    /// <summary>A JPEG frame (compression 3, checked as [1,3,H,W] at 8 bits): decoded to exactly H×W×3 RGB, then value/255
+    /// in planar order, which is what the 8-bit frame's UAQ (scale 1/255, zero point 0) dequantizes to.</summary>
+    private void DecodeJpeg(ReadOnlySpan<byte> jpeg, int width, int height, Span<float> planar)
+    {
+        int pixels = width * height;
+        if (_rgb.Length != 3 * pixels)
+        {
+            _rgb = new byte[3 * pixels];
+        }
+
+        _jpeg ??= new Native.Imaging.TurboJpeg();
+        _jpeg.Decode(jpeg, width, height, _rgb);
+        const float inverse = 1f / 255f;
+        for (int i = 0; i < pixels; i++)
+        {
+            planar[i] = _rgb[3 * i] * inverse;
+            planar[pixels + i] = _rgb[(3 * i) + 1] * inverse;
+            planar[(2 * pixels) + i] = _rgb[(3 * i) + 2] * inverse;
         }
     }
 

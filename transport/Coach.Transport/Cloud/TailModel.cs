@@ -27,6 +27,10 @@ public sealed partial class TailModel : IDisposable
     private byte[] _decompressed = [];
     /// <summary>The batch thread's zstd contexts (one thread decodes a tail's batches).</summary>
     private readonly Native.Compression.Zstd _zstd = new();
+    /// <summary>The batch thread's JPEG decoder and its RGB pixels, made on the first JPEG frame (plans that send none never
+    /// load libturbojpeg).</summary>
+    private Native.Imaging.TurboJpeg? _jpeg;
+    private byte[] _rgb = [];
 
     private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, long[] outputFrameShape, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
     {
@@ -183,10 +187,26 @@ public sealed partial class TailModel : IDisposable
                 return ReasonCode.UnsupportedBits;
             }
 
-            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4 or TensorCompression.Zstd))
+            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4 or TensorCompression.Zstd or TensorCompression.Jpeg))
             {
                 message = $"cut tensor {input.Name} uses compression {t.Compression}, which this server cannot decode";
                 return ReasonCode.UnsupportedCompression;
+            }
+
+            if (t.Compression == TensorCompression.Jpeg)
+            {
+                // A JPEG is an 8-bit RGB frame [1,3,H,W] at scale 1/255 (docs/protocol.md §4.4), nothing else.
+                if (t.Bits != 8 || t.Rank != 4 || t.Dims[1] != 3 || t.ZeroPoint != 0 || t.Scale != 1f / 255f)
+                {
+                    message = $"cut tensor {input.Name} is JPEG-compressed but not an 8-bit [1,3,H,W] frame at scale 1/255, zero point 0";
+                    return ReasonCode.UnsupportedCompression;
+                }
+
+                if (!Native.Imaging.TurboJpeg.IsAvailable)
+                {
+                    message = $"this server cannot decode JPEG frames: {Native.Imaging.TurboJpeg.LibraryName} is not installed on it (apt-get install libturbojpeg0)";
+                    return ReasonCode.UnsupportedCompression;
+                }
             }
 
             if (t.ElementCount != input.ElementsPerFrame || t.Dims[0] != 1 || t.Rank != input.FrameShape.Length + 1)
@@ -228,6 +248,7 @@ public sealed partial class TailModel : IDisposable
 
         Session.Dispose();
         _zstd.Dispose();
+        _jpeg?.Dispose();
     }
 
     private async Task BatchLoopAsync()

@@ -31,8 +31,28 @@ internal sealed class RequestPacker : IDisposable
     private readonly Native.Compression.Zstd? _coder;
     private readonly byte[] _packed = [];
 
-    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits, TensorCompression coding = TensorCompression.None)
+    /// <summary>The JPEG encoder, its quality and RGB pixels when a cloud-only plan sends JPEG frames (plan.json <c>input_codec</c>).</summary>
+    private readonly Native.Imaging.TurboJpeg? _jpeg;
+    private readonly int _jpegQuality;
+    private readonly byte[] _rgb = [];
+    private readonly int[] _jpegShape = [];
+
+    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits, TensorCompression coding = TensorCompression.None, int jpegQuality = 0)
     {
+        if (jpegQuality != 0)
+        {
+            int[] frame = head.OutputSpecs.Count == 1 ? head.OutputSpecs[0].FrameShape() : [];
+            if (!cloudOnly || frame is not [3, > 0, > 0])
+            {
+                throw new ArgumentException("JPEG frames (plan.json input_codec) are for a cloud-only plan whose one input is a [1,3,H,W] frame", nameof(jpegQuality));
+            }
+
+            _jpeg = new Native.Imaging.TurboJpeg();
+            _jpegQuality = jpegQuality;
+            _rgb = new byte[3 * frame[1] * frame[2]];
+            _jpegShape = [1, .. frame];
+        }
+
         _specs = head.OutputSpecs;
         _frameShapes = head.OutputSpecs.Select(s => s.FrameShape()).ToArray();
         _cloudOnly = cloudOnly;
@@ -51,7 +71,14 @@ internal sealed class RequestPacker : IDisposable
     /// <summary>Whether the cut tensors go zstd-coded.</summary>
     public bool Codes => _coder is not null;
 
-    public void Dispose() => _coder?.Dispose();
+    /// <summary>Whether the frame goes as one JPEG.</summary>
+    public bool SendsJpeg => _jpeg is not null;
+
+    public void Dispose()
+    {
+        _coder?.Dispose();
+        _jpeg?.Dispose();
+    }
 
     /// <summary>The bits a frame is recorded as sent with: the scheduler's choice, else the first tensor's planned bits.</summary>
     public int RecordedBits(int bitsOverride) => bitsOverride != 0 ? bitsOverride : _specs[0].Bits;
@@ -62,6 +89,15 @@ internal sealed class RequestPacker : IDisposable
     public int Write(PipeWriter output, HeadSlot slot, int bitsOverride, long captureMicros)
     {
         IReadOnlyList<PinnedTensor> outputs = slot.Outputs;
+        if (_jpeg is not null)
+        {
+            // The cloud-jpeg baseline: the frame as one JPEG; the scheduler's bits do not apply to a codec's quality.
+            var jpegHeader = new RequestHeader((ulong)slot.FrameId + 1, captureMicros, MonotonicClock.NowMicros, 1);
+            var jpegWriter = RequestFrameWriter.Begin(output, jpegHeader, RequestFrameWriter.JpegFrameCapacity(_jpegShape[2], _jpegShape[3]), _flags);
+            jpegWriter.AddJpegFrame(0, outputs[0].AsSpan<float>(), _jpegShape, _jpegQuality, _jpeg, _rgb);
+            return FrameHeader.Size + jpegWriter.Complete();
+        }
+
         int capacity = 0;
         for (int t = 0; t < outputs.Count; t++)
         {

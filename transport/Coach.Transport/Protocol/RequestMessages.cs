@@ -111,6 +111,54 @@ public ref struct RequestFrameWriter
         return p;
     }
 
+    /// <summary>Room a JPEG frame of <paramref name="height"/>×<paramref name="width"/> needs in a payload (its descriptor and
+    /// the codec's worst case, tjBufSize); <see cref="Complete"/> then says how much it took.</summary>
+    public static int JpegFrameCapacity(int height, int width) =>
+        checked(WireTensor.DescriptorSize(4) + Native.Imaging.TurboJpeg.MaxEncodedLength(width, height));
+
+    /// <summary>
+    /// Sends the model's input frame [1,3,H,W] (values k/255, as the edge's preprocessing makes them) as one JPEG at
+    /// <paramref name="quality"/> (compression code 3, bits 8, scale 1/255, zero point 0; docs/protocol.md §4.4). The frame is
+    /// rounded to 8-bit interleaved RGB in <paramref name="rgbScratch"/> (H·W·3 bytes) and encoded straight into the payload;
+    /// the frame needs <see cref="JpegFrameCapacity"/>. Allocates nothing. Returns the JPEG's length.
+    /// </summary>
+    public int AddJpegFrame(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape, int quality, Native.Imaging.TurboJpeg codec, Span<byte> rgbScratch)
+    {
+        ArgumentNullException.ThrowIfNull(codec);
+        if (shape.Length != 4 || shape[0] != 1 || shape[1] != 3)
+        {
+            throw new ArgumentException($"a JPEG frame has shape [1,3,H,W]; got [{string.Join(',', shape.ToArray())}]", nameof(shape));
+        }
+
+        int height = shape[2];
+        int width = shape[3];
+        int pixels = height * width;
+        if (rgbScratch.Length < 3 * pixels)
+        {
+            throw new ArgumentException($"the RGB buffer holds {rgbScratch.Length} bytes; a {width}×{height} frame needs {3 * pixels}", nameof(rgbScratch));
+        }
+
+        Span<byte> rgb = rgbScratch[..(3 * pixels)];
+        for (int c = 0; c < 3; c++)
+        {
+            ReadOnlySpan<float> plane = values.Slice(c * pixels, pixels);
+            for (int i = 0; i < pixels; i++)
+            {
+                // q = round(255·x) clamped, exactly the 8-bit frame's UAQ code (scale 1/255, zero point 0).
+                float q = MathF.Round(plane[i] * 255f);
+                rgb[(3 * i) + c] = (byte)Math.Clamp(q, 0f, 255f);
+            }
+        }
+
+        Span<byte> lengthSlot = WriteDescriptor(ordinal, shape, values.Length, 8, out Span<byte> parameters, out Span<byte> compression);
+        WriteParameters(parameters, 1f / 255f, 0);
+        compression[0] = (byte)TensorCompression.Jpeg;
+        int coded = codec.Encode(rgb, width, height, quality, _payload.Remaining);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthSlot, coded);
+        _payload.Reserve(coded);
+        return coded;
+    }
+
     /// <summary>Sends <paramref name="values"/> unquantized (raw little-endian float32, bits = 32).</summary>
     public void AddRaw(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
     {

@@ -18,6 +18,9 @@ public enum TensorCompression : byte
     Lz4 = 1,
     /// <summary>One zstd frame over the packed bytes, sent only when it is shorter than they are (docs/protocol.md §4.4).</summary>
     Zstd = 2,
+    /// <summary>The model's input frame [1,3,H,W] as one baseline JPEG (RGB, three components) of exactly H×W, bits = 8,
+    /// scale 1/255, zero point 0: the cloud decodes it and feeds value/255 (docs/protocol.md §4.4; the cloud-jpeg plan).</summary>
+    Jpeg = 3,
 }
 
 /// <summary>The dimensions of a wire tensor, inline (no array).</summary>
