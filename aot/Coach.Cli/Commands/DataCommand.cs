@@ -76,7 +76,7 @@ internal static class DataCommand
     private static Command CreateCodec()
     {
         var model = new Option<string>("--model") { Description = "a bundled model's name or an .onnx file", DefaultValueFactory = _ => "resnet-fm112" };
-        var codec = new Option<string>("--codec") { Description = "jpeg (Skia) or h264 (ffmpeg libx264, ultrafast/zerolatency, yuv420p)", DefaultValueFactory = _ => "jpeg" };
+        var codec = new Option<string>("--codec") { Description = "jpeg (libjpeg-turbo's TurboJPEG, 4:2:0, as a cloud-jpeg edge sends) or h264 (ffmpeg libx264, ultrafast/zerolatency, yuv420p)", DefaultValueFactory = _ => "jpeg" };
         codec.AcceptOnlyFromAmong("jpeg", "h264");
         var frames = new Option<int>("--frames") { Description = "calibration frames, from the first", DefaultValueFactory = _ => 500 };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed against the raw frames (eq. 1's ε)", DefaultValueFactory = _ => 0.005 };

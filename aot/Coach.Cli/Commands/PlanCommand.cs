@@ -22,7 +22,7 @@ internal static class PlanCommand
         var bandwidthRange = new Option<string?>("--bandwidth-range") { Description = "COACH for a link that moves between rates, e.g. 20mbit,10mbit,5mbit: the partition with the highest mean predicted throughput over them (bits for --bandwidth)" };
         var tmax = new Option<double?>("--tmax") { Description = "latency budget T_max of one frame in ms (eq. 3)" };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed by quantization (eq. 1)", DefaultValueFactory = _ => 0.005 };
-        var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud", DefaultValueFactory = _ => "coach" };
+        var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud | cloud-jpeg (cloud-only, the frame sent as JPEG at the quality the codec calibration picks within ε; docs/baselines.md)", DefaultValueFactory = _ => "coach" };
         var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), images:DIR, video:FILE or tensors:FILE (your frames through the model card's preprocessing, label-free: loss = disagreement with the full model), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
         var calibFrames = new Option<int?>("--calib-frames") { Description = "use only the first N calibration frames" };
         var calibMargin = new Option<double>("--calib-margin") { Description = "standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written)", DefaultValueFactory = _ => CutCalibrator.DefaultStandardErrors };
@@ -110,6 +110,10 @@ internal static class PlanCommand
         {
             Console.WriteLine($"{doc.Method}: cut [{string.Join(", ", doc.CutTensors.Select(c => $"{c.Name}@{c.Bits}b"))}], T_e {doc.TEdgeMs:F3} ms, T_t {doc.TTransMs:F3} ms, T_c {doc.TCloudMs:F3} ms, "
                 + $"latency {doc.LatencyMs:F3} ms, throughput {doc.ThroughputFps:F1} fps, bubbles {doc.BubbleMs:F3} ms, planner {doc.PlannerMs:F3} ms{(outDir is null ? "" : $" -> {outDir}")}");
+            if (doc.InputCodec is { } codec)
+            {
+                Console.WriteLine($"  frames as JPEG quality {codec.Quality}: {codec.BytesPerFrame:F0} B and {codec.EncodeMs:F3} ms (edge) a frame, accuracy {codec.Accuracy:P2} against {codec.RawAccuracy:P2} raw on {codec.Frames} calibration frames");
+            }
         }
         return 0;
     }

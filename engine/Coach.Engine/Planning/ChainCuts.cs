@@ -42,9 +42,11 @@ public sealed class EdgeOnlyPlanner : IPartitionPlanner
 }
 
 /// <summary>Everything in the cloud: the frame itself is sent, unquantized.</summary>
-public sealed class CloudOnlyPlanner : IPartitionPlanner
+public sealed class CloudOnlyPlanner(string method = "cloud") : IPartitionPlanner
 {
-    public string Method => "cloud";
+    /// <summary>"cloud", or "cloud-jpeg" when the frame goes as JPEG (its bytes and encode time are the problem's
+    /// <see cref="CostSettings.InputCodec"/>).</summary>
+    public string Method => method;
 
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
     {

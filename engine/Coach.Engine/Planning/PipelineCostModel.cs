@@ -92,6 +92,11 @@ public static class PipelineCostModel
 
         // The wire carries the batch dimension even where the graph leaves the shape unknown (rank 1 at least).
         int rank = Math.Max(1, problem.Tensors[tensor].Shape.Length);
+        if (problem.Tensors[tensor].Producer < 0 && problem.Settings.InputCodec is { } codec)
+        {
+            // The frame as one JPEG (compression 3): its descriptor and the codec's measured mean bytes, whatever the bits.
+            return FrameBytes.TensorHeaderBytes(rank) + codec.BytesPerFrame;
+        }
         if (!problem.TensorIsFloat[tensor])
         {
             return FrameBytes.TensorHeaderBytes(rank) + problem.TensorRawBytes[tensor];
@@ -111,6 +116,11 @@ public static class PipelineCostModel
     public static double TensorSeconds(PlanningProblem problem, int tensor, int bits)
     {
         double seconds = TensorBytes(problem, tensor, bits) * 8.0 / problem.Settings.BandwidthBitsPerSecond;
+        if (problem.Tensors[tensor].Producer < 0 && problem.Settings.InputCodec is { } codec)
+        {
+            // The edge's send stage encodes the frame, then sends it.
+            return seconds + codec.EdgeEncodeSeconds;
+        }
         if (problem.TensorCodingRatios is not null && problem.Settings.Coding is { } coding && bits is >= 2 and <= 8 && problem.TensorIsFloat[tensor])
         {
             seconds += FrameBytes.PayloadBytes(problem.TensorElements[tensor], bits) * coding.EdgeEncodeSecondsPerPackedByte;

@@ -28,7 +28,7 @@ public sealed record PlanProfileSource(string Device, string Provider, string? P
 /// <summary>The full model a plan was cut from.</summary>
 /// <summary>How a cloud-only plan codes its input frames (plan.json <c>input_codec</c>): the codec (only "jpeg"), its
 /// quality, and what the codec calibration measured at it (docs/baselines.md): mean bytes a frame, the edge's encode time a
-/// frame (on the planning machine, unscaled), and the model's accuracy on the decoded and the raw calibration frames.</summary>
+/// frame (in the edge's time: scaled by the edge slowdown, as T_t counts it), and the model's accuracy on the decoded and the raw calibration frames.</summary>
 public sealed record PlanInputCodec(string Codec, int Quality, double BytesPerFrame, double EncodeMs, double Accuracy, double RawAccuracy, int Frames);
 
 public sealed record PlanModel(string Name, string? Path, string Sha256);
@@ -237,6 +237,9 @@ public static class PlanWriter
             Tail = tail,
             WireCoding = problem.Settings.Coding is null ? null : "zstd",
             EncodeNsPerPackedByte = (problem.Settings.Coding?.EdgeEncodeSecondsPerPackedByte ?? 0) * 1e9,
+            InputCodec = problem.Settings.InputCodec is { } codec && plan.EdgeLayerCount == 0
+                ? new PlanInputCodec(codec.Codec, codec.Quality, codec.BytesPerFrame, codec.EdgeEncodeSeconds * 1e3, codec.Accuracy, codec.RawAccuracy, codec.Frames)
+                : null,
         };
     }
 

@@ -3,7 +3,7 @@ namespace Coach.Engine.Planning;
 /// <summary>The planners by their command-line names.</summary>
 public static class Planners
 {
-    public static readonly IReadOnlyList<string> Methods = ["coach", "ns", "dads", "spinn", "jps", "edge", "cloud"];
+    public static readonly IReadOnlyList<string> Methods = ["coach", "ns", "dads", "spinn", "jps", "edge", "cloud", "cloud-jpeg"];
 
     public static IPartitionPlanner Create(string method, DadsLoad dadsLoad = DadsLoad.Light, double spinnExitRate = 0) => method switch
     {
@@ -14,6 +14,8 @@ public static class Planners
         "jps" => new JpsPlanner(),
         "edge" => new EdgeOnlyPlanner(),
         "cloud" => new CloudOnlyPlanner(),
+        // Cloud-only with the frame sent as JPEG: the cost model's input codec (CostSettings.InputCodec) prices the frame.
+        "cloud-jpeg" => new CloudOnlyPlanner("cloud-jpeg"),
         _ => throw new ArgumentException($"unknown planning method '{method}'; use one of {string.Join(", ", Methods)}"),
     };
 }

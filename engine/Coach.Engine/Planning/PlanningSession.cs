@@ -37,7 +37,7 @@ public sealed record PlanningOptions
     /// <summary>Accuracy loss allowed by quantization (eq. 1).</summary>
     public double Epsilon { get; init; } = 0.005;
 
-    /// <summary>coach | ns | dads | spinn | jps | edge | cloud (<see cref="Planners"/>).</summary>
+    /// <summary>coach | ns | dads | spinn | jps | edge | cloud | cloud-jpeg (<see cref="Planners"/>).</summary>
     public string Method { get; init; } = "coach";
 
     /// <summary>Bits source of COACH: calib (the bundled calibration split), images:DIR or video:FILE (the user's frames,
@@ -108,11 +108,19 @@ public static class PlanningSession
             throw new ArgumentException($"--wire-coding '{options.WireCoding}': expected none or zstd");
         }
 
+        var codecCalibration = TimeSpan.Zero;
+        if (options.Method == "cloud-jpeg")
+        {
+            long codecStart = Stopwatch.GetTimestamp();
+            problem = problem.WithSettings(problem.Settings with { InputCodec = JpegModel(options, graph) });
+            codecCalibration = Stopwatch.GetElapsedTime(codecStart);
+        }
+
         var bits = new TimedBitsProvider(options.Method == "coach" ? BitsSource(options, graph) : new FixedBits(32));
         var clock = Stopwatch.StartNew();
         var plan = planner.Plan(problem, bits);
         plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
-        context = context with { CalibrationMs = bits.Elapsed.TotalMilliseconds, Calibration = DescribeBitsSource(options) };
+        context = context with { CalibrationMs = (bits.Elapsed + codecCalibration).TotalMilliseconds, Calibration = DescribeBitsSource(options) };
 
         PlanDocument document;
         if (options.OutputDirectory is not null && graph is not null)
@@ -234,8 +242,40 @@ public static class PlanningSession
         return new WireCodingModel(table.Ratios, table.EncodeSecondsPerPackedByte * options.EdgeSlowdown);
     }
 
+    /// <summary>
+    /// The cloud-jpeg plan's frame codec: the lowest JPEG quality whose decoded calibration frames keep the model within ε of
+    /// its accuracy on the raw frames (<see cref="CodecCalibration.Jpeg"/>, eq. 1 applied to the codec), on the user's frames
+    /// for --calib images:|video: (labelled by the full model's top-1) or else on the bundled calibration split; its mean
+    /// bytes a frame and encode time (scaled by the edge slowdown like the edge profile) price the frame in T_t.
+    /// </summary>
+    private static InputCodecModel JpegModel(PlanningOptions options, LayerGraph? graph)
+    {
+        if (graph is null)
+        {
+            throw new ArgumentException("method cloud-jpeg measures JPEG frames of a model's input; a synthetic graph has none");
+        }
+
+        ILabelledFrames frames = MediaSource.IsMedia(options.BitsSource)
+            ? LabelFreeFrames(options.Model, options.BitsSource, options.CalibrationFrames)
+            : BundledData.Load(DataSplit.Calibration);
+        if (options.CalibrationFrames is { } most && most < frames.Count && frames is FrameSet set)
+        {
+            frames = set.Range(0, most, DataSplit.Calibration, $"first {most} of {set.Source}");
+        }
+
+        var modelPath = File.Exists(options.Model) ? options.Model : ModelCatalog.Get(options.Model).Path;
+        using var session = InferenceSession.Open(modelPath, new SessionSettings { Providers = [ExecutionProvider.Cpu], IntraOpThreads = 1 });
+        var result = CodecCalibration.Jpeg(session, frames, options.Epsilon);
+        var chosen = result.Chosen
+            ?? throw new InvalidOperationException($"no JPEG quality keeps {Path.GetFileName(modelPath)} within ε = {options.Epsilon} of its raw accuracy {result.RawAccuracy:P2} on {frames.Source}; plan the plain cloud method instead");
+        return new InputCodecModel("jpeg", chosen.Setting, chosen.BytesPerFrame, chosen.EncodeMsPerFrame * 1e-3 * options.EdgeSlowdown,
+            chosen.Accuracy, result.RawAccuracy, result.Frames).Validated();
+    }
+
     /// <summary>What plan.json records as the bits' source.</summary>
-    private static string DescribeBitsSource(PlanningOptions options) => options.Method != "coach"
+    private static string DescribeBitsSource(PlanningOptions options) => options.Method == "cloud-jpeg"
+        ? $"jpeg: the quality chosen within ε on {(MediaSource.IsMedia(options.BitsSource) ? $"{options.BitsSource} (label-free: agreement with the full model's top-1)" : "the bundled calibration split, against its labels")}"
+        : options.Method != "coach"
         ? "none: this method sends raw float32"
         : options.BitsSource switch
         {

@@ -161,13 +161,7 @@ public sealed partial class TailModel
 
         _jpeg ??= new Native.Imaging.TurboJpeg();
         _jpeg.Decode(jpeg, width, height, _rgb);
-        const float inverse = 1f / 255f;
-        for (int i = 0; i < pixels; i++)
-        {
-            planar[i] = _rgb[3 * i] * inverse;
-            planar[pixels + i] = _rgb[(3 * i) + 1] * inverse;
-            planar[(2 * pixels) + i] = _rgb[(3 * i) + 2] * inverse;
-        }
+        Native.Imaging.TurboJpeg.ToPlanar(_rgb, planar);
     }
 
     private BatchBuffers BuffersFor(int batchSize)

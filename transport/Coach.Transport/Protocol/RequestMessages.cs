@@ -133,22 +133,18 @@ public ref struct RequestFrameWriter
         int height = shape[2];
         int width = shape[3];
         int pixels = height * width;
+        if (values.Length != 3 * pixels)
+        {
+            throw new ArgumentException($"shape [1,3,{height},{width}] holds {3 * pixels} values but {values.Length} were given", nameof(values));
+        }
+
         if (rgbScratch.Length < 3 * pixels)
         {
             throw new ArgumentException($"the RGB buffer holds {rgbScratch.Length} bytes; a {width}×{height} frame needs {3 * pixels}", nameof(rgbScratch));
         }
 
         Span<byte> rgb = rgbScratch[..(3 * pixels)];
-        for (int c = 0; c < 3; c++)
-        {
-            ReadOnlySpan<float> plane = values.Slice(c * pixels, pixels);
-            for (int i = 0; i < pixels; i++)
-            {
-                // q = round(255·x) clamped, exactly the 8-bit frame's UAQ code (scale 1/255, zero point 0).
-                float q = MathF.Round(plane[i] * 255f);
-                rgb[(3 * i) + c] = (byte)Math.Clamp(q, 0f, 255f);
-            }
-        }
+        Native.Imaging.TurboJpeg.ToInterleaved(values, rgb);
 
         Span<byte> lengthSlot = WriteDescriptor(ordinal, shape, values.Length, 8, out Span<byte> parameters, out Span<byte> compression);
         WriteParameters(parameters, 1f / 255f, 0);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
+using Coach.Native.Imaging;
 using Coach.Native.OnnxRuntime;
-using SkiaSharp;
 
 namespace Coach.Engine.Data.Media;
 
@@ -28,27 +28,52 @@ public static class CodecCalibration
     /// <summary>Low-latency x264 settings, as a live stream to a server would use.</summary>
     public static readonly IReadOnlyList<string> LowLatencyX264 = ["-preset", "ultrafast", "-tune", "zerolatency"];
 
-    public static CodecCalibrationResult Jpeg(InferenceSession session, FrameSet frames, double epsilon)
+    /// <summary>
+    /// JPEG at each of <see cref="JpegQualities"/> through libjpeg-turbo (<see cref="TurboJpeg"/>), the codec the edge of a
+    /// cloud-jpeg plan sends with: each frame as the model takes it (values k/255), rounded to 8-bit RGB, encoded and
+    /// decoded exactly as the edge and the cloud do (docs/protocol.md compression 3), so the bytes and accuracy measured here
+    /// are the wire's. The encode time counts the rounding and the encoding, the edge's send-stage work per frame.
+    /// </summary>
+    public static CodecCalibrationResult Jpeg(InferenceSession session, ILabelledFrames frames, double epsilon)
     {
+        ArgumentNullException.ThrowIfNull(frames);
         var raw = ModelEvaluator.Evaluate(session, frames).Accuracy;
         var points = new List<CodecPoint>();
-        var size = FrameRenderer.Size;
-        var planar = new byte[FrameRenderer.PixelCount];
+        var (channels, height, width) = frames.FrameShape;
+        if (channels != 3)
+        {
+            throw new ArgumentException($"{frames.Source}: JPEG frames are RGB; these frames have {channels} channels");
+        }
+        int frameValues = 3 * height * width;
+        var input = new float[frameValues];
+        var rgb = new byte[frameValues];
+        var decodedRgb = new byte[frameValues];
+        var decodedFrame = new float[frameValues];
+        var encoded = new byte[TurboJpeg.MaxEncodedLength(width, height)];
+        using var codec = new TurboJpeg();
         foreach (var quality in JpegQualities)
         {
-            var pixels = new byte[FrameRenderer.PixelCount * frames.Count];
+            var pixels = new byte[(long)frameValues * frames.Count];
             long bytes = 0;
             var encoding = new Stopwatch();
             for (var i = 0; i < frames.Count; i++)
             {
-                frames.RenderFrame(i, planar.AsSpan());
+                frames.RenderFrame(i, input);
                 encoding.Start();
-                using var encoded = ImageCodec.Encode(planar, size, size, SKEncodedImageFormat.Jpeg, quality);
+                TurboJpeg.ToInterleaved(input, rgb);
+                int length = codec.Encode(rgb, width, height, quality, encoded);
                 encoding.Stop();
-                bytes += encoded.Size;
-                ImageCodec.Decode(encoded.AsSpan(), size, size, pixels.AsSpan(i * FrameRenderer.PixelCount, FrameRenderer.PixelCount));
+                bytes += length;
+                codec.Decode(encoded.AsSpan(0, length), width, height, decodedRgb);
+                // Planar bytes of the decoded frame: DecodedFrames feeds them as value/255, as the cloud does.
+                TurboJpeg.ToPlanar(decodedRgb, decodedFrame);
+                var planar = pixels.AsSpan(i * frameValues, frameValues);
+                for (int k = 0; k < frameValues; k++)
+                {
+                    planar[k] = (byte)MathF.Round(decodedFrame[k] * 255f);
+                }
             }
-            var decoded = new DecodedFrames(pixels, Labels(frames), size, size, frames.ClassNames, $"JPEG quality {quality}");
+            var decoded = new DecodedFrames(pixels, Labels(frames), height, width, frames.ClassNames, $"JPEG quality {quality}");
             points.Add(new CodecPoint("jpeg", quality, bytes / (double)frames.Count,
                 ModelEvaluator.Evaluate(session, decoded).Accuracy, encoding.Elapsed.TotalMilliseconds / frames.Count));
         }
@@ -77,7 +102,7 @@ public static class CodecCalibration
         return Result("h264", "crf", raw, epsilon, points, frames.Count);
     }
 
-    private static int[] Labels(FrameSet frames) => Enumerable.Range(0, frames.Count).Select(frames.Label).ToArray();
+    private static int[] Labels(ILabelledFrames frames) => Enumerable.Range(0, frames.Count).Select(frames.Label).ToArray();
 
     private static CodecCalibrationResult Result(string codec, string settingName, double raw, double epsilon, List<CodecPoint> points, int frames)
     {
