@@ -41,16 +41,16 @@ internal sealed class RequestPacker : IDisposable
     {
         if (jpegQuality != 0)
         {
-            int[] frame = head.OutputSpecs.Count == 1 ? head.OutputSpecs[0].FrameShape() : [];
-            if (!cloudOnly || frame is not [3, > 0, > 0])
+            int[] frame = head.OutputSpecs.Count == 1 ? head.OutputSpecs[0].FrameShape() : []; // [1,C,H,W], batch included
+            if (!cloudOnly || frame is not [1, 3, > 0, > 0])
             {
                 throw new ArgumentException("JPEG frames (plan.json input_codec) are for a cloud-only plan whose one input is a [1,3,H,W] frame", nameof(jpegQuality));
             }
 
             _jpeg = new Native.Imaging.TurboJpeg();
             _jpegQuality = jpegQuality;
-            _rgb = new byte[3 * frame[1] * frame[2]];
-            _jpegShape = [1, .. frame];
+            _rgb = new byte[3 * frame[2] * frame[3]];
+            _jpegShape = frame;
         }
 
         _specs = head.OutputSpecs;
