@@ -7,7 +7,7 @@ namespace Coach.Experiments;
 
 /// <summary>
 /// <c>coach demo</c>: the main job on the bundled ResNet-style model and a medium-correlation stream — COACH against
-/// Neurosurgeon, JPS, cloud-only and edge-only, each run by the real coach-cloud and NativeAOT coach-edge processes over a
+/// Neurosurgeon, JPS, cloud-only (8-bit and JPEG frames) and edge-only, each run by the real coach-cloud and NativeAOT coach-edge processes over a
 /// shaped loopback link, with the edge slowed by a CPU quota.
 /// </summary>
 public static class DemoRun
@@ -85,6 +85,14 @@ public static class DemoRun
             foreach (var r in results)
             {
                 r.WriteJson(w);
+            }
+
+            // COACH against what users run today, cloud-only with JPEG frames, both measured in this run (docs/baselines.md).
+            if (results.FirstOrDefault(r => r.Method == Methods.Coach) is { } coach && results.FirstOrDefault(r => r.Method == Methods.CloudJpeg) is { } jpeg)
+            {
+                w.WriteNumber("coach_vs_cloud_jpeg_throughput", Math.Round(coach.ThroughputFps / jpeg.ThroughputFps, 3));
+                w.WriteNumber("cloud_jpeg_bytes_per_frame", Math.Round(jpeg.Summary.BytesPerFrame, 1));
+                w.WriteNumber("cloud_jpeg_accuracy", Math.Round(jpeg.Accuracy, 4));
             }
 
             w.WriteEndObject();

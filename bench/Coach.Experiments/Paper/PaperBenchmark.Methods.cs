@@ -57,6 +57,11 @@ public sealed partial class PaperBenchmark
             _coachAccuracy[(model, speed)] = PairedAccuracy.FromCsv(runner.CsvPath(Methods.Coach.Key), runner.CsvPath(Methods.EdgeOnly.Key));
         }
 
+        if (methods.Contains(Methods.CloudJpeg))
+        {
+            _cloudJpegQuality[(model, speed)] = PlanDocument.Load(runner.PlanDirectory(Methods.CloudJpeg)).InputCodec?.Quality ?? 0;
+        }
+
         if (repeats > 1)
         {
             results = await RepeatThroughputAsync(runner, model, speed, bandwidth, results, repeats, maxFrames, ct).ConfigureAwait(false);

@@ -10,7 +10,8 @@ public sealed partial class PaperBenchmark
 {
     private sealed record PaperSummary(
         string Model, double CoachVsJps, double CoachVsNs, double MeasuredVsPredicted, bool LatencyLowest,
-        PairedAccuracy? Accuracy, double HighCorrelationExitRatio, double? ThroughputKeptAt10Of20, double? SingleRatePlanKeptAt10Of20);
+        PairedAccuracy? Accuracy, double HighCorrelationExitRatio, double? ThroughputKeptAt10Of20, double? SingleRatePlanKeptAt10Of20,
+        double CoachVsCloudJpeg, double CloudJpegBytesPerFrame, double CloudJpegAccuracy, int CloudJpegQuality);
 
     private PaperSummary Summary(
         List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
@@ -33,7 +34,12 @@ public sealed partial class PaperBenchmark
             _coachAccuracy.GetValueOrDefault((primary, Tx2)),
             high.Online?.Summary.EarlyExitRatio ?? double.NaN,
             drops.FirstOrDefault(f => f.Method.BandwidthRange is not null)?.KeptSecondOfFirst,
-            drops.FirstOrDefault(f => f.Method.BandwidthRange is null)?.KeptSecondOfFirst);
+            drops.FirstOrDefault(f => f.Method.BandwidthRange is null)?.KeptSecondOfFirst,
+            // What users run today (docs/baselines.md): both measured in the same run, through the same processes and link.
+            coach.ThroughputFps / Get(Methods.CloudJpeg).ThroughputFps,
+            Get(Methods.CloudJpeg).Summary.BytesPerFrame,
+            Get(Methods.CloudJpeg).Accuracy,
+            _cloudJpegQuality.GetValueOrDefault((primary, Tx2)));
     }
 
     private static string Json(List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1, PaperSummary s)
@@ -64,6 +70,10 @@ public sealed partial class PaperBenchmark
             w.WriteString("edge", Tx2.Name);
             w.WriteNumber("coach_vs_jps_throughput", Math.Round(s.CoachVsJps, 3));
             w.WriteNumber("coach_vs_ns_throughput", Math.Round(s.CoachVsNs, 3));
+            w.WriteNumber("coach_vs_cloud_jpeg_throughput", Math.Round(s.CoachVsCloudJpeg, 3));
+            w.WriteNumber("cloud_jpeg_bytes_per_frame", Math.Round(s.CloudJpegBytesPerFrame, 1));
+            WriteNumberOrNull(w, "cloud_jpeg_accuracy", s.CloudJpegAccuracy);
+            w.WriteNumber("cloud_jpeg_quality", s.CloudJpegQuality);
             w.WriteNumber("coach_measured_vs_predicted", Math.Round(s.MeasuredVsPredicted, 3));
             w.WriteBoolean("coach_latency_lowest", s.LatencyLowest);
             WriteNumberOrNull(w, "coach_accuracy_loss", s.Accuracy?.Loss ?? double.NaN);

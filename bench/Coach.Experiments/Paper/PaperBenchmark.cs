@@ -21,6 +21,8 @@ public sealed partial class PaperBenchmark
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<string> _notes = [];
     private readonly Dictionary<(string Model, EdgeSpeed Speed), PairedAccuracy> _coachAccuracy = [];
+    /// <summary>The JPEG quality each cloud-jpeg plan chose (plan.json input_codec).</summary>
+    private readonly Dictionary<(string Model, EdgeSpeed Speed), int> _cloudJpegQuality = [];
 
     public PaperBenchmark(PaperBenchmarkOptions options, TextWriter log)
     {
@@ -83,7 +85,7 @@ public sealed partial class PaperBenchmark
         }
 
         var bandwidths = _options.Quick ? new[] { "2mbit", "10mbit", "50mbit" } : ["1mbit", "2mbit", "5mbit", "10mbit", "20mbit", "50mbit", "100mbit"];
-        var sweepMethods = _options.Quick ? new[] { Methods.Coach, Methods.Neurosurgeon, Methods.Jps, Methods.CloudOnly } : Methods.All.ToArray();
+        var sweepMethods = _options.Quick ? new[] { Methods.Coach, Methods.Neurosurgeon, Methods.Jps, Methods.CloudOnly, Methods.CloudJpeg } : Methods.All.ToArray();
         var sweep = new List<(string Bandwidth, List<MethodResult> Results)>();
         foreach (var bw in bandwidths)
         {

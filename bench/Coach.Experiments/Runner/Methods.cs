@@ -17,12 +17,15 @@ internal static class Methods
     public static readonly MethodSpec Jps = new("jps", "jps", "JPS");
     public static readonly MethodSpec CloudOnly = new("cloud_only", "cloud", "cloud-only");
     public static readonly MethodSpec EdgeOnly = new("edge_only", "edge", "edge-only");
+    /// <summary>Cloud-only with the frame sent as JPEG at the quality the codec calibration chose within ε: what users run today
+    /// (docs/baselines.md).</summary>
+    public static readonly MethodSpec CloudJpeg = new("cloud_jpeg", "cloud-jpeg", "cloud-jpeg");
 
     /// <summary>COACH planned for a link that moves between <paramref name="rates"/> (<c>coach plan --bandwidth-range</c>).</summary>
     public static MethodSpec CoachForRange(IReadOnlyList<string> rates) =>
         new("coach-range-" + string.Join('-', rates), "coach", $"COACH (planned for {string.Join(", ", rates)})", string.Join(',', rates));
 
-    public static IReadOnlyList<MethodSpec> Demo { get; } = [Coach, Neurosurgeon, Jps, CloudOnly, EdgeOnly];
+    public static IReadOnlyList<MethodSpec> Demo { get; } = [Coach, Neurosurgeon, Jps, CloudOnly, CloudJpeg, EdgeOnly];
 
-    public static IReadOnlyList<MethodSpec> All { get; } = [Coach, Neurosurgeon, Dads, Spinn, Jps, CloudOnly, EdgeOnly];
+    public static IReadOnlyList<MethodSpec> All { get; } = [Coach, Neurosurgeon, Dads, Spinn, Jps, CloudOnly, CloudJpeg, EdgeOnly];
 }
