@@ -1,9 +1,13 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using Coach.Engine.Data;
 using Coach.Engine.Planning;
 using Coach.Transport.Cloud;
 using Coach.Transport.Edge;
+using Coach.Transport.Protocol;
 
 namespace Coach.Transport.Tests;
 
@@ -71,5 +75,106 @@ public sealed class JpegCloudRunTests : IAsyncLifetime
         Assert.True(jpegSummary.BytesPerFrame < rawSummary.BytesPerFrame / 8, $"JPEG {jpegSummary.BytesPerFrame:F0} B a frame, raw {rawSummary.BytesPerFrame:F0}");
         Assert.InRange(jpegSummary.BytesPerFrame, 0.5 * codec.BytesPerFrame, 2 * codec.BytesPerFrame + 200);
         Assert.DoesNotContain(_log, line => line.Contains("MalformedPayload", StringComparison.Ordinal) || line.Contains("does not decode", StringComparison.Ordinal));
+    }
+
+    /// <summary>Sends one JPEG-frame request of <paramref name="jpegSide"/>² pixels declared as the model's 112×112 frame on a
+    /// fresh connection; returns the frame types the cloud answered with until it closed or went quiet.</summary>
+    private async Task<List<FrameType>> SendJpegAsync(int jpegSide)
+    {
+        var plan = PlanDirectory.Load(Path.Combine(_root, "cloud-jpeg"));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(_server.LocalEndPoint);
+        var pipe = new Pipe();
+        new HelloMessage { ClientId = $"edge-jpeg-{jpegSide}", PlanId = plan.Id, PlanHash = plan.PlanHash }.Write(pipe.Writer);
+        await socket.SendAsync(await Drain(pipe), SocketFlags.None);
+
+        using var codec = new Native.Imaging.TurboJpeg();
+        var rgb = new byte[3 * jpegSide * jpegSide];
+        new Random(jpegSide).NextBytes(rgb);
+        var jpeg = new byte[Native.Imaging.TurboJpeg.MaxEncodedLength(jpegSide, jpegSide)];
+        int length = codec.Encode(rgb, jpegSide, jpegSide, 80, jpeg);
+        WriteJpegRequest(pipe.Writer, jpeg.AsSpan(0, length));
+        await socket.SendAsync(await Drain(pipe), SocketFlags.None);
+
+        var types = new List<FrameType>();
+        var received = new ArrayBufferWriter<byte>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            int read;
+            while ((read = await socket.ReceiveAsync(received.GetMemory(4096), SocketFlags.None, timeout.Token)) > 0)
+            {
+                received.Advance(read);
+                var sequence = new ReadOnlySequence<byte>(received.WrittenMemory);
+                types.Clear();
+                while (FrameReader.TryReadFrame(ref sequence, WireLimits.Default, out Frame frame))
+                {
+                    types.Add(frame.Type);
+                }
+
+                if (types.Contains(FrameType.Result))
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            types.Add((FrameType)255); // still open after 5 s
+        }
+
+        return types;
+    }
+
+    /// <summary>A request whose one tensor is the 112×112 frame as compression 3 with <paramref name="jpeg"/> as its data,
+    /// written field by field as docs/protocol.md §4.4 lays it out (the writer itself only encodes frames of the right size).</summary>
+    private static void WriteJpegRequest(IBufferWriter<byte> output, ReadOnlySpan<byte> jpeg)
+    {
+        int payloadLength = RequestHeader.Size + WireTensor.DescriptorSize(4) + jpeg.Length;
+        var frame = FrameBuilder.Begin(output, FrameType.Request, FrameFlags.None, payloadLength);
+        var w = new WireSpanWriter(frame.Payload);
+        w.WriteUInt64(1);
+        w.WriteInt64(0);
+        w.WriteInt64(0);
+        w.WriteUInt16(1);
+        w.WriteUInt16(0);
+        w.WriteUInt16(0);
+        w.WriteByte((byte)WireElementType.Float32);
+        w.WriteByte(8);
+        w.WriteByte((byte)TensorCompression.Jpeg);
+        w.WriteByte(4);
+        w.WriteUInt16(0);
+        w.WriteSingle(1f / 255f);
+        w.WriteInt32(0);
+        foreach (int d in new[] { 1, 3, 112, 112 })
+        {
+            w.WriteInt32(d);
+        }
+
+        w.WriteInt32(jpeg.Length);
+        w.WriteBytes(jpeg);
+        frame.Complete(w.Position);
+    }
+
+    private static async Task<byte[]> Drain(Pipe pipe)
+    {
+        await pipe.Writer.FlushAsync();
+        ReadResult read = await pipe.Reader.ReadAsync();
+        byte[] bytes = read.Buffer.ToArray();
+        pipe.Reader.AdvanceTo(read.Buffer.End);
+        return bytes;
+    }
+
+    [Fact]
+    public async Task AJpegOfAnotherSizeIsAMalformedPayloadAndTheCloudKeepsServing()
+    {
+        List<FrameType> refused = await SendJpegAsync(56);
+        Assert.Contains(FrameType.Error, refused);
+        Assert.DoesNotContain(FrameType.Result, refused);
+        Assert.DoesNotContain((FrameType)255, refused); // the connection was closed (docs/protocol.md §6)
+        Assert.Contains(_log, line => line.Contains("56×56", StringComparison.Ordinal));
+
+        List<FrameType> answered = await SendJpegAsync(112);
+        Assert.Contains(FrameType.Result, answered);
     }
 }
