@@ -71,9 +71,6 @@ internal sealed class RequestPacker : IDisposable
     /// <summary>Whether the cut tensors go zstd-coded.</summary>
     public bool Codes => _coder is not null;
 
-    /// <summary>Whether the frame goes as one JPEG.</summary>
-    public bool SendsJpeg => _jpeg is not null;
-
     public void Dispose()
     {
         _coder?.Dispose();
