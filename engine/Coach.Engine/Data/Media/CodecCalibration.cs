@@ -59,6 +59,10 @@ public static class CodecCalibration
             for (var i = 0; i < frames.Count; i++)
             {
                 frames.RenderFrame(i, input);
+                if (quality == JpegQualities[0])
+                {
+                    RequirePixelRange(input, frames.Source, i);
+                }
                 encoding.Start();
                 TurboJpeg.ToInterleaved(input, rgb);
                 int length = codec.Encode(rgb, width, height, quality, encoded);
@@ -100,6 +104,21 @@ public static class CodecCalibration
                 ModelEvaluator.Evaluate(session, decoded).Accuracy, encoding.Elapsed.TotalMilliseconds / frames.Count));
         }
         return Result("h264", "crf", raw, epsilon, points, frames.Count);
+    }
+
+    /// <summary>JPEG carries 8-bit pixels, fed back as value/255: a model whose input contract normalizes its frames (a card
+    /// with mean/std) takes values outside [0, 1] that no JPEG frame can give it.</summary>
+    private static void RequirePixelRange(ReadOnlySpan<float> frame, string source, int index)
+    {
+        foreach (float v in frame)
+        {
+            if (!(v >= -1e-6f && v <= 1f + 1e-6f))
+            {
+                throw new InvalidOperationException(
+                    $"{source}: frame {index} has input value {v} outside [0, 1]; JPEG frames carry 8-bit pixels fed to the model as value/255, " +
+                    "so a model whose card normalizes its input (mean/std) cannot take them: use the cloud method, or put the normalization in the model");
+            }
+        }
     }
 
     private static int[] Labels(ILabelledFrames frames) => Enumerable.Range(0, frames.Count).Select(frames.Label).ToArray();
