@@ -94,7 +94,7 @@ edge_run() {
 model=.cache/models/imagenet/$name.onnx
 say "1. $model"
 if [ ! -f "$model" ]; then
-  /usr/bin/python3 scripts/models/export_paper_models.py --set imagenet --only "$name" \
+  /usr/bin/python3 scripts/models/export_paper_models.py --set imagenet --only "${name%-224}" \
     || die "the export failed; install Debian's python3-torch python3-torchvision python3-onnx"
 fi
 [ -f "$model" ] || die "the export wrote no $model"
