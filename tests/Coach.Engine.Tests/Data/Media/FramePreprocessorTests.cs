@@ -75,7 +75,12 @@ public sealed class FramePreprocessorTests
         for (var i = 0; i < kernels.Length; i++)
         {
             new Random(i).NextBytes(frames[i]);
-            kernels[i].Run(frames[i], output); // warm: JIT tiers
+        }
+        // Warm past tiered compilation's call-count thresholds (tier 0, instrumented, tier 1): a method reaching
+        // its threshold inside the measured loop can allocate on the calling thread, which is not the kernel's.
+        for (var n = 0; n < 200; n++)
+        {
+            kernels[n % kernels.Length].Run(frames[n % kernels.Length], output);
         }
 
         var before = GC.GetAllocatedBytesForCurrentThread();
@@ -102,7 +107,10 @@ public sealed class FramePreprocessorTests
         var expected = new float[contract.FrameFloats];
         var output = new float[contract.FrameFloats];
         new FramePreprocessor(PixelFormat.Bgr24, 90, 130, contract).Run(pixels.AsSpan(3 * 90 * 130 * 3, 90 * 130 * 3), expected);
-        frames.RenderFrame(3, output); // warm: the thread's kernel
+        for (var n = 0; n < 200; n++)
+        {
+            frames.RenderFrame(n % 4, output); // warm: the thread's kernel, and past the JIT's tiering thresholds
+        }
 
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var n = 0; n < 40; n++)
