@@ -91,6 +91,10 @@ public sealed class PlanDirectory
     /// <summary>The JPEG quality a cloud-only plan sends its frames at (plan.json <c>input_codec</c>); 0 = 8-bit pixels as they are.</summary>
     public int JpegQuality => Document.InputCodec is { Codec: "jpeg" } codec && IsCloudOnly ? codec.Quality : 0;
 
+    /// <summary>The x264 rate factor a cloud-only plan streams its frames at as H.264 (plan.json <c>input_codec</c> "h264");
+    /// null = not H.264.</summary>
+    public int? H264RateFactor => Document.InputCodec is { Codec: "h264" } codec && IsCloudOnly ? codec.Quality : null;
+
     /// <summary>No cut: the whole model runs on the edge (head.onnx is the full model).</summary>
     public bool IsEdgeOnly => TailPath is null || CutTensors.Count == 0;
 

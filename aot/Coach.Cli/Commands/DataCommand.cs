@@ -76,7 +76,7 @@ internal static class DataCommand
     private static Command CreateCodec()
     {
         var model = new Option<string>("--model") { Description = "a bundled model's name or an .onnx file", DefaultValueFactory = _ => "resnet-fm112" };
-        var codec = new Option<string>("--codec") { Description = "jpeg (libjpeg-turbo's TurboJPEG, 4:2:0, as a cloud-jpeg edge sends) or h264 (ffmpeg libx264, ultrafast/zerolatency, yuv420p)", DefaultValueFactory = _ => "jpeg" };
+        var codec = new Option<string>("--codec") { Description = "jpeg (libjpeg-turbo's TurboJPEG, 4:2:0, as a cloud-jpeg edge sends) or h264 (libavcodec's libx264, ultrafast/zerolatency, no B-frames, yuv420p, as a cloud-h264 edge sends; the frames as the bench's medium-correlation stream)", DefaultValueFactory = _ => "jpeg" };
         codec.AcceptOnlyFromAmong("jpeg", "h264");
         var frames = new Option<int>("--frames") { Description = "calibration frames, from the first", DefaultValueFactory = _ => 500 };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed against the raw frames (eq. 1's ε)", DefaultValueFactory = _ => 0.005 };
@@ -93,21 +93,9 @@ internal static class DataCommand
             var count = Math.Clamp(parse.GetValue(frames), 1, calibration.Count);
             var set = calibration.Range(0, count, DataSplit.Calibration, $"first {count} of {calibration.Source}");
             using var session = Coach.Native.OnnxRuntime.InferenceSession.Open(path, new Coach.Native.OnnxRuntime.SessionSettings { IntraOpThreads = 1 });
-            var work = Path.Combine(Path.GetTempPath(), $"coach-codec-{Environment.ProcessId}");
-            CodecCalibrationResult result;
-            try
-            {
-                result = parse.GetValue(codec) == "h264"
-                    ? CodecCalibration.H264(session, set, parse.GetValue(epsilon), work)
-                    : CodecCalibration.Jpeg(session, set, parse.GetValue(epsilon));
-            }
-            finally
-            {
-                if (Directory.Exists(work))
-                {
-                    Directory.Delete(work, recursive: true);
-                }
-            }
+            CodecCalibrationResult result = parse.GetValue(codec) == "h264"
+                ? CodecCalibration.H264(session, CodecCalibration.CorrelatedStream(set, set.Count), parse.GetValue(epsilon))
+                : CodecCalibration.Jpeg(session, set, parse.GetValue(epsilon));
             Print(result, Path.GetFileNameWithoutExtension(path));
             if (parse.GetValue(json))
             {

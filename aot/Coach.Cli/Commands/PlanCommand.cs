@@ -22,7 +22,7 @@ internal static class PlanCommand
         var bandwidthRange = new Option<string?>("--bandwidth-range") { Description = "COACH for a link that moves between rates, e.g. 20mbit,10mbit,5mbit: the partition with the highest mean predicted throughput over them (bits for --bandwidth)" };
         var tmax = new Option<double?>("--tmax") { Description = "latency budget T_max of one frame in ms (eq. 3)" };
         var epsilon = new Option<double>("--epsilon") { Description = "accuracy loss allowed by quantization (eq. 1)", DefaultValueFactory = _ => 0.005 };
-        var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud | cloud-jpeg (cloud-only, the frame sent as JPEG at the quality the codec calibration picks within ε; docs/baselines.md)", DefaultValueFactory = _ => "coach" };
+        var method = new Option<string>("--method") { Description = "coach | ns | dads | spinn | jps | edge | cloud | cloud-jpeg | cloud-h264 (cloud-only, the frames sent as JPEG, or as one low-latency H.264 stream, at the quality or x264 rate factor the codec calibration picks within ε; docs/baselines.md)", DefaultValueFactory = _ => "coach" };
         var calib = new Option<string>("--calib") { Description = "bits source: calib (bundled calibration split, measured and cached), images:DIR, video:FILE or tensors:FILE (your frames through the model card's preprocessing, label-free: loss = disagreement with the full model), a calibration results JSON, fixed:N, or none (=fixed:8)", DefaultValueFactory = _ => "calib" };
         var calibFrames = new Option<int?>("--calib-frames") { Description = "use only the first N calibration frames" };
         var calibMargin = new Option<double>("--calib-margin") { Description = "standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written)", DefaultValueFactory = _ => CutCalibrator.DefaultStandardErrors };
@@ -112,7 +112,7 @@ internal static class PlanCommand
                 + $"latency {doc.LatencyMs:F3} ms, throughput {doc.ThroughputFps:F1} fps, bubbles {doc.BubbleMs:F3} ms, planner {doc.PlannerMs:F3} ms{(outDir is null ? "" : $" -> {outDir}")}");
             if (doc.InputCodec is { } codec)
             {
-                Console.WriteLine($"  frames as JPEG quality {codec.Quality}: {codec.BytesPerFrame:F0} B and {codec.EncodeMs:F3} ms (edge) a frame, accuracy {codec.Accuracy:P2} against {codec.RawAccuracy:P2} raw on {codec.Frames} calibration frames");
+                Console.WriteLine($"  frames as {(codec.Codec == "h264" ? "H.264 crf" : "JPEG quality")} {codec.Quality}: {codec.BytesPerFrame:F0} B and {codec.EncodeMs:F3} ms (edge) a frame, accuracy {codec.Accuracy:P2} against {codec.RawAccuracy:P2} raw on {codec.Frames} calibration frames");
             }
         }
         return 0;

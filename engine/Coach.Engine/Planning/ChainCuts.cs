@@ -44,7 +44,7 @@ public sealed class EdgeOnlyPlanner : IPartitionPlanner
 /// <summary>Everything in the cloud: the frame itself is sent, unquantized.</summary>
 public sealed class CloudOnlyPlanner(string method = "cloud") : IPartitionPlanner
 {
-    /// <summary>"cloud", or "cloud-jpeg" when the frame goes as JPEG (its bytes and encode time are the problem's
+    /// <summary>"cloud", or "cloud-jpeg"/"cloud-h264" when the frame goes as JPEG/H.264 (its bytes and encode time are the problem's
     /// <see cref="CostSettings.InputCodec"/>).</summary>
     public string Method => method;
 

@@ -96,7 +96,8 @@ public sealed class PlanDocument
     public string? WireCoding { get; init; }
     /// <summary>With <see cref="WireCoding"/>: the edge's coding time per packed byte, in ns (the planner's T_t counts it).</summary>
     public double EncodeNsPerPackedByte { get; init; }
-    /// <summary>A cloud-only plan whose edge sends its frames as JPEG (the cloud-jpeg method; docs/protocol.md compression 3).</summary>
+    /// <summary>A cloud-only plan whose edge sends its frames as JPEG (the cloud-jpeg method; docs/protocol.md compression 3)
+    /// or as one H.264 stream (cloud-h264, compression 4; quality is then x264's rate factor).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PlanInputCodec? InputCodec { get; init; }
 
@@ -131,9 +132,9 @@ public sealed class PlanDocument
         {
             throw new InvalidDataException($"'{file}': field 'wire_coding' is '{doc.WireCoding}'; expected \"zstd\", \"none\" or no field");
         }
-        if (doc.InputCodec is { } codec && (codec.Codec != "jpeg" || codec.Quality is < 1 or > 100))
+        if (doc.InputCodec is { } codec && !(codec is { Codec: "jpeg", Quality: >= 1 and <= 100 } or { Codec: "h264", Quality: >= 0 and <= 51 }))
         {
-            throw new InvalidDataException($"'{file}': field 'input_codec' is {codec.Codec} at quality {codec.Quality}; expected codec \"jpeg\" with quality 1 … 100");
+            throw new InvalidDataException($"'{file}': field 'input_codec' is {codec.Codec} at quality {codec.Quality}; expected codec \"jpeg\" with quality 1 … 100 or \"h264\" with rate factor 0 … 51");
         }
         if (doc.Schema != CurrentSchema)
         {

@@ -3,7 +3,7 @@ namespace Coach.Engine.Planning;
 /// <summary>The planners by their command-line names.</summary>
 public static class Planners
 {
-    public static readonly IReadOnlyList<string> Methods = ["coach", "ns", "dads", "spinn", "jps", "edge", "cloud", "cloud-jpeg"];
+    public static readonly IReadOnlyList<string> Methods = ["coach", "ns", "dads", "spinn", "jps", "edge", "cloud", "cloud-jpeg", "cloud-h264"];
 
     public static IPartitionPlanner Create(string method, DadsLoad dadsLoad = DadsLoad.Light, double spinnExitRate = 0) => method switch
     {
@@ -16,6 +16,8 @@ public static class Planners
         "cloud" => new CloudOnlyPlanner(),
         // Cloud-only with the frame sent as JPEG: the cost model's input codec (CostSettings.InputCodec) prices the frame.
         "cloud-jpeg" => new CloudOnlyPlanner("cloud-jpeg"),
+        // Cloud-only with the frames sent as one H.264 stream, priced the same way.
+        "cloud-h264" => new CloudOnlyPlanner("cloud-h264"),
         _ => throw new ArgumentException($"unknown planning method '{method}'; use one of {string.Join(", ", Methods)}"),
     };
 }

@@ -33,22 +33,24 @@ public sealed record CostSettings
     /// <summary>Cut tensors go zstd-coded (plan.json <c>wire_coding</c>): their coded sizes and coding time; null for packed.</summary>
     public WireCodingModel? Coding { get; init; }
 
-    /// <summary>The model's input frame goes through an image codec (the cloud-jpeg plan): its measured bytes and the edge's
+    /// <summary>The model's input frame goes through an image or video codec (the cloud-jpeg and cloud-h264 plans): its measured bytes and the edge's
     /// encode time per frame; null for 8-bit pixels as they are.</summary>
     public InputCodecModel? InputCodec { get; init; }
 }
 
 /// <summary>
-/// The byte model of a frame sent through an image codec (docs/baselines.md): the quality the codec calibration chose
+/// The byte model of a frame sent through an image or video codec (docs/baselines.md): the JPEG quality or the x264 rate
+/// factor (<see cref="Quality"/> for both) the codec calibration chose
 /// within ε of the raw frames' accuracy (eq. 1 applied to the codec), the mean bytes a frame at it and the edge's encode
 /// time a frame (in the edge's time: this machine's, times the edge slowdown), both measured on the calibration frames.
 /// The edge's send stage encodes then sends each frame, so both are part of T_t (eq. 2).
 /// </summary>
 public sealed record InputCodecModel(string Codec, int Quality, double BytesPerFrame, double EdgeEncodeSeconds, double Accuracy, double RawAccuracy, int Frames)
 {
-    public InputCodecModel Validated() => Codec == "jpeg" && Quality is >= 1 and <= 100 && BytesPerFrame > 0 && EdgeEncodeSeconds >= 0
+    public InputCodecModel Validated() => ((Codec == "jpeg" && Quality is >= 1 and <= 100) || (Codec == "h264" && Quality is >= 0 and <= 51))
+        && BytesPerFrame > 0 && EdgeEncodeSeconds >= 0
         ? this
-        : throw new ArgumentException($"an input codec is jpeg at quality 1 … 100 with positive bytes a frame; got {Codec} at {Quality}, {BytesPerFrame} B, {EdgeEncodeSeconds} s");
+        : throw new ArgumentException($"an input codec is jpeg at quality 1 … 100 or h264 at rate factor 0 … 51, with positive bytes a frame; got {Codec} at {Quality}, {BytesPerFrame} B, {EdgeEncodeSeconds} s");
 }
 
 /// <summary>

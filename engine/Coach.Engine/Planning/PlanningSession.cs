@@ -109,10 +109,10 @@ public static class PlanningSession
         }
 
         var codecCalibration = TimeSpan.Zero;
-        if (options.Method == "cloud-jpeg")
+        if (options.Method is "cloud-jpeg" or "cloud-h264")
         {
             long codecStart = Stopwatch.GetTimestamp();
-            problem = problem.WithSettings(problem.Settings with { InputCodec = JpegModel(options, graph) });
+            problem = problem.WithSettings(problem.Settings with { InputCodec = CodecModel(options, graph, options.Method == "cloud-h264" ? "h264" : "jpeg") });
             codecCalibration = Stopwatch.GetElapsedTime(codecStart);
         }
 
@@ -243,16 +243,18 @@ public static class PlanningSession
     }
 
     /// <summary>
-    /// The cloud-jpeg plan's frame codec: the lowest JPEG quality whose decoded calibration frames keep the model within ε of
-    /// its accuracy on the raw frames (<see cref="CodecCalibration.Jpeg"/>, eq. 1 applied to the codec), on the user's frames
-    /// for --calib images:|video: (labelled by the full model's top-1) or else on the bundled calibration split; its mean
-    /// bytes a frame and encode time (scaled by the edge slowdown like the edge profile) price the frame in T_t.
+    /// The cloud-jpeg (cloud-h264) plan's frame codec: the lowest JPEG quality (highest x264 rate factor) whose decoded
+    /// calibration frames keep the model within ε of its accuracy on the raw frames (<see cref="CodecCalibration.Jpeg"/>,
+    /// <see cref="CodecCalibration.H264"/>; eq. 1 applied to the codec), on the user's frames for --calib images:|video:
+    /// (labelled by the full model's top-1) or else on the bundled calibration split — for H.264 as the bench's
+    /// medium-correlation stream, since its bytes depend on how alike consecutive frames are; its mean bytes a frame and
+    /// encode time (scaled by the edge slowdown like the edge profile) price the frame in T_t.
     /// </summary>
-    private static InputCodecModel JpegModel(PlanningOptions options, LayerGraph? graph)
+    private static InputCodecModel CodecModel(PlanningOptions options, LayerGraph? graph, string codec)
     {
         if (graph is null)
         {
-            throw new ArgumentException("method cloud-jpeg measures JPEG frames of a model's input; a synthetic graph has none");
+            throw new ArgumentException($"method {options.Method} measures {codec} frames of a model's input; a synthetic graph has none");
         }
 
         ILabelledFrames frames = MediaSource.IsMedia(options.BitsSource)
@@ -265,16 +267,21 @@ public static class PlanningSession
 
         var modelPath = File.Exists(options.Model) ? options.Model : ModelCatalog.Get(options.Model).Path;
         using var session = InferenceSession.Open(modelPath, new SessionSettings { Providers = [ExecutionProvider.Cpu], IntraOpThreads = 1 });
-        var result = CodecCalibration.Jpeg(session, frames, options.Epsilon);
+        if (codec == "h264" && frames is FrameSet bundled)
+        {
+            frames = CodecCalibration.CorrelatedStream(bundled, bundled.Count);
+        }
+
+        var result = codec == "h264" ? CodecCalibration.H264(session, frames, options.Epsilon) : CodecCalibration.Jpeg(session, frames, options.Epsilon);
         var chosen = result.Chosen
-            ?? throw new InvalidOperationException($"no JPEG quality keeps {Path.GetFileName(modelPath)} within ε = {options.Epsilon} of its raw accuracy {result.RawAccuracy:P2} on {frames.Source}; plan the plain cloud method instead");
-        return new InputCodecModel("jpeg", chosen.Setting, chosen.BytesPerFrame, chosen.EncodeMsPerFrame * 1e-3 * options.EdgeSlowdown,
+            ?? throw new InvalidOperationException($"no {(codec == "h264" ? "H.264 rate factor" : "JPEG quality")} keeps {Path.GetFileName(modelPath)} within ε = {options.Epsilon} of its raw accuracy {result.RawAccuracy:P2} on {frames.Source}; plan the plain cloud method instead");
+        return new InputCodecModel(codec, chosen.Setting, chosen.BytesPerFrame, chosen.EncodeMsPerFrame * 1e-3 * options.EdgeSlowdown,
             chosen.Accuracy, result.RawAccuracy, result.Frames).Validated();
     }
 
     /// <summary>What plan.json records as the bits' source.</summary>
-    private static string DescribeBitsSource(PlanningOptions options) => options.Method == "cloud-jpeg"
-        ? $"jpeg: the quality chosen within ε on {(MediaSource.IsMedia(options.BitsSource) ? $"{options.BitsSource} (label-free: agreement with the full model's top-1)" : "the bundled calibration split, against its labels")}"
+    private static string DescribeBitsSource(PlanningOptions options) => options.Method is "cloud-jpeg" or "cloud-h264"
+        ? $"{(options.Method == "cloud-h264" ? "h264: the rate factor" : "jpeg: the quality")} chosen within ε on {(MediaSource.IsMedia(options.BitsSource) ? $"{options.BitsSource} (label-free: agreement with the full model's top-1)" : "the bundled calibration split, against its labels")}"
         : options.Method != "coach"
         ? "none: this method sends raw float32"
         : options.BitsSource switch

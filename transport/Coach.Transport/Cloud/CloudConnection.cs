@@ -31,6 +31,7 @@ internal sealed partial class CloudConnection : ITailRequester
     private int _pendingPongs;
     private int _goodbyeSent;
     private int _violated;
+    private int _closed;
     private bool _shutdownRequested;
     private TailModel? _tail;
 
@@ -46,6 +47,9 @@ internal sealed partial class CloudConnection : ITailRequester
     public uint Id { get; }
 
     public string ClientId { get; private set; } = "?";
+
+    /// <summary>The connection has ended, or is closing for a violation: its requests stop here.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) != 0 || Volatile.Read(ref _violated) != 0;
 
     private string Describe => $"connection #{Id} ({_transport.RemoteEndPoint}, client {ClientId})";
 
@@ -97,6 +101,7 @@ internal sealed partial class CloudConnection : ITailRequester
         }
         finally
         {
+            Volatile.Write(ref _closed, 1);
             _outgoing.Writer.TryComplete();
             try
             {

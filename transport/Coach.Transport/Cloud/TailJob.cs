@@ -20,6 +20,9 @@ internal interface ITailRequester
 
     /// <summary>A framing fault found after the request was queued (its tensor data does not decode): the requester closes (docs/protocol.md §6).</summary>
     void Violate(ReasonCode reason, string message);
+
+    /// <summary>The requester's connection has closed: nothing it sent is coming any more (its H.264 stream state can go).</summary>
+    bool IsClosed { get; }
 }
 
 /// <summary>One validated request waiting for its tail: a copy of its payload (pooled) and descriptors.</summary>

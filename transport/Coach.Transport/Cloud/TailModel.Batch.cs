@@ -39,7 +39,8 @@ public sealed partial class TailModel
                 // closes that connection (docs/protocol.md §6). The wire gets our words; the log the cause.
                 job.Failed = true;
                 _log($"cloud: request {job.RequestId} of client {job.Requester.ClientId}: {e.GetType().Name}: {e.Message}");
-                job.Requester.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 or zstd block must decompress to exactly the packed size of its tensor, a JPEG to exactly the frame's height × width × 3)");
+                job.Requester.Violate(ReasonCode.MalformedPayload, $"request {job.RequestId}: its tensor data does not decode (an LZ4 or zstd block must decompress to exactly the packed size of its tensor, a JPEG to exactly the frame's height × width × 3, an H.264 access unit to the connection's stream's next picture of exactly that size)");
+                EndStream(job.Requester);
                 _metrics.Failed();
             }
         }
@@ -82,6 +83,26 @@ public sealed partial class TailModel
 
             job.Release();
         }
+
+        if (_streams.Count > 0)
+        {
+            foreach (ITailRequester requester in _streams.Keys)
+            {
+                if (requester.IsClosed)
+                {
+                    EndStream(requester);
+                }
+            }
+        }
+    }
+
+    /// <summary>Forgets a connection's H.264 stream (it closed, or sent what does not decode and is being closed).</summary>
+    private void EndStream(ITailRequester requester)
+    {
+        if (_streams.Remove(requester, out Native.Imaging.H264Decoder? decoder))
+        {
+            decoder.Dispose();
+        }
     }
 
     /// <summary>
@@ -115,6 +136,12 @@ public sealed partial class TailModel
             if (t.Compression == TensorCompression.Jpeg)
             {
                 DecodeJpeg(source, t.Dims[3], t.Dims[2], destination);
+                continue;
+            }
+
+            if (t.Compression == TensorCompression.H264)
+            {
+                DecodeH264(job.Requester, source, t.Dims[3], t.Dims[2], destination);
                 continue;
             }
 
@@ -161,6 +188,26 @@ public sealed partial class TailModel
 
         _jpeg ??= new Native.Imaging.TurboJpeg();
         _jpeg.Decode(jpeg, width, height, _rgb);
+        Native.Imaging.TurboJpeg.ToPlanar(_rgb, planar);
+    }
+
+    /// <summary>An H.264 frame (compression 4, checked as [1,3,H,W] at 8 bits): the next picture of the requester's stream,
+    /// decoded to exactly H×W×3 RGB, then value/255 in planar order. The first request of a connection opens its decoder.</summary>
+    private void DecodeH264(ITailRequester requester, ReadOnlySpan<byte> accessUnit, int width, int height, Span<float> planar)
+    {
+        if (_rgb.Length != 3 * width * height)
+        {
+            _rgb = new byte[3 * width * height];
+        }
+
+        if (!_streams.TryGetValue(requester, out Native.Imaging.H264Decoder? decoder) || decoder.Width != width || decoder.Height != height)
+        {
+            EndStream(requester);
+            decoder = new Native.Imaging.H264Decoder(width, height);
+            _streams[requester] = decoder;
+        }
+
+        decoder.Decode(accessUnit, _rgb);
         Native.Imaging.TurboJpeg.ToPlanar(_rgb, planar);
     }
 

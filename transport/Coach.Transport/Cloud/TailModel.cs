@@ -31,6 +31,9 @@ public sealed partial class TailModel : IDisposable
     /// load libturbojpeg).</summary>
     private Native.Imaging.TurboJpeg? _jpeg;
     private byte[] _rgb = [];
+    /// <summary>The batch thread's H.264 decoders, one per connection streaming this plan's frames (compression 4): a
+    /// connection's requests are queued, and so decoded, in the order they arrived; a closed connection's decoder goes.</summary>
+    private readonly Dictionary<ITailRequester, Native.Imaging.H264Decoder> _streams = new(ReferenceEqualityComparer.Instance);
 
     private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, long[] outputFrameShape, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
     {
@@ -187,10 +190,26 @@ public sealed partial class TailModel : IDisposable
                 return ReasonCode.UnsupportedBits;
             }
 
-            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4 or TensorCompression.Zstd or TensorCompression.Jpeg))
+            if (t.Compression is not (TensorCompression.None or TensorCompression.Lz4 or TensorCompression.Zstd or TensorCompression.Jpeg or TensorCompression.H264))
             {
                 message = $"cut tensor {input.Name} uses compression {t.Compression}, which this server cannot decode";
                 return ReasonCode.UnsupportedCompression;
+            }
+
+            if (t.Compression == TensorCompression.H264)
+            {
+                // An H.264 picture is an 8-bit RGB frame [1,3,H,W] at scale 1/255 with even sides (4:2:0), nothing else.
+                if (t.Bits != 8 || t.Rank != 4 || t.Dims[1] != 3 || t.ZeroPoint != 0 || t.Scale != 1f / 255f || (t.Dims[2] & 1) != 0 || (t.Dims[3] & 1) != 0)
+                {
+                    message = $"cut tensor {input.Name} is H.264-compressed but not an 8-bit [1,3,H,W] frame of even sides at scale 1/255, zero point 0";
+                    return ReasonCode.UnsupportedCompression;
+                }
+
+                if (!Native.Imaging.H264.IsAvailable)
+                {
+                    message = $"this server cannot decode H.264 frames: {Native.Imaging.H264.CodecLibrary} (FFmpeg 5.1) is not installed on it (apt-get install {Native.Imaging.H264.Packages})";
+                    return ReasonCode.UnsupportedCompression;
+                }
             }
 
             if (t.Compression == TensorCompression.Jpeg)
@@ -249,6 +268,10 @@ public sealed partial class TailModel : IDisposable
         Session.Dispose();
         _zstd.Dispose();
         _jpeg?.Dispose();
+        foreach (Native.Imaging.H264Decoder decoder in _streams.Values)
+        {
+            decoder.Dispose();
+        }
     }
 
     private async Task BatchLoopAsync()

@@ -62,7 +62,7 @@ public sealed partial class EdgePipeline
         _options = options;
         _ledger = new FrameLedger(source.Count);
         _deviceClock = new EmulatedDeviceClock(options.EmulatedSlowdown);
-        _packer = new RequestPacker(head, plan.IsCloudOnly, options.WantLogits, plan.WireCoding, plan.JpegQuality);
+        _packer = new RequestPacker(head, plan.IsCloudOnly, options.WantLogits, plan.WireCoding, plan.JpegQuality, plan.H264RateFactor);
         _link = new EdgeCloudLink(_ledger, source, _feedback, _packer, _deviceClock, options, !plan.IsEdgeOnly, client, fallback, reconnect);
         _freeSlots = Channel.CreateBounded<HeadSlot>(new BoundedChannelOptions(head.Slots.Count) { SingleReader = true, SingleWriter = false });
         foreach (HeadSlot slot in head.Slots)

@@ -37,8 +37,26 @@ internal sealed class RequestPacker : IDisposable
     private readonly byte[] _rgb = [];
     private readonly int[] _jpegShape = [];
 
-    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits, TensorCompression coding = TensorCompression.None, int jpegQuality = 0)
+    /// <summary>The H.264 encoder when a cloud-only plan streams its frames as H.264 (plan.json <c>input_codec</c>), and the
+    /// connection its stream goes to: a new connection starts a new stream with an IDR frame.</summary>
+    private readonly Native.Imaging.H264Encoder? _h264;
+    private PipeWriter? _h264Connection;
+
+    public RequestPacker(EdgeHead head, bool cloudOnly, bool wantLogits, TensorCompression coding = TensorCompression.None, int jpegQuality = 0, int? h264RateFactor = null)
     {
+        if (h264RateFactor is { } crf)
+        {
+            int[] frame = head.OutputSpecs.Count == 1 ? head.OutputSpecs[0].FrameShape() : [];
+            if (!cloudOnly || jpegQuality != 0 || frame is not [1, 3, > 0, > 0])
+            {
+                throw new ArgumentException("H.264 frames (plan.json input_codec) are for a cloud-only plan whose one input is a [1,3,H,W] frame", nameof(h264RateFactor));
+            }
+
+            _h264 = new Native.Imaging.H264Encoder(frame[3], frame[2], crf);
+            _rgb = new byte[3 * frame[2] * frame[3]];
+            _jpegShape = frame;
+        }
+
         if (jpegQuality != 0)
         {
             int[] frame = head.OutputSpecs.Count == 1 ? head.OutputSpecs[0].FrameShape() : []; // [1,C,H,W], batch included
@@ -71,8 +89,12 @@ internal sealed class RequestPacker : IDisposable
     /// <summary>Whether the cut tensors go zstd-coded.</summary>
     public bool Codes => _coder is not null;
 
+    /// <summary>Whether the frames go as one H.264 stream.</summary>
+    public bool SendsH264 => _h264 is not null;
+
     public void Dispose()
     {
+        _h264?.Dispose();
         _coder?.Dispose();
         _jpeg?.Dispose();
     }
@@ -86,6 +108,26 @@ internal sealed class RequestPacker : IDisposable
     public int Write(PipeWriter output, HeadSlot slot, int bitsOverride, long captureMicros)
     {
         IReadOnlyList<PinnedTensor> outputs = slot.Outputs;
+        if (_h264 is not null)
+        {
+            // The cloud-h264 baseline: the frame as the stream's next access unit; the cloud decodes a connection's
+            // requests in order, so a new connection (a reconnect) starts a new stream, with an IDR frame.
+            if (!ReferenceEquals(output, _h264Connection))
+            {
+                if (_h264Connection is not null)
+                {
+                    _h264.Restart();
+                }
+
+                _h264Connection = output;
+            }
+
+            var h264Header = new RequestHeader((ulong)slot.FrameId + 1, captureMicros, MonotonicClock.NowMicros, 1);
+            var h264Writer = RequestFrameWriter.Begin(output, h264Header, RequestFrameWriter.H264FrameCapacity(_jpegShape[2], _jpegShape[3]), _flags);
+            h264Writer.AddH264Frame(0, outputs[0].AsSpan<float>(), _jpegShape, _h264, _rgb);
+            return FrameHeader.Size + h264Writer.Complete();
+        }
+
         if (_jpeg is not null)
         {
             // The cloud-jpeg baseline: the frame as one JPEG; the scheduler's bits do not apply to a codec's quality.

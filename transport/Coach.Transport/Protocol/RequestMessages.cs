@@ -155,6 +155,43 @@ public ref struct RequestFrameWriter
         return coded;
     }
 
+    /// <summary>Room an H.264 frame of <paramref name="height"/>×<paramref name="width"/> needs in a payload (its descriptor
+    /// and the encoder's worst case).</summary>
+    public static int H264FrameCapacity(int height, int width) =>
+        checked(WireTensor.DescriptorSize(4) + Native.Imaging.H264Encoder.MaxEncodedLength(width, height));
+
+    /// <summary>
+    /// Sends the model's input frame [1,3,H,W] (values k/255) as the stream's next H.264 access unit (compression code 4, bits
+    /// 8, scale 1/255, zero point 0; docs/protocol.md §4.4): rounded to 8-bit interleaved RGB in <paramref name="rgbScratch"/>
+    /// and encoded by <paramref name="encoder"/> (whose frame size it must be) straight into the payload; the frame needs
+    /// <see cref="H264FrameCapacity"/>. Allocates nothing. Returns the access unit's length.
+    /// </summary>
+    public int AddH264Frame(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape, Native.Imaging.H264Encoder encoder, Span<byte> rgbScratch)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        if (shape.Length != 4 || shape[0] != 1 || shape[1] != 3)
+        {
+            throw new ArgumentException($"an H.264 frame has shape [1,3,H,W]; got [{string.Join(',', shape.ToArray())}]", nameof(shape));
+        }
+
+        int pixels = shape[2] * shape[3];
+        if (values.Length != 3 * pixels || rgbScratch.Length < 3 * pixels)
+        {
+            throw new ArgumentException($"shape [1,3,{shape[2]},{shape[3]}] holds {3 * pixels} values; {values.Length} were given and the RGB buffer holds {rgbScratch.Length} bytes", nameof(values));
+        }
+
+        Span<byte> rgb = rgbScratch[..(3 * pixels)];
+        Native.Imaging.TurboJpeg.ToInterleaved(values, rgb);
+
+        Span<byte> lengthSlot = WriteDescriptor(ordinal, shape, values.Length, 8, out Span<byte> parameters, out Span<byte> compression);
+        WriteParameters(parameters, 1f / 255f, 0);
+        compression[0] = (byte)TensorCompression.H264;
+        int coded = encoder.Encode(rgb, _payload.Remaining);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthSlot, coded);
+        _payload.Reserve(coded);
+        return coded;
+    }
+
     /// <summary>Sends <paramref name="values"/> unquantized (raw little-endian float32, bits = 32).</summary>
     public void AddRaw(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
     {

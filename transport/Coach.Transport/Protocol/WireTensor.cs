@@ -21,6 +21,10 @@ public enum TensorCompression : byte
     /// <summary>The model's input frame [1,3,H,W] as one baseline JPEG (RGB, three components) of exactly H×W, bits = 8,
     /// scale 1/255, zero point 0: the cloud decodes it and feeds value/255 (docs/protocol.md §4.4; the cloud-jpeg plan).</summary>
     Jpeg = 3,
+    /// <summary>The model's input frame [1,3,H,W] as the next H.264 access unit (Annex B) of the connection's stream of this
+    /// plan, exactly one picture of H×W, bits = 8, scale 1/255, zero point 0: the cloud decodes the connection's requests in
+    /// arrival order and feeds value/255; a stream starts with an IDR frame (docs/protocol.md §4.4; the cloud-h264 plan).</summary>
+    H264 = 4,
 }
 
 /// <summary>The dimensions of a wire tensor, inline (no array).</summary>

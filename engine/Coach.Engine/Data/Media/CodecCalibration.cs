@@ -23,10 +23,7 @@ public static class CodecCalibration
     public static readonly IReadOnlyList<int> JpegQualities = [95, 90, 85, 80, 75, 70, 60, 50, 40, 30, 20, 10];
 
     /// <summary>x264 constant rate factors tried, best first.</summary>
-    public static readonly IReadOnlyList<int> H264RateFactors = [18, 23, 28, 33, 38, 43];
-
-    /// <summary>Low-latency x264 settings, as a live stream to a server would use.</summary>
-    public static readonly IReadOnlyList<string> LowLatencyX264 = ["-preset", "ultrafast", "-tune", "zerolatency"];
+    public static readonly IReadOnlyList<int> H264RateFactors = [18, 21, 24, 27, 30, 33, 36, 40, 44];
 
     /// <summary>
     /// JPEG at each of <see cref="JpegQualities"/> through libjpeg-turbo (<see cref="TurboJpeg"/>), the codec the edge of a
@@ -84,38 +81,98 @@ public static class CodecCalibration
         return Result("jpeg", "quality", raw, epsilon, points, frames.Count);
     }
 
-    public static CodecCalibrationResult H264(InferenceSession session, FrameSet frames, double epsilon, string workDirectory)
+    /// <summary>
+    /// H.264 at each of <see cref="H264RateFactors"/> through libavcodec's libx264 (<see cref="H264Encoder"/>: ultrafast,
+    /// zerolatency, no B-frames, an IDR every <see cref="H264Encoder.DefaultKeyInterval"/> frames) and FFmpeg's h264
+    /// decoder, the codecs the edge and the cloud of a cloud-h264 plan use (docs/protocol.md compression 4): the frames are
+    /// one stream in their order, so the bytes a frame are what temporal redundancy leaves of them — give a correlated
+    /// stream (<see cref="CorrelatedStream"/>, a video), not independent pictures. The encode time counts the rounding to
+    /// 8-bit RGB, the colour conversion and the encoding, the edge's send-stage work a frame.
+    /// </summary>
+    public static CodecCalibrationResult H264(InferenceSession session, ILabelledFrames frames, double epsilon)
     {
+        ArgumentNullException.ThrowIfNull(frames);
         var raw = ModelEvaluator.Evaluate(session, frames).Accuracy;
         var points = new List<CodecPoint>();
-        Directory.CreateDirectory(workDirectory);
+        var (channels, height, width) = frames.FrameShape;
+        if (channels != 3)
+        {
+            throw new ArgumentException($"{frames.Source}: H.264 frames are RGB; these frames have {channels} channels");
+        }
+        int frameValues = 3 * height * width;
+        var input = new float[frameValues];
+        var rgb = new byte[frameValues];
+        var decodedRgb = new byte[frameValues];
+        var decodedFrame = new float[frameValues];
+        var encoded = new byte[H264Encoder.MaxEncodedLength(width, height)];
         foreach (var crf in H264RateFactors)
         {
-            var video = Path.Combine(workDirectory, $"calibration-crf{crf}.mp4");
-            var encoding = Stopwatch.StartNew();
-            var bytes = MediaExport.WriteVideo(frames, frames.Count, video, crf, framesPerSecond: 30, pixelFormat: "yuv420p", LowLatencyX264);
-            encoding.Stop();
-            var decoded = VideoFile.Load(video, FrameRenderer.Size, FrameRenderer.Size, frames.ClassNames);
-            if (decoded.Count != frames.Count)
+            using var encoder = new H264Encoder(width, height, crf);
+            using var decoder = new H264Decoder(width, height);
+            var pixels = new byte[(long)frameValues * frames.Count];
+            long bytes = 0;
+            var encoding = new Stopwatch();
+            for (var i = 0; i < frames.Count; i++)
             {
-                throw new InvalidDataException($"{video}: {decoded.Count} frames decoded, {frames.Count} written");
+                frames.RenderFrame(i, input);
+                if (crf == H264RateFactors[0])
+                {
+                    RequirePixelRange(input, frames.Source, i, "H.264");
+                }
+                encoding.Start();
+                TurboJpeg.ToInterleaved(input, rgb);
+                int length = encoder.Encode(rgb, encoded);
+                encoding.Stop();
+                bytes += length;
+                decoder.Decode(encoded.AsSpan(0, length), decodedRgb);
+                TurboJpeg.ToPlanar(decodedRgb, decodedFrame);
+                var planar = pixels.AsSpan(i * frameValues, frameValues);
+                for (int k = 0; k < frameValues; k++)
+                {
+                    planar[k] = (byte)MathF.Round(decodedFrame[k] * 255f);
+                }
             }
+            var decoded = new DecodedFrames(pixels, Labels(frames), height, width, frames.ClassNames, $"H.264 crf {crf}");
             points.Add(new CodecPoint("h264", crf, bytes / (double)frames.Count,
                 ModelEvaluator.Evaluate(session, decoded).Accuracy, encoding.Elapsed.TotalMilliseconds / frames.Count));
         }
         return Result("h264", "crf", raw, epsilon, points, frames.Count);
     }
 
+    /// <summary>The run length of <see cref="CorrelatedStream"/>: the bench's (coach bench, --run-length 30).</summary>
+    public const int StreamRunLength = 30;
+
+    /// <summary>
+    /// <paramref name="count"/> frames of <paramref name="set"/> as the bench's medium-correlation stream (runs of
+    /// <see cref="StreamRunLength"/> frames of one class, seed 1; <see cref="TaskStream"/>), rendered to 8-bit pixels: the
+    /// order an H.264 calibration encodes them in, as a camera would.
+    /// </summary>
+    public static DecodedFrames CorrelatedStream(FrameSet set, int count, StreamCorrelation correlation = StreamCorrelation.Medium)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        var stream = TaskStream.Create(set, correlation, count, StreamRunLength, seed: 1);
+        int frameBytes = FrameRenderer.PixelCount;
+        var pixels = new byte[(long)frameBytes * count];
+        var labels = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            stream.RenderFrame(i, pixels.AsSpan(i * frameBytes, frameBytes));
+            labels[i] = stream.Label(i);
+        }
+        return new DecodedFrames(pixels, labels, FrameRenderer.Size, FrameRenderer.Size, set.ClassNames,
+            $"{count} frames of {set.Source} as a {correlation.ToString().ToLowerInvariant()}-correlation stream (run length {StreamRunLength}, seed 1)");
+    }
+
     /// <summary>JPEG carries 8-bit pixels, fed back as value/255: a model whose input contract normalizes its frames (a card
     /// with mean/std) takes values outside [0, 1] that no JPEG frame can give it.</summary>
-    private static void RequirePixelRange(ReadOnlySpan<float> frame, string source, int index)
+    private static void RequirePixelRange(ReadOnlySpan<float> frame, string source, int index, string codec = "JPEG")
     {
         foreach (float v in frame)
         {
             if (!(v >= -1e-6f && v <= 1f + 1e-6f))
             {
                 throw new InvalidOperationException(
-                    $"{source}: frame {index} has input value {v} outside [0, 1]; JPEG frames carry 8-bit pixels fed to the model as value/255, " +
+                    $"{source}: frame {index} has input value {v} outside [0, 1]; {codec} frames carry 8-bit pixels fed to the model as value/255, " +
                     "so a model whose card normalizes its input (mean/std) cannot take them: use the cloud method, or put the normalization in the model");
             }
         }
