@@ -95,6 +95,18 @@ public static class DemoRun
                 w.WriteNumber("cloud_jpeg_accuracy", Math.Round(jpeg.Accuracy, 4));
             }
 
+            // And against a low-latency H.264 stream of the same frames; the full model's accuracy is edge-only's, same frames.
+            if (results.FirstOrDefault(r => r.Method == Methods.Coach) is { } coachRun && results.FirstOrDefault(r => r.Method == Methods.CloudH264) is { } h264)
+            {
+                w.WriteNumber("coach_vs_cloud_h264_throughput", Math.Round(coachRun.ThroughputFps / h264.ThroughputFps, 3));
+                w.WriteNumber("cloud_h264_bytes_per_frame", Math.Round(h264.Summary.BytesPerFrame, 1));
+                w.WriteNumber("cloud_h264_accuracy", Math.Round(h264.Accuracy, 4));
+                if (results.FirstOrDefault(r => r.Method == Methods.EdgeOnly) is { } full)
+                {
+                    w.WriteNumber("cloud_h264_accuracy_loss_vs_full_model", Math.Round(full.Accuracy - h264.Accuracy, 4));
+                }
+            }
+
             w.WriteEndObject();
         }
 

@@ -62,6 +62,11 @@ public sealed partial class PaperBenchmark
             _cloudJpegQuality[(model, speed)] = PlanDocument.Load(runner.PlanDirectory(Methods.CloudJpeg)).InputCodec?.Quality ?? 0;
         }
 
+        if (methods.Contains(Methods.CloudH264))
+        {
+            _cloudH264RateFactor[(model, speed)] = PlanDocument.Load(runner.PlanDirectory(Methods.CloudH264)).InputCodec?.Quality ?? -1;
+        }
+
         if (repeats > 1)
         {
             results = await RepeatThroughputAsync(runner, model, speed, bandwidth, results, repeats, maxFrames, ct).ConfigureAwait(false);

@@ -40,6 +40,7 @@ public sealed partial class PaperBenchmark
         b.AppendLine(c, $"| COACH throughput / JPS | {summary.CoachVsJps:0.00}x ({Runs(Methods.Coach)}; {Runs(Methods.Jps)}) |");
         b.AppendLine(c, $"| COACH throughput / Neurosurgeon | {summary.CoachVsNs:0.00}x ({Runs(Methods.Neurosurgeon)}) |");
         b.AppendLine(c, $"| COACH throughput / cloud-jpeg (frames as JPEG quality {summary.CloudJpegQuality}, {summary.CloudJpegBytesPerFrame:0} B a frame, accuracy {summary.CloudJpegAccuracy:0.0000}) | {summary.CoachVsCloudJpeg:0.00}x ({Runs(Methods.CloudJpeg)}) |");
+        b.AppendLine(c, $"| COACH throughput / cloud-h264 (frames as one H.264 stream, x264 crf {summary.CloudH264RateFactor}, {summary.CloudH264BytesPerFrame:0} B a frame, accuracy {summary.CloudH264Accuracy:0.0000} against the full model's {summary.FullModelAccuracy:0.0000}) | {summary.CoachVsCloudH264:0.00}x ({Runs(Methods.CloudH264)}) |");
         b.AppendLine(c, $"| COACH measured / predicted throughput | {summary.MeasuredVsPredicted:0.00} |");
         b.AppendLine(c, $"| COACH mean latency lowest of all methods | {(summary.LatencyLowest ? "yes" : "no")} |");
         b.AppendLine(c, $"| COACH accuracy loss against the full model (edge-only), same frames | {(summary.Accuracy is { } a ? string.Create(c, $"{a.Loss * 100:0.00} % ± {a.StandardError * 100:0.00} (paired s.e.; {a.Lost} frames lost, {a.Gained} gained of {a.Frames})") : "not run")} |");

@@ -11,7 +11,8 @@ public sealed partial class PaperBenchmark
     private sealed record PaperSummary(
         string Model, double CoachVsJps, double CoachVsNs, double MeasuredVsPredicted, bool LatencyLowest,
         PairedAccuracy? Accuracy, double HighCorrelationExitRatio, double? ThroughputKeptAt10Of20, double? SingleRatePlanKeptAt10Of20,
-        double CoachVsCloudJpeg, double CloudJpegBytesPerFrame, double CloudJpegAccuracy, int CloudJpegQuality);
+        double CoachVsCloudJpeg, double CloudJpegBytesPerFrame, double CloudJpegAccuracy, int CloudJpegQuality,
+        double CoachVsCloudH264, double CloudH264BytesPerFrame, double CloudH264Accuracy, int CloudH264RateFactor, double FullModelAccuracy);
 
     private PaperSummary Summary(
         List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1,
@@ -39,7 +40,13 @@ public sealed partial class PaperBenchmark
             coach.ThroughputFps / Get(Methods.CloudJpeg).ThroughputFps,
             Get(Methods.CloudJpeg).Summary.BytesPerFrame,
             Get(Methods.CloudJpeg).Accuracy,
-            _cloudJpegQuality.GetValueOrDefault((primary, Tx2)));
+            _cloudJpegQuality.GetValueOrDefault((primary, Tx2)),
+            coach.ThroughputFps / Get(Methods.CloudH264).ThroughputFps,
+            Get(Methods.CloudH264).Summary.BytesPerFrame,
+            Get(Methods.CloudH264).Accuracy,
+            _cloudH264RateFactor.GetValueOrDefault((primary, Tx2), -1),
+            // The full model on the same frames: edge-only runs it whole.
+            Get(Methods.EdgeOnly).Accuracy);
     }
 
     private static string Json(List<(string Model, EdgeSpeed Speed, List<MethodResult> Results)> table1, PaperSummary s)
@@ -74,6 +81,13 @@ public sealed partial class PaperBenchmark
             w.WriteNumber("cloud_jpeg_bytes_per_frame", Math.Round(s.CloudJpegBytesPerFrame, 1));
             WriteNumberOrNull(w, "cloud_jpeg_accuracy", s.CloudJpegAccuracy);
             w.WriteNumber("cloud_jpeg_quality", s.CloudJpegQuality);
+            w.WriteNumber("coach_vs_cloud_h264_throughput", Math.Round(s.CoachVsCloudH264, 3));
+            w.WriteNumber("cloud_h264_bytes_per_frame", Math.Round(s.CloudH264BytesPerFrame, 1));
+            WriteNumberOrNull(w, "cloud_h264_accuracy", s.CloudH264Accuracy);
+            w.WriteNumber("cloud_h264_crf", s.CloudH264RateFactor);
+            WriteNumberOrNull(w, "full_model_accuracy", s.FullModelAccuracy);
+            WriteNumberOrNull(w, "cloud_jpeg_accuracy_loss_vs_full_model", s.FullModelAccuracy - s.CloudJpegAccuracy);
+            WriteNumberOrNull(w, "cloud_h264_accuracy_loss_vs_full_model", s.FullModelAccuracy - s.CloudH264Accuracy);
             w.WriteNumber("coach_measured_vs_predicted", Math.Round(s.MeasuredVsPredicted, 3));
             w.WriteBoolean("coach_latency_lowest", s.LatencyLowest);
             WriteNumberOrNull(w, "coach_accuracy_loss", s.Accuracy?.Loss ?? double.NaN);

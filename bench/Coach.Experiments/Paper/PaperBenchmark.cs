@@ -23,6 +23,8 @@ public sealed partial class PaperBenchmark
     private readonly Dictionary<(string Model, EdgeSpeed Speed), PairedAccuracy> _coachAccuracy = [];
     /// <summary>The JPEG quality each cloud-jpeg plan chose (plan.json input_codec).</summary>
     private readonly Dictionary<(string Model, EdgeSpeed Speed), int> _cloudJpegQuality = [];
+    /// <summary>The x264 rate factor each cloud-h264 plan chose (plan.json input_codec).</summary>
+    private readonly Dictionary<(string Model, EdgeSpeed Speed), int> _cloudH264RateFactor = [];
 
     public PaperBenchmark(PaperBenchmarkOptions options, TextWriter log)
     {
@@ -85,7 +87,7 @@ public sealed partial class PaperBenchmark
         }
 
         var bandwidths = _options.Quick ? new[] { "2mbit", "10mbit", "50mbit" } : ["1mbit", "2mbit", "5mbit", "10mbit", "20mbit", "50mbit", "100mbit"];
-        var sweepMethods = _options.Quick ? new[] { Methods.Coach, Methods.Neurosurgeon, Methods.Jps, Methods.CloudOnly, Methods.CloudJpeg } : Methods.All.ToArray();
+        var sweepMethods = _options.Quick ? new[] { Methods.Coach, Methods.Neurosurgeon, Methods.Jps, Methods.CloudOnly, Methods.CloudJpeg, Methods.CloudH264 } : Methods.All.ToArray();
         var sweep = new List<(string Bandwidth, List<MethodResult> Results)>();
         foreach (var bw in bandwidths)
         {

@@ -20,12 +20,15 @@ internal static class Methods
     /// <summary>Cloud-only with the frame sent as JPEG at the quality the codec calibration chose within ε: what users run today
     /// (docs/baselines.md).</summary>
     public static readonly MethodSpec CloudJpeg = new("cloud_jpeg", "cloud-jpeg", "cloud-jpeg");
+    /// <summary>Cloud-only with the frames sent as one low-latency H.264 stream at the x264 rate factor the codec calibration
+    /// chose within ε (docs/baselines.md).</summary>
+    public static readonly MethodSpec CloudH264 = new("cloud_h264", "cloud-h264", "cloud-h264");
 
     /// <summary>COACH planned for a link that moves between <paramref name="rates"/> (<c>coach plan --bandwidth-range</c>).</summary>
     public static MethodSpec CoachForRange(IReadOnlyList<string> rates) =>
         new("coach-range-" + string.Join('-', rates), "coach", $"COACH (planned for {string.Join(", ", rates)})", string.Join(',', rates));
 
-    public static IReadOnlyList<MethodSpec> Demo { get; } = [Coach, Neurosurgeon, Jps, CloudOnly, CloudJpeg, EdgeOnly];
+    public static IReadOnlyList<MethodSpec> Demo { get; } = [Coach, Neurosurgeon, Jps, CloudOnly, CloudJpeg, CloudH264, EdgeOnly];
 
-    public static IReadOnlyList<MethodSpec> All { get; } = [Coach, Neurosurgeon, Dads, Spinn, Jps, CloudOnly, CloudJpeg, EdgeOnly];
+    public static IReadOnlyList<MethodSpec> All { get; } = [Coach, Neurosurgeon, Dads, Spinn, Jps, CloudOnly, CloudJpeg, CloudH264, EdgeOnly];
 }

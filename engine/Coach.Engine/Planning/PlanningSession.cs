@@ -274,7 +274,7 @@ public static class PlanningSession
 
         var result = codec == "h264" ? CodecCalibration.H264(session, frames, options.Epsilon) : CodecCalibration.Jpeg(session, frames, options.Epsilon);
         var chosen = result.Chosen
-            ?? throw new InvalidOperationException($"no {(codec == "h264" ? "H.264 rate factor" : "JPEG quality")} keeps {Path.GetFileName(modelPath)} within ε = {options.Epsilon} of its raw accuracy {result.RawAccuracy:P2} on {frames.Source}; plan the plain cloud method instead");
+            ?? throw new InvalidOperationException($"no {(codec == "h264" ? "H.264 rate factor" : "JPEG quality")} keeps {Path.GetFileName(modelPath)} within ε = {options.Epsilon} of its raw accuracy {result.RawAccuracy:P2} on {frames.Source} ({string.Join(", ", result.Points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{result.SettingName} {p.Setting}: {p.Accuracy:P2}")))}); plan the plain cloud method instead, or allow a larger --epsilon");
         return new InputCodecModel(codec, chosen.Setting, chosen.BytesPerFrame, chosen.EncodeMsPerFrame * 1e-3 * options.EdgeSlowdown,
             chosen.Accuracy, result.RawAccuracy, result.Frames).Validated();
     }

@@ -63,9 +63,50 @@ public class InputCodecTests
     }
 
     [Fact]
-    public void AnInputCodecOtherThanJpegIsRefused()
+    public void AnInputCodecOtherThanJpegOrH264IsRefused()
     {
         Assert.Throws<ArgumentException>(() => new InputCodecModel("png", 60, 1000, 0, 1, 1, 10).Validated());
         Assert.Throws<ArgumentException>(() => Jpeg(0, 0).Validated());
+        // x264's rate factor is 0 … 51; 0 (lossless) is a valid one, unlike JPEG quality 0.
+        Assert.NotNull(new InputCodecModel("h264", 0, 900, 1e-3, 0.92, 0.92, 500).Validated());
+        Assert.Throws<ArgumentException>(() => new InputCodecModel("h264", 52, 900, 1e-3, 0.92, 0.92, 500).Validated());
+        Assert.Throws<ArgumentException>(() => new InputCodecModel("jpeg", 0, 900, 1e-3, 0.92, 0.92, 500).Validated());
+    }
+
+    [Fact]
+    public void TheCloudH264PlanPricesTheFrameAtTheStreamsMeanBytesAndRecordsItsRateFactor()
+    {
+        // An H.264 stream's mean access unit (IDR frames and P frames together) and the edge's encode time a frame.
+        var codec = new InputCodecModel("h264", 30, 612.25, 1.2e-3, 0.915, 0.92, 1000).Validated();
+        var problem = Chain(codec);
+        double header = FrameBytes.TensorHeaderBytes(4);
+        Assert.Equal(header + 612.25, PipelineCostModel.TensorBytes(problem, 0, 8), 9);
+        Assert.Equal(((header + 612.25) * 8 / 10e6) + 1.2e-3, PipelineCostModel.TensorSeconds(problem, 0, 8), 12);
+
+        var plan = Planners.Create("cloud-h264").Plan(problem, new FixedBits(32));
+        Assert.Equal("cloud-h264", plan.Method);
+        Assert.Equal(0, plan.EdgeLayerCount);
+        Assert.Equal(PipelineCostModel.FrameSeconds(problem) + PipelineCostModel.TensorSeconds(problem, 0, 32), plan.Cost.TransmissionSeconds, 12);
+        var jpeg = new CloudOnlyPlanner("cloud-jpeg").Plan(Chain(Jpeg(1434.5, 0.9e-3)), new FixedBits(32));
+        Assert.True(plan.Cost.TransmissionSeconds < jpeg.Cost.TransmissionSeconds);
+
+        var document = PlanWriter.Describe(null, problem, plan, new PlanContext("chain", null, null, null, 1, 0.005));
+        Assert.Equal(new PlanInputCodec("h264", 30, 612.25, 1.2, 0.915, 0.92, 1000), document.InputCodec! with { EncodeMs = Math.Round(document.InputCodec!.EncodeMs, 9) });
+        string json = document.ToJson();
+        Assert.Contains("\"codec\": \"h264\"", json);
+        // plan.json round-trips, and a rate factor out of x264's range is refused when read.
+        string file = Path.Combine(Path.GetTempPath(), $"coach-h264-plan-{Guid.NewGuid():N}.json");
+        try
+        {
+            File.WriteAllText(file, json);
+            Assert.Equal(30, PlanDocument.Load(file).InputCodec!.Quality);
+            File.WriteAllText(file, json.Replace("\"quality\": 30", "\"quality\": 60", StringComparison.Ordinal));
+            InvalidDataException e = Assert.Throws<InvalidDataException>(() => PlanDocument.Load(file));
+            Assert.Contains("rate factor 0 … 51", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 }
