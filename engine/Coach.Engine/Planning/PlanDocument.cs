@@ -99,6 +99,10 @@ public sealed class PlanDocument
     /// <summary>A cloud-only plan whose edge sends its frames as JPEG (the cloud-jpeg method; docs/protocol.md compression 3).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PlanInputCodec? InputCodec { get; init; }
+    /// <summary>A COACH plan made with an input codec: which cut won, the compressed input cut or the best layer cut, with both
+    /// predicted throughputs and the reason (docs/planner.md §5.4).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public CutChoice? CutChoice { get; init; }
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
 
@@ -240,6 +244,7 @@ public static class PlanWriter
             InputCodec = problem.Settings.InputCodec is { } codec && plan.EdgeLayerCount == 0
                 ? new PlanInputCodec(codec.Codec, codec.Quality, codec.BytesPerFrame, codec.EdgeEncodeSeconds * 1e3, codec.Accuracy, codec.RawAccuracy, codec.Frames)
                 : null,
+            CutChoice = plan.CutChoice,
         };
     }
 
