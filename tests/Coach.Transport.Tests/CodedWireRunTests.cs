@@ -23,7 +23,7 @@ public sealed class CodedWireRunTests : IAsyncLifetime
         PlanningSession.Run(new PlanningOptions
         {
             Model = model, EdgeProfile = profile, CloudProfile = profile, EdgeSlowdown = 8, Bandwidth = "10mbit",
-            BitsSource = "fixed:4", Method = "coach", OutputDirectory = plain,
+            BitsSource = "fixed:4", Method = "coach", InputCodec = "none", OutputDirectory = plain,
         });
         // The same plan, coded: the same tail, so the cloud serves both under one plan hash.
         string coded = Path.Combine(_root, "coded");

@@ -28,16 +28,18 @@ internal static class PlanCommand
         var calibMargin = new Option<double>("--calib-margin") { Description = "standard errors of margin in the bits' accuracy test: loss + z·se ≤ ε (0 = eq. 1 as written)", DefaultValueFactory = _ => CutCalibrator.DefaultStandardErrors };
         var edgeOverhead = new Option<double>("--edge-overhead-ms") { Description = "the edge's per-frame work besides the head's layers (taking the frame, scheduling, packing, sockets), in the edge's ms; added to T_e", DefaultValueFactory = _ => 0.0 };
         var overhead = new Option<double>("--frame-overhead-ms") { Description = "fixed link cost per frame, ms", DefaultValueFactory = _ => 0.5 };
-        var dadsLoad = new Option<string>("--dads-load") { Description = "DADS regime: light (latency) or heavy (bottleneck)", DefaultValueFactory = _ => "light" };
+        var dadsLoad = new Option<string>("--dads-load") { Description = "DADS regime: light (latency), heavy (bottleneck) or auto (DADS's switch: light while the light-load cut serves --arrival-fps, else heavy)", DefaultValueFactory = _ => "auto" };
+        var arrivalFps = new Option<double?>("--arrival-fps") { Description = "the frames' arrival rate DADS's auto regime compares with its light-load cut's service rate (default: frames taken as fast as the pipeline goes, heavily loaded)" };
         var exitRate = new Option<double>("--spinn-exit-rate") { Description = "share of frames SPINN answers at an early exit (expected-cost model)", DefaultValueFactory = _ => 0.0 };
         var maxCut = new Option<int>("--max-cut-tensors") { Description = $"most tensors a cut may carry (one request's limit; the wire's default is {CutConstraints.MaxTensorsPerFrame}): partitions that cut more are infeasible", DefaultValueFactory = _ => CutConstraints.MaxTensorsPerFrame };
         var wireCoding = new Option<string>("--wire-coding") { Description = "none, or zstd: the edge sends cut tensors zstd-coded and T_t counts their coded sizes and coding time, measured on the calibration frames (docs/entropy.md)", DefaultValueFactory = _ => "none" };
+        var inputCodec = new Option<string?>("--input-codec") { Description = "COACH's compressed input cut: jpeg (the frame as JPEG at the quality the codec calibration picks within ε, a candidate beside the layer cuts; the default for a model file) or none (layer cuts only); docs/planner.md §5.4" };
         var output = new Option<string?>("--out") { Description = "folder for head.onnx, tail.onnx and plan.json" };
         var json = new Option<bool>("--json") { Description = "print the plan as one JSON object" };
         var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
         var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
         {
-            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, exitRate, maxCut, wireCoding, output, json, explain,
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, arrivalFps, exitRate, maxCut, wireCoding, inputCodec, output, json, explain,
         };
         command.SetAction(parse =>
         {
@@ -46,8 +48,8 @@ internal static class PlanCommand
                 return Run(
                     parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
                     parse.GetValue(bandwidth)!, parse.GetValue(bandwidthRange), parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
-                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(edgeOverhead), parse.GetValue(overhead), parse.GetValue(dadsLoad)!,
-                    parse.GetValue(exitRate), parse.GetValue(maxCut), parse.GetValue(wireCoding)!, parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
+                    parse.GetValue(calib)!, parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(edgeOverhead), parse.GetValue(overhead), parse.GetValue(dadsLoad)!, parse.GetValue(arrivalFps),
+                    parse.GetValue(exitRate), parse.GetValue(maxCut), parse.GetValue(wireCoding)!, parse.GetValue(inputCodec), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
                 or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException or UnauthorizedAccessException)
@@ -60,14 +62,15 @@ internal static class PlanCommand
     }
 
     private static int Run(string modelArg, string? edgePath, double slowdown, string? cloudPath, string bandwidthText, string? bandwidthRange, double? tmaxMs,
-        double epsilon, string method, string calib, int? calibFrames, double calibMargin, double edgeOverheadMs, double overheadMs, string dadsLoadText, double exitRate,
-        int maxCutTensors, string wireCoding, string? outDir, bool json, bool explain)
+        double epsilon, string method, string calib, int? calibFrames, double calibMargin, double edgeOverheadMs, double overheadMs, string dadsLoadText, double? arrivalFps, double exitRate,
+        int maxCutTensors, string wireCoding, string? inputCodec, string? outDir, bool json, bool explain)
     {
         var dadsLoad = dadsLoadText switch
         {
             "light" => DadsLoad.Light,
             "heavy" => DadsLoad.Heavy,
-            _ => throw new ArgumentException($"--dads-load must be light or heavy, not '{dadsLoadText}'"),
+            "auto" => DadsLoad.Auto,
+            _ => throw new ArgumentException($"--dads-load must be light, heavy or auto, not '{dadsLoadText}'"),
         };
         var result = PlanningSession.Run(new PlanningOptions
         {
@@ -86,9 +89,11 @@ internal static class PlanCommand
             EdgeOverheadMs = edgeOverheadMs,
             FrameOverheadMs = overheadMs,
             DadsLoad = dadsLoad,
+            ArrivalFps = arrivalFps is { } rate ? (rate > 0 ? rate : throw new ArgumentException($"--arrival-fps is a positive rate of frames a second, not {rate}")) : double.PositiveInfinity,
             SpinnExitRate = exitRate,
             MaxCutTensors = maxCutTensors,
             WireCoding = wireCoding,
+            InputCodec = inputCodec,
             OutputDirectory = outDir,
         });
         var (doc, problem, plan) = (result.Document, result.Problem, result.Plan);
@@ -113,6 +118,10 @@ internal static class PlanCommand
             if (doc.InputCodec is { } codec)
             {
                 Console.WriteLine($"  frames as {(codec.Codec == "h264" ? "H.264 crf" : "JPEG quality")} {codec.Quality}: {codec.BytesPerFrame:F0} B and {codec.EncodeMs:F3} ms (edge) a frame, accuracy {codec.Accuracy:P2} against {codec.RawAccuracy:P2} raw on {codec.Frames} calibration frames");
+            }
+            if (doc.CutChoice is { } choice)
+            {
+                Console.WriteLine($"  {choice.Reason}");
             }
         }
         return 0;

@@ -187,6 +187,15 @@ internal static class RunCommand
             return new FixedBitsScheduler();
         }
 
+        if (plan.IsCloudOnly || plan.IsEdgeOnly)
+        {
+            // A COACH plan may pick the compressed input cut (or no cut): no head features for the semantic cache, no UAQ bits to adapt.
+            Console.Error.WriteLine($"coach-edge: --scheduler online has nothing to adapt on {plan}: "
+                + (plan.JpegQuality > 0 ? $"the frame goes as JPEG quality {plan.JpegQuality}, no UAQ bits and no head features for early exit" : plan.IsCloudOnly ? "the frame goes as it is, no UAQ bits and no head features" : "nothing crosses the link")
+                + "; running with the plan's fixed settings");
+            return new FixedBitsScheduler();
+        }
+
         var online = new OnlineFrameScheduler(plan, state ?? throw new InvalidDataException(
             $"--scheduler online needs {Coach.Engine.Online.SchedulerState.FileName} in {plan.DirectoryPath}; write it with `coach calibrate-online --plan {plan.DirectoryPath}`"));
         if (online.AdaptiveBitsOnly)

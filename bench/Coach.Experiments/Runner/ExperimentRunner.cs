@@ -121,7 +121,8 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         if (!File.Exists(Path.Combine(probe, "plan.json")))
         {
             _log.WriteLine($"planning the edge-overhead probe ({_settings.Bandwidth}, edge {EffectiveSlowdown:0.#}x slower)");
-            Plan(profile, "coach", probe, edgeOverheadMs: 0);
+            // Layer cuts only: the probe measures the edge's work besides a head, which a frame sent as JPEG would not show.
+            Plan(profile, "coach", probe, edgeOverheadMs: 0, inputCodec: "none");
         }
 
         var plan = PlanDocument.Load(probe);
@@ -191,7 +192,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
     }
 
     /// <summary>The plan of one method for these settings (the edge profile scaled by the slowdown) into <paramref name="directory"/>.</summary>
-    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null) => RunOfflineStep("plan", () => PlanningSession.Run(new PlanningOptions
+    private void Plan(string profile, string plannerMethod, string directory, double edgeOverheadMs, string? bandwidthRange = null, string? inputCodec = null) => RunOfflineStep("plan", () => PlanningSession.Run(new PlanningOptions
     {
         Model = ModelPath,
         EdgeProfile = profile,
@@ -199,6 +200,7 @@ internal sealed class ExperimentRunner : IAsyncDisposable
         EdgeSlowdown = EffectiveSlowdown,
         Bandwidth = _settings.Bandwidth,
         BandwidthRange = bandwidthRange,
+        InputCodec = inputCodec,
         Epsilon = _settings.Epsilon,
         Method = plannerMethod,
         OutputDirectory = directory,
@@ -354,11 +356,15 @@ internal sealed class ExperimentRunner : IAsyncDisposable
 
     private static readonly Lazy<string> CalibrationDataFingerprint = new(() => BundledData.Load(DataSplit.Calibration).Fingerprint);
 
+    /// <summary>Changes when a planner's choice changes for the same settings (COACH's compressed input cut, JPS's Johnson
+    /// schedule, DADS's load switch): plans cached by an earlier planner are not these.</summary>
+    private const string PlannerRevision = "planners-2026-12-06";
+
     private string SettingsKey()
     {
         // The calibration margin and data are part of the key: plans cached under another default or set would otherwise be reused.
         var text = string.Join('|', _settings.Model, _settings.Bandwidth, EffectiveSlowdownText(), _settings.Epsilon.ToString(CultureInfo.InvariantCulture),
-            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture), "d" + CalibrationDataFingerprint.Value);
+            "z" + CutCalibrator.DefaultStandardErrors.ToString(CultureInfo.InvariantCulture), "d" + CalibrationDataFingerprint.Value, PlannerRevision);
         if (_settings.Data is { } data)
         {
             // The user's frames calibrate the bits and the scheduler: plans made on other frames are not these.

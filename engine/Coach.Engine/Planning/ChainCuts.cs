@@ -104,23 +104,3 @@ public sealed class SpinnPlanner(double earlyExitRate = 0) : IPartitionPlanner
         };
     }
 }
-
-/// <summary>
-/// JPS (Duan and Wu, IEEE TMC 2023, ref. [11]): for a stream of jobs pipelined over device compute and offloading,
-/// the cut of the (topologically ordered) layer chain that balances edge compute against transmission plus cloud
-/// compute, min max(T_e, T_t + T_c), unquantized; the lower serial latency on ties.
-/// </summary>
-public sealed class JpsPlanner : IPartitionPlanner
-{
-    public string Method => "jps";
-
-    public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
-    {
-        var plans = ChainCuts.DeployablePrefixes(problem).Select(p => PartitionPlan.ForPartition(Method, problem, p, 32)).ToList();
-        var best = plans
-            .OrderBy(p => Math.Max(p.Cost.EdgeSeconds, p.Cost.TransmissionSeconds + p.Cost.CloudSeconds))
-            .ThenBy(p => p.Cost.SerialLatencySeconds)
-            .First();
-        return best.WithSearch(plans.Count);
-    }
-}

@@ -18,10 +18,99 @@ public sealed class CoachPlanner : IPartitionPlanner
 
     public string Method => "coach";
 
+    /// <summary>
+    /// The best partition. With an input codec in the problem (<see cref="CostSettings.InputCodec"/>, docs/planner.md §5.4),
+    /// the candidates are the layer cuts, priced without the codec, and the compressed input cut: the cloud-only partition whose
+    /// frame goes through the codec at its calibrated quality (its bytes and the edge's encode time in T_t, eq. 2; its accuracy
+    /// within ε, eq. 1 applied to the codec). The better of the two by the same objective wins, so COACH's predicted throughput
+    /// is never below the codec's cloud-only plan. With a codec the cloud-only partition is always the coded one.
+    /// </summary>
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
     {
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(bits);
+        if (problem.Settings.InputCodec is not { } codec)
+        {
+            return PlanLayerCuts(problem, bits);
+        }
+
+        var clock = Stopwatch.StartNew();
+        var layerProblem = problem.WithSettings(problem.Settings with { InputCodec = null });
+        PartitionPlan? layer = null;
+        PlanInfeasibleException? infeasible = null;
+        try
+        {
+            layer = PlanLayerCuts(layerProblem, bits);
+        }
+        catch (PlanInfeasibleException e)
+        {
+            infeasible = e;
+        }
+
+        var coded = PartitionPlan.ForPartition(Method, problem, new bool[problem.NodeCount], 8);
+        // The codec carries one frame: a model with several inputs has no compressed input cut.
+        bool codedCarried = coded.CutTensors.Length == 1 && problem.Tensors[coded.CutTensors[0]].IsFloat;
+        bool codedMeetsBudget = problem.Settings.LatencyBudgetSeconds is not { } tmax || coded.Cost.LatencySeconds <= tmax;
+        bool codecWins = codedCarried && codedMeetsBudget
+            && (layer is null || layer.EdgeLayerCount == 0 || PartitionCost.CompareObjective(coded.Cost, layer.Cost) < 0);
+        if (layer is null && !codecWins)
+        {
+            throw new PlanInfeasibleException(
+                infeasible!.Message + (codedCarried ? $"; the compressed input cut ({codec.Codec} quality {codec.Quality}) reaches {coded.Cost.LatencySeconds * 1e3:F3} ms" : ""),
+                codedCarried ? Math.Min(infeasible.BestLatencySeconds, coded.Cost.LatencySeconds) : infeasible.BestLatencySeconds);
+        }
+
+        var choice = new CutChoice(codec.Codec, codec.Quality, codecWins, codedCarried ? coded.Cost.ThroughputPerSecond : 0,
+            layer?.Cost.ThroughputPerSecond ?? 0, layer is null ? null : DescribeCut(layerProblem, layer),
+            Reason(problem, codec, coded, codedCarried, codedMeetsBudget, layer, layerProblem));
+        var chosen = codecWins ? coded : layer!;
+        long examined = (layer?.CandidatesExamined ?? 0) + 1;
+        var result = chosen.WithSearch(examined, (layer?.Note is { } note ? note + "; " : "") + choice.Reason, layer?.PartitionsEnumerated ?? 0, choice);
+        result.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
+        return result;
+    }
+
+    /// <summary>The layer cut in words: its cut tensors and bits.</summary>
+    private static string DescribeCut(PlanningProblem problem, PartitionPlan plan) =>
+        plan.CutTensors.Length == 0 ? "edge-only"
+        : plan.EdgeLayerCount == 0 ? "cloud-only, 8-bit frame"
+        : string.Join(", ", plan.CutTensors.Select((k, i) => $"{problem.Tensors[k].Name}@{plan.Bits[i]}b"));
+
+    private static string Reason(PlanningProblem problem, InputCodecModel codec, PartitionPlan coded, bool carried, bool meetsBudget, PartitionPlan? layer, PlanningProblem layerProblem)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string codecCut = string.Create(inv, $"the compressed input cut (frame as {codec.Codec} quality {codec.Quality}, {codec.BytesPerFrame:F0} B + {codec.EdgeEncodeSeconds * 1e3:F3} ms encode a frame)");
+        if (!carried)
+        {
+            return $"{codecCut} is not a candidate: the model has {coded.CutTensors.Length} inputs and the codec carries one frame";
+        }
+
+        string codedFigure = string.Create(inv, $"{coded.Cost.ThroughputPerSecond:F1} frames/s ({coded.Cost.Bottleneck.ToString().ToLowerInvariant()} stage {coded.Cost.BottleneckSeconds * 1e3:F3} ms)");
+        if (layer is null)
+        {
+            return $"{codecCut} predicts {codedFigure}; no layer cut meets T_max";
+        }
+
+        string layerFigure = string.Create(inv, $"{layer.Cost.ThroughputPerSecond:F1} frames/s ({layer.Cost.Bottleneck.ToString().ToLowerInvariant()} stage {layer.Cost.BottleneckSeconds * 1e3:F3} ms)");
+        string layerCut = $"the best layer cut ({DescribeCut(layerProblem, layer)})";
+        if (!meetsBudget)
+        {
+            return string.Create(inv, $"{layerCut} predicts {layerFigure}; {codecCut} breaks T_max ({coded.Cost.LatencySeconds * 1e3:F3} ms)");
+        }
+
+        if (layer.EdgeLayerCount == 0)
+        {
+            return $"{codecCut} predicts {codedFigure}; with a codec the cloud-only partition sends the coded frame";
+        }
+
+        return PartitionCost.CompareObjective(coded.Cost, layer.Cost) < 0
+            ? $"{codecCut} wins: {codedFigure} against {layerFigure} for {layerCut}"
+            : $"{layerCut} wins: {layerFigure} against {codedFigure} for {codecCut}";
+    }
+
+    /// <summary>The exact search over the layer cuts (every partition of the DAG) at calibrated bits.</summary>
+    private PartitionPlan PlanLayerCuts(PlanningProblem problem, ICutBitsProvider bits)
+    {
         var clock = Stopwatch.StartNew();
         var decomposition = IdealDecomposition.Build(problem);
         var partitions = decomposition.CountIdeals();

@@ -7,6 +7,11 @@ public enum DadsLoad
     Light,
     /// <summary>Heavily loaded: minimise the pipeline's bottleneck over a family of weighted minimum cuts.</summary>
     Heavy,
+    /// <summary>
+    /// DADS's own switch by the load: the light-load cut when it keeps up with the frames' arrival rate (its service rate,
+    /// 1 / its longest stage, at least the arrival rate), else the heavy-load cut.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>
@@ -20,25 +25,49 @@ public enum DadsLoad
 /// for every partition that sends something, is compared against the edge-only plan afterwards).
 /// Heavy load (DADS's second regime) weighs edge compute against transmission + cloud and keeps, over a sweep of
 /// weights, the cut with the smallest bottleneck stage.
+/// DADS picks the regime by the load: with frames arriving at rate λ, the system is lightly loaded when the light-load
+/// cut serves them, 1 / max(T_e, T_t, T_c) ≥ λ, and heavily loaded otherwise (<see cref="DadsLoad.Auto"/>; a stream taken as
+/// fast as the pipeline goes, λ = ∞, is heavily loaded by definition).
 /// </summary>
-public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light) : IPartitionPlanner
+public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light, double arrivalFps = double.PositiveInfinity) : IPartitionPlanner
 {
     public DadsLoad Load { get; } = load;
+
+    /// <summary>The frames' arrival rate λ (frames/s) <see cref="DadsLoad.Auto"/> compares against; ∞ for a saturated stream.</summary>
+    public double ArrivalFps { get; } = arrivalFps > 0 ? arrivalFps : throw new ArgumentOutOfRangeException(nameof(arrivalFps), arrivalFps, "the arrival rate is a positive number of frames a second");
 
     public string Method => "dads";
 
     public PartitionPlan Plan(PlanningProblem problem, ICutBitsProvider bits)
     {
         ArgumentNullException.ThrowIfNull(problem);
+        if (Load != DadsLoad.Auto)
+        {
+            return PlanFor(Load, problem);
+        }
+
+        var light = PlanFor(DadsLoad.Light, problem);
+        double serviceFps = light.Cost.ThroughputPerSecond;
+        bool lightlyLoaded = serviceFps >= ArrivalFps;
+        var chosen = lightlyLoaded ? light : PlanFor(DadsLoad.Heavy, problem);
+        string arrival = double.IsPositiveInfinity(ArrivalFps) ? "frames taken as fast as the pipeline goes (λ = ∞)" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"λ = {ArrivalFps:F1} frames/s");
+        return chosen.WithSearch(chosen.CandidatesExamined, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{(lightlyLoaded ? "lightly" : "heavily")} loaded: {arrival} against the light-load cut's service rate {serviceFps:F1} frames/s; {chosen.Note}"));
+    }
+
+    /// <summary>The plan of one regime.</summary>
+    public PartitionPlan PlanFor(DadsLoad regime, PlanningProblem problem)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
         var edgeOnly = new bool[problem.NodeCount];
         Array.Fill(edgeOnly, true);
         // The min cut keeps non-float values uncut (infinite capacity); the tensor-count limit filters the candidates.
         var candidates = new List<PartitionPlan> { PartitionPlan.ForPartition(Method, problem, edgeOnly, 32) };
-        if (Load == DadsLoad.Light)
+        if (regime == DadsLoad.Light)
         {
             candidates.Add(PartitionPlan.ForPartition(Method, problem, MinimumCut(problem, 1, 1), 32));
             var best = candidates.Where(c => CutConstraints.Admits(problem, c.OnEdge)).MinBy(p => p.Cost.SerialLatencySeconds)!;
-            return Examined(best, candidates.Count);
+            return Examined(best, candidates.Count, regime);
         }
         for (int i = 1; i < 32; i++)
         {
@@ -46,13 +75,13 @@ public sealed class DadsPlanner(DadsLoad load = DadsLoad.Light) : IPartitionPlan
             candidates.Add(PartitionPlan.ForPartition(Method, problem, MinimumCut(problem, edgeWeight, 1 - edgeWeight), 32));
         }
         var heavy = candidates.Where(c => CutConstraints.Admits(problem, c.OnEdge)).OrderBy(p => p.Cost.BottleneckSeconds).ThenBy(p => p.Cost.SerialLatencySeconds).First();
-        return Examined(heavy, candidates.Count);
+        return Examined(heavy, candidates.Count, regime);
     }
 
-    private PartitionPlan Examined(PartitionPlan p, int count) => new()
+    private PartitionPlan Examined(PartitionPlan p, int count, DadsLoad regime) => new()
     {
         Method = Method, OnEdge = p.OnEdge, CutTensors = p.CutTensors, Bits = p.Bits, Cost = p.Cost, CandidatesExamined = count,
-        Note = Load == DadsLoad.Light ? "light load: minimum s-t cut of T_e + T_t + T_c" : "heavy load: weighted minimum cuts, least bottleneck",
+        Note = regime == DadsLoad.Light ? "light load: minimum s-t cut of T_e + T_t + T_c" : "heavy load: weighted minimum cuts, least bottleneck",
     };
 
     /// <summary>The edge set of a minimum s–t cut with edge time weighted by <paramref name="edgeWeight"/>, transmission and cloud by <paramref name="offloadWeight"/>.</summary>

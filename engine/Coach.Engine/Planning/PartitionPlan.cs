@@ -51,6 +51,8 @@ public sealed class PartitionPlan
     /// <summary>Expected share of frames answered on the edge without transmission (SPINN's early exit), 0 otherwise.</summary>
     public double EarlyExitRate { get; init; }
     public string? Note { get; init; }
+    /// <summary>COACH with an input codec: how the compressed input cut compared with the best layer cut; null otherwise.</summary>
+    public CutChoice? CutChoice { get; init; }
 
     public int EdgeLayerCount => OnEdge.Count(x => x);
 
@@ -58,8 +60,9 @@ public sealed class PartitionPlan
     /// This partition, bits and costs with the account of the search that chose it (what a planner returns after picking
     /// one of its candidates); <see cref="PlannerMilliseconds"/> is left for the caller to set.
     /// </summary>
-    public PartitionPlan WithSearch(long candidatesExamined, string? note = null, long partitionsEnumerated = 0) => new()
+    public PartitionPlan WithSearch(long candidatesExamined, string? note = null, long partitionsEnumerated = 0, CutChoice? cutChoice = null) => new()
     {
+        CutChoice = cutChoice ?? CutChoice,
         Method = Method,
         OnEdge = OnEdge,
         CutTensors = CutTensors,
@@ -98,6 +101,13 @@ public sealed class PartitionPlan
         };
     }
 }
+
+/// <summary>
+/// Which candidate won when COACH also considered the compressed input cut (docs/planner.md §5.4): the codec and its quality,
+/// whether the codec cut won, the predicted throughputs of the codec cut and of the best layer cut (0 where there is none), the
+/// layer cut in words, and why.
+/// </summary>
+public sealed record CutChoice(string Codec, int Quality, bool CodecCutWon, double CodecCutFps, double LayerCutFps, string? LayerCut, string Reason);
 
 /// <summary>No partition meets T_max (eq. 3); the message names the best latency achievable.</summary>
 public sealed class PlanInfeasibleException : Exception

@@ -100,6 +100,10 @@ public sealed class PlanDocument
     /// or as one H.264 stream (cloud-h264, compression 4; quality is then x264's rate factor).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PlanInputCodec? InputCodec { get; init; }
+    /// <summary>A COACH plan made with an input codec: which cut won, the compressed input cut or the best layer cut, with both
+    /// predicted throughputs and the reason (docs/planner.md §5.4).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public CutChoice? CutChoice { get; init; }
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? PlanJsonContext.Default.PlanDocument : PlanJsonCompactContext.Default.PlanDocument);
 
@@ -241,6 +245,7 @@ public static class PlanWriter
             InputCodec = problem.Settings.InputCodec is { } codec && plan.EdgeLayerCount == 0
                 ? new PlanInputCodec(codec.Codec, codec.Quality, codec.BytesPerFrame, codec.EdgeEncodeSeconds * 1e3, codec.Accuracy, codec.RawAccuracy, codec.Frames)
                 : null,
+            CutChoice = plan.CutChoice,
         };
     }
 

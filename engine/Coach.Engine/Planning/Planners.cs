@@ -5,11 +5,11 @@ public static class Planners
 {
     public static readonly IReadOnlyList<string> Methods = ["coach", "ns", "dads", "spinn", "jps", "edge", "cloud", "cloud-jpeg", "cloud-h264"];
 
-    public static IPartitionPlanner Create(string method, DadsLoad dadsLoad = DadsLoad.Light, double spinnExitRate = 0) => method switch
+    public static IPartitionPlanner Create(string method, DadsLoad dadsLoad = DadsLoad.Light, double spinnExitRate = 0, double dadsArrivalFps = double.PositiveInfinity) => method switch
     {
         "coach" => new CoachPlanner(),
         "ns" or "neurosurgeon" => new NeurosurgeonPlanner(),
-        "dads" => new DadsPlanner(dadsLoad),
+        "dads" => new DadsPlanner(dadsLoad, dadsArrivalFps),
         "spinn" => new SpinnPlanner(spinnExitRate),
         "jps" => new JpsPlanner(),
         "edge" => new EdgeOnlyPlanner(),

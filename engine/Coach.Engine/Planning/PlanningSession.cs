@@ -56,7 +56,11 @@ public sealed record PlanningOptions
     /// <summary>Fixed link cost per frame, ms.</summary>
     public double FrameOverheadMs { get; init; } = 0.5;
 
-    public DadsLoad DadsLoad { get; init; } = DadsLoad.Light;
+    /// <summary>DADS's regime: light, heavy, or auto (its switch by the load: light while the light-load cut serves <see cref="ArrivalFps"/>).</summary>
+    public DadsLoad DadsLoad { get; init; } = DadsLoad.Auto;
+
+    /// <summary>The frames' arrival rate DADS's switch compares with (frames/s); ∞ for a stream taken as fast as the pipeline goes.</summary>
+    public double ArrivalFps { get; init; } = double.PositiveInfinity;
 
     /// <summary>Share of frames SPINN answers at an early exit (its expected-cost model).</summary>
     public double SpinnExitRate { get; init; }
@@ -67,6 +71,13 @@ public sealed record PlanningOptions
     /// <summary>none, or zstd: cut tensors go zstd-coded and T_t counts their coded sizes and coding time, measured on the
     /// calibration frames (<see cref="CodedSizeTable"/>; docs/entropy.md).</summary>
     public string WireCoding { get; init; } = "none";
+
+    /// <summary>
+    /// The image codec COACH may send the frame with as one of its candidate cuts (the compressed input cut, docs/planner.md
+    /// §5.4): jpeg, or none for layer cuts only; null = jpeg for a model file, none for a synthetic graph. The cloud-jpeg
+    /// method always uses jpeg; the other baselines none.
+    /// </summary>
+    public string? InputCodec { get; init; }
 
     /// <summary>Folder for head.onnx, tail.onnx and plan.json; null to plan without writing.</summary>
     public string? OutputDirectory { get; init; }
@@ -109,10 +120,11 @@ public static class PlanningSession
         }
 
         var codecCalibration = TimeSpan.Zero;
-        if (options.Method is "cloud-jpeg" or "cloud-h264")
+        if (InputCodecName(options, graph) is { } codecName)
         {
             long codecStart = Stopwatch.GetTimestamp();
-            problem = problem.WithSettings(problem.Settings with { InputCodec = CodecModel(options, graph, options.Method == "cloud-h264" ? "h264" : "jpeg") });
+            // No quality within ε: COACH plans its layer cuts alone; the cloud-jpeg and cloud-h264 baselines have no plan (CodecModel says so).
+            problem = problem.WithSettings(problem.Settings with { InputCodec = InputCodecModelFor(codecName, options, graph) });
             codecCalibration = Stopwatch.GetElapsedTime(codecStart);
         }
 
@@ -120,6 +132,11 @@ public static class PlanningSession
         var clock = Stopwatch.StartNew();
         var plan = planner.Plan(problem, bits);
         plan.PlannerMilliseconds = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
+        if (problem.Settings.InputCodec is not null && plan.EdgeLayerCount > 0)
+        {
+            // A layer cut won over the compressed input cut: its tensors are priced, and written, without the codec.
+            problem = problem.WithSettings(problem.Settings with { InputCodec = null });
+        }
         context = context with { CalibrationMs = (bits.Elapsed + codecCalibration).TotalMilliseconds, Calibration = DescribeBitsSource(options) };
 
         PlanDocument document;
@@ -148,7 +165,7 @@ public static class PlanningSession
 
     private static IPartitionPlanner Planner(PlanningOptions options)
     {
-        var planner = Planners.Create(options.Method, options.DadsLoad, options.SpinnExitRate);
+        var planner = Planners.Create(options.Method, options.DadsLoad, options.SpinnExitRate, options.ArrivalFps);
         if (options.BandwidthRange is null)
         {
             return planner;
@@ -242,6 +259,35 @@ public static class PlanningSession
         return new WireCodingModel(table.Ratios, table.EncodeSecondsPerPackedByte * options.EdgeSlowdown);
     }
 
+    /// <summary>The codec the frame may go through for this method, or null (<see cref="PlanningOptions.InputCodec"/>).</summary>
+    private static string? InputCodecName(PlanningOptions options, LayerGraph? graph)
+    {
+        string? asked = options.InputCodec?.Trim().ToLowerInvariant();
+        if (asked is not (null or "none" or "jpeg"))
+        {
+            throw new ArgumentException($"--input-codec '{options.InputCodec}': expected jpeg or none");
+        }
+
+        return options.Method switch
+        {
+            "cloud-jpeg" when asked is null or "jpeg" => "jpeg",
+            "cloud-jpeg" => throw new ArgumentException("method cloud-jpeg sends its frames as JPEG; leave out --input-codec or plan the plain cloud method"),
+            "cloud-h264" when asked is null or "none" => "h264",
+            "cloud-h264" => throw new ArgumentException("method cloud-h264 sends its frames as H.264; leave out --input-codec or plan the plain cloud method"),
+            "coach" when asked is "jpeg" && graph is null => throw new ArgumentException("--input-codec jpeg measures JPEG frames of a model's input; a synthetic graph has none (use --input-codec none)"),
+            "coach" => (asked ?? (graph is null ? "none" : "jpeg")) == "jpeg" ? "jpeg" : null,
+            _ when asked is null or "none" => null,
+            _ => throw new ArgumentException($"--input-codec is COACH's compressed input cut; method '{options.Method}' does not take it (cloud-jpeg is the JPEG baseline)"),
+        };
+    }
+
+    /// <summary>The byte model of <paramref name="codec"/> measured on the calibration frames; another codec joins here.</summary>
+    private static InputCodecModel? InputCodecModelFor(string codec, PlanningOptions options, LayerGraph? graph) => codec switch
+    {
+        "jpeg" or "h264" => CodecModel(options, graph, codec, required: options.Method is "cloud-jpeg" or "cloud-h264"),
+        _ => throw new ArgumentException($"no input codec '{codec}'"),
+    };
+
     /// <summary>
     /// The cloud-jpeg (cloud-h264) plan's frame codec: the lowest JPEG quality (highest x264 rate factor) whose decoded
     /// calibration frames keep the model within ε of its accuracy on the raw frames (<see cref="CodecCalibration.Jpeg"/>,
@@ -250,7 +296,7 @@ public static class PlanningSession
     /// medium-correlation stream, since its bytes depend on how alike consecutive frames are; its mean bytes a frame and
     /// encode time (scaled by the edge slowdown like the edge profile) price the frame in T_t.
     /// </summary>
-    private static InputCodecModel CodecModel(PlanningOptions options, LayerGraph? graph, string codec)
+    private static InputCodecModel? CodecModel(PlanningOptions options, LayerGraph? graph, string codec, bool required)
     {
         if (graph is null)
         {
@@ -273,6 +319,11 @@ public static class PlanningSession
         }
 
         var result = codec == "h264" ? CodecCalibration.H264(session, frames, options.Epsilon) : CodecCalibration.Jpeg(session, frames, options.Epsilon);
+        if (result.Chosen is null && !required)
+        {
+            return null;
+        }
+
         var chosen = result.Chosen
             ?? throw new InvalidOperationException($"no {(codec == "h264" ? "H.264 rate factor" : "JPEG quality")} keeps {Path.GetFileName(modelPath)} within ε = {options.Epsilon} of its raw accuracy {result.RawAccuracy:P2} on {frames.Source} ({string.Join(", ", result.Points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{result.SettingName} {p.Setting}: {p.Accuracy:P2}")))}); plan the plain cloud method instead, or allow a larger --epsilon");
         return new InputCodecModel(codec, chosen.Setting, chosen.BytesPerFrame, chosen.EncodeMsPerFrame * 1e-3 * options.EdgeSlowdown,

@@ -106,7 +106,7 @@ public sealed class LosslessCodingTests : IDisposable
         PlanningSession.Run(new PlanningOptions
         {
             Model = model, EdgeProfile = profile, CloudProfile = profile, EdgeSlowdown = 8, Bandwidth = "10mbit",
-            BitsSource = "fixed:4", Method = "coach", OutputDirectory = planPath,
+            BitsSource = "fixed:4", Method = "coach", InputCodec = "none", OutputDirectory = planPath,
         });
         var plan = PlanDirectory.Load(planPath);
         Assert.False(plan.IsEdgeOnly);

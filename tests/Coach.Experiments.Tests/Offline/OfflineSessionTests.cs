@@ -54,7 +54,7 @@ public sealed class OfflineSessionTests : IDisposable
         var profile = ProfilingSession.Run(new ProfilingOptions { Model = model, Device = "test-machine", OutputPath = profilePath, Runs = 2, IntraOpThreads = 1 });
         var result = PlanningSession.Run(new PlanningOptions
         {
-            Model = model, EdgeProfile = profilePath, CloudProfile = profilePath, EdgeSlowdown = 8, BitsSource = "fixed:4",
+            Model = model, EdgeProfile = profilePath, CloudProfile = profilePath, EdgeSlowdown = 8, BitsSource = "fixed:4", InputCodec = "none",
             OutputDirectory = Path.Combine(_directory, "plan"),
         });
 
