@@ -18,11 +18,13 @@ internal static class BenchFleetCommand
         var seconds = new Option<double>("--seconds") { Description = "seconds each edge takes frames in a scenario (default 5 with --quick, else 20)" };
         var fps = new Option<double>("--fps") { Description = "frames per second each edge's camera offers (0: as fast as it takes them)", DefaultValueFactory = _ => 20 };
         var failoverEdges = new Option<int>("--failover-edges") { Description = "edges in the failover scenario (0: leave it out)", DefaultValueFactory = _ => 4 };
+        var realignEdges = new Option<int>("--realign-edges") { Description = "edges in the mixed-plan scenario run with independent tails and with re-alignment (0: leave it out)", DefaultValueFactory = _ => 6 };
+        var realignBudget = new Option<double>("--realign-budget-ms") { Description = "the cloud-side latency budget both runs of the mixed-plan scenario keep, ms", DefaultValueFactory = _ => 50 };
         var bin = new Option<string?>("--bin") { Description = "folder of the published coach-cloud and coach-edge (default dist/RID)" };
         var output = new Option<string?>("--out") { Description = "folder for the plans, /metrics scrapes and logs (default .cache/bench/fleet)" };
         var command = new Command("fleet", "many emulated edges with mixed plans and links against coach-cloud, and a failover behind HAProxy: throughput, p95 per edge, the cloud's batches, frames lost")
         {
-            quick, json, edges, seconds, fps, failoverEdges, bin, output,
+            quick, json, edges, seconds, fps, failoverEdges, realignEdges, realignBudget, bin, output,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -53,6 +55,8 @@ internal static class BenchFleetCommand
                 Seconds = runSeconds,
                 FramesPerSecond = parse.GetValue(fps),
                 FailoverEdges = parse.GetValue(failoverEdges),
+                RealignEdges = Math.Max(0, parse.GetValue(realignEdges)),
+                RealignBudgetMs = parse.GetValue(realignBudget),
                 BinaryDirectory = parse.GetValue(bin),
                 WorkDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "bench", "fleet")),
             };

@@ -21,6 +21,15 @@ public sealed record FleetSettings
     /// <summary>Edges of the failover scenario (two clouds behind HAProxy, one SIGKILLed mid-run); 0 = no failover scenario.</summary>
     public int FailoverEdges { get; init; } = 4;
 
+    /// <summary>Edges of the mixed-plan scenario run twice, with independent tails and with fragment re-alignment; 0 = leave it out.</summary>
+    public int RealignEdges { get; init; } = 6;
+
+    /// <summary>The cloud-side latency budget both runs of the mixed-plan scenario are held to (coach-cloud --realign-budget-ms).</summary>
+    public double RealignBudgetMs { get; init; } = 50;
+
+    /// <summary>The cloud's max wait for batch company in the mixed-plan scenario (both runs).</summary>
+    public double RealignMaxWaitMs { get; init; } = 5;
+
     /// <summary>Folder of the published coach-cloud and coach-edge (default dist/RID).</summary>
     public string? BinaryDirectory { get; init; }
 
@@ -67,6 +76,11 @@ public static class FleetBenchmark
             report.Scenarios.Add(await RunScaleAsync(settings, plans, plansRoot, cloudBinary, edgeBinary, edges, cancellationToken).ConfigureAwait(false));
         }
 
+        if (settings.RealignEdges > 0)
+        {
+            report.Realignment = await RunRealignmentAsync(settings, plans, plansRoot, cloudBinary, edgeBinary, cancellationToken).ConfigureAwait(false);
+        }
+
         if (settings.FailoverEdges > 0)
         {
             report.Failover = await RunFailoverAsync(settings, plans, plansRoot, cloudBinary, edgeBinary, cancellationToken).ConfigureAwait(false);
@@ -104,6 +118,55 @@ public static class FleetBenchmark
         scenario.Cloud.AddRange(CloudPlanFigures.From(PrometheusText.Parse(final)));
         settings.Log($"fleet: {scenario.Describe()}");
         return scenario;
+    }
+
+    /// <summary>
+    /// The mixed-plan scenario twice, in one bench run and at one latency budget: the cloud with one independent tail per plan,
+    /// then with fragment re-alignment (coach-cloud --realign); the cloud's CPU time over each run gives the throughput per unit
+    /// of cloud compute that Graft reports as resource efficiency.
+    /// </summary>
+    private static async Task<FleetRealignment> RunRealignmentAsync(FleetSettings settings, IReadOnlyList<FleetPlan> plans, string plansRoot, string cloudBinary, string edgeBinary, CancellationToken cancellationToken)
+    {
+        var result = new FleetRealignment { BudgetMs = settings.RealignBudgetMs, MaxWaitMs = settings.RealignMaxWaitMs };
+        foreach (bool realign in (bool[])[false, true])
+        {
+            string name = realign ? "mixed-realigned" : "mixed-independent";
+            settings.Log($"fleet: {name}: {settings.RealignEdges} edges on {plans.Count} cuts, cloud budget {settings.RealignBudgetMs:0.#} ms, max wait {settings.RealignMaxWaitMs:0.#} ms");
+            string[] arguments =
+            [
+                "--max-wait-ms", settings.RealignMaxWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--realign-budget-ms", settings.RealignBudgetMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                .. realign ? (string[])["--realign", "--realign-interval-s", "0.5"] : [],
+            ];
+            await using FleetCloud cloud = await FleetCloud.StartAsync("coach-cloud", cloudBinary, plansRoot, arguments, cancellationToken).ConfigureAwait(false);
+            var scenario = new FleetScenario { Name = name, Clouds = 1 };
+            double cpuBefore = 0;
+            scenario.Edges.AddRange(await RunEdgesAsync(settings, Edges(plans, settings.RealignEdges), cloud.EndPoint, edgeBinary, ct => cloud.ConnectionsAsync(ct), () =>
+            {
+                return Task.CompletedTask;
+            }, cancellationToken, onConnected: () => cpuBefore = cloud.CpuSeconds()).ConfigureAwait(false));
+            double cpu = cloud.CpuSeconds() - cpuBefore;
+            string? final = await cloud.TryGetAsync("/metrics", cancellationToken).ConfigureAwait(false);
+            if (final is not null)
+            {
+                scenario.Cloud.AddRange(CloudPlanFigures.From(PrometheusText.Parse(final)));
+            }
+
+            var run = new FleetRealignmentRun(scenario, cpu, realign ? cloud.LogLines("cloud: re-align") : []);
+            if (realign)
+            {
+                result.Realigned = run;
+            }
+            else
+            {
+                result.Independent = run;
+            }
+
+            settings.Log($"fleet: {scenario.Describe()}; cloud CPU {cpu:0.00} s");
+        }
+
+        settings.Log($"fleet: {result.Describe()}");
+        return result;
     }
 
     private static async Task<FleetFailover> RunFailoverAsync(FleetSettings settings, IReadOnlyList<FleetPlan> plans, string plansRoot, string cloudBinary, string edgeBinary, CancellationToken cancellationToken)
@@ -180,7 +243,7 @@ public static class FleetBenchmark
     /// <paramref name="midRun"/> 40 % of the run later, and collects every summary.
     /// </summary>
     private static async Task<IReadOnlyList<FleetEdgeResult>> RunEdgesAsync(FleetSettings settings, IReadOnlyList<FleetEdgeSpec> specs, EndPoint cloud, string edgeBinary,
-        Func<CancellationToken, Task<int>> connections, Func<Task> midRun, CancellationToken cancellationToken)
+        Func<CancellationToken, Task<int>> connections, Func<Task> midRun, CancellationToken cancellationToken, Action? onConnected = null)
     {
         var edges = specs.Select(s => new FleetEdge(s)).ToArray();
         try
@@ -201,6 +264,8 @@ public static class FleetBenchmark
 
                 await Task.Delay(50, cancellationToken).ConfigureAwait(false);
             }
+
+            onConnected?.Invoke();
 
             await Task.Delay(TimeSpan.FromSeconds(settings.Seconds * 0.4), cancellationToken).ConfigureAwait(false);
             await midRun().ConfigureAwait(false);

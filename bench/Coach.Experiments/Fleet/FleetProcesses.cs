@@ -108,6 +108,20 @@ internal sealed class FleetCloud : IAsyncDisposable
 
     public string StderrTail() => _process.StderrTail();
 
+    /// <summary>Lines of its log that contain <paramref name="text"/>.</summary>
+    public IReadOnlyList<string> LogLines(string text) =>
+        _process.Stderr.Split('\n').Where(l => l.Contains(text, StringComparison.Ordinal)).Select(l => l.TrimEnd('\r')).ToArray();
+
+    /// <summary>CPU seconds the process has used (user + system, every thread), from /proc/PID/stat.</summary>
+    public double CpuSeconds()
+    {
+        string stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+        // Fields after the command name (which may hold spaces) start after the last ')'; utime and stime are fields 14 and 15.
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return ticks / 100.0; // USER_HZ is 100 on Linux
+    }
+
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 
     /// <summary>A loopback port nobody listens on now (the kernel's choice for port 0).</summary>

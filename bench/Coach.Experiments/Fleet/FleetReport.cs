@@ -174,6 +174,55 @@ public sealed class FleetFailover
     }
 }
 
+/// <summary>One run of the mixed-plan scenario and the cloud CPU seconds it took.</summary>
+public sealed record FleetRealignmentRun(FleetScenario Scenario, double CloudCpuSeconds, IReadOnlyList<string> CloudLog)
+{
+    /// <summary>Frames the cloud answered (not the edges' fallback) per second of cloud CPU.</summary>
+    public double AnswersPerCloudCpuSecond => CloudCpuSeconds > 0 ? Scenario.Edges.Sum(e => e.Summary.RequestsAnswered) / CloudCpuSeconds : 0;
+
+    public JsonObject ToJson()
+    {
+        JsonObject json = Scenario.ToJson();
+        json["cloud_cpu_s"] = Math.Round(CloudCpuSeconds, 3);
+        json["cloud_answers"] = Scenario.Edges.Sum(e => e.Summary.RequestsAnswered);
+        json["answers_per_cloud_cpu_s"] = Math.Round(AnswersPerCloudCpuSecond, 2);
+        json["cloud_log"] = new JsonArray(CloudLog.TakeLast(6).Select(l => (JsonNode?)JsonValue.Create(l)).ToArray());
+        return json;
+    }
+}
+
+/// <summary>The mixed-plan scenario with independent tails and with fragment re-alignment, at one latency budget.</summary>
+public sealed class FleetRealignment
+{
+    public double BudgetMs { get; init; }
+
+    public double MaxWaitMs { get; init; }
+
+    public FleetRealignmentRun? Independent { get; set; }
+
+    public FleetRealignmentRun? Realigned { get; set; }
+
+    /// <summary>Throughput per unit of cloud compute, re-aligned over independent (Graft's resource efficiency).</summary>
+    public double? EfficiencyRatio => Independent is { AnswersPerCloudCpuSecond: > 0 } i && Realigned is { } r ? r.AnswersPerCloudCpuSecond / i.AnswersPerCloudCpuSecond : null;
+
+    /// <summary>Total throughput, re-aligned over independent (equal offered load: near 1 unless a cloud saturates).</summary>
+    public double? ThroughputRatio => Independent is { Scenario.TotalThroughputFps: > 0 } i && Realigned is { } r ? r.Scenario.TotalThroughputFps / i.Scenario.TotalThroughputFps : null;
+
+    public string Describe() =>
+        $"re-alignment at a {BudgetMs:0.#} ms budget: {Realigned?.AnswersPerCloudCpuSecond:0.#} vs {Independent?.AnswersPerCloudCpuSecond:0.#} cloud answers per cloud CPU second "
+        + $"(ratio {EfficiencyRatio:0.###}), total throughput ratio {ThroughputRatio:0.###}";
+
+    public JsonObject ToJson() => new()
+    {
+        ["budget_ms"] = BudgetMs,
+        ["max_wait_ms"] = MaxWaitMs,
+        ["realigned_vs_independent_throughput"] = EfficiencyRatio is { } e ? Math.Round(e, 4) : null,
+        ["realigned_vs_independent_total_fps"] = ThroughputRatio is { } t ? Math.Round(t, 4) : null,
+        ["independent"] = Independent?.ToJson(),
+        ["realigned"] = Realigned?.ToJson(),
+    };
+}
+
 /// <summary>Everything <c>coach bench fleet</c> measured.</summary>
 public sealed class FleetReport
 {
@@ -189,7 +238,12 @@ public sealed class FleetReport
 
     public FleetFailover? Failover { get; set; }
 
-    private IEnumerable<FleetScenario> All => Failover is { Skipped: null } f ? Scenarios.Append(f.Scenario) : Scenarios;
+    public FleetRealignment? Realignment { get; set; }
+
+    private IEnumerable<FleetScenario> All =>
+        Scenarios
+            .Concat(Realignment is null ? [] : new[] { Realignment.Independent?.Scenario, Realignment.Realigned?.Scenario }.OfType<FleetScenario>())
+            .Concat(Failover is { Skipped: null } f ? [f.Scenario] : []);
 
     public int FramesLost => All.Sum(s => s.FramesLost);
 
@@ -203,6 +257,11 @@ public sealed class FleetReport
         foreach (FleetScenario s in Scenarios)
         {
             text.AppendLine("  " + s.Describe());
+        }
+
+        if (Realignment is not null)
+        {
+            text.AppendLine("  " + Realignment.Describe());
         }
 
         if (Failover is not null)
@@ -251,6 +310,9 @@ public sealed class FleetReport
             ["total_throughput_fps"] = new JsonArray(Scenarios.Select(s => (JsonNode?)JsonValue.Create(Math.Round(s.TotalThroughputFps, 2))).ToArray()),
             ["plans"] = plans,
             ["scenarios"] = scenarios,
+            ["realigned_vs_independent_throughput"] = Realignment?.EfficiencyRatio is { } e ? Math.Round(e, 4) : null,
+            ["p95_ms_per_edge"] = new JsonArray(All.SelectMany(s => s.Edges.Select(e => (JsonNode?)new JsonObject { ["scenario"] = s.Name, ["edge"] = e.Spec.Name, ["p95_ms"] = Math.Round(e.Summary.LatencyP95Ms, 2) })).ToArray()),
+            ["realignment"] = Realignment?.ToJson(),
             ["failover"] = Failover?.ToJson(),
             ["passed"] = Passed,
         };
