@@ -33,10 +33,13 @@ internal static class ServeCommand
         var tlsClientCa = new Option<FileInfo?>("--tls-client-ca") { Description = "mutual TLS: require edge certificates from this CA bundle (PEM); an edge with one needs no key, its client id must be the certificate's subject CN" };
         var delay = new Option<double>("--response-delay-ms") { Description = "fault injection: delay every batch of answers, ms", DefaultValueFactory = _ => 0.0 };
         var drain = new Option<double>("--drain-s") { Description = "on SIGTERM/SIGINT: answer the requests edges still send for at most this long, seconds, then exit", DefaultValueFactory = _ => 10.0 };
+        var realign = new Option<bool>("--realign") { Description = "fragment re-alignment: requests of a plan cut earlier run a bridge to a later plan's cut of the same model and join that tail's batches, when that spends less compute within --realign-budget-ms (docs/fleet.md §4)" };
+        var realignBudget = new Option<double>("--realign-budget-ms") { Description = "cloud-side latency budget of each request that re-alignment keeps, ms", DefaultValueFactory = _ => 50.0 };
+        var realignInterval = new Option<double>("--realign-interval-s") { Description = "how often the re-alignment is chosen again from the last period's request rates, seconds", DefaultValueFactory = _ => 1.0 };
         var metricsListen = new Option<string?>("--metrics-listen") { Description = "serve /metrics (Prometheus text) and /health (200 serving, 503 draining) over HTTP on this address:port, e.g. 127.0.0.1:9464" };
         var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
         {
-            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain, metricsListen,
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain, metricsListen, realign, realignBudget, realignInterval,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -124,6 +127,9 @@ internal static class ServeCommand
                 Listen = endpoint,
                 MaxBatch = result.GetValue(maxBatch),
                 MaxWait = TimeSpan.FromMilliseconds(result.GetValue(maxWait)),
+                Realign = result.GetValue(realign),
+                RealignBudget = TimeSpan.FromMilliseconds(result.GetValue(realignBudget)),
+                RealignInterval = TimeSpan.FromSeconds(result.GetValue(realignInterval)),
                 LogInterval = TimeSpan.FromSeconds(result.GetValue(logInterval)),
                 TailSettings = new SessionSettings { IntraOpThreads = result.GetValue(threads), Providers = [ExecutionProvider.Cuda, ExecutionProvider.Cpu] },
                 Log = log,

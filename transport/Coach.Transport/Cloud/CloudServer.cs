@@ -29,6 +29,7 @@ public sealed class CloudServer : IAsyncDisposable
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private Task _logLoop = Task.CompletedTask;
+    private FragmentRealigner? _realigner;
     private int _nextConnectionId;
 
     public CloudServer(CloudServerOptions options, IReadOnlyList<PlanDirectory> plans)
@@ -50,6 +51,9 @@ public sealed class CloudServer : IAsyncDisposable
     public IReadOnlyList<PlanDirectory> Plans { get; }
 
     public CloudMetrics Metrics { get; } = new();
+
+    /// <summary>With re-alignment on: plan id → the plan whose tail answers its requests now (docs/fleet.md §4); else null.</summary>
+    public IReadOnlyDictionary<string, string>? Realignment => _realigner?.Routes;
 
     /// <summary>Delay before each batch of answers is written (fault injection); may be changed while serving.</summary>
     public TimeSpan ResponseDelay
@@ -123,6 +127,13 @@ public sealed class CloudServer : IAsyncDisposable
         else if (Options.Tls is { RequiresClientCertificate: true })
         {
             Log("cloud: edges authenticate with client certificates; a Hello's client id must equal its certificate's subject CN");
+        }
+
+        if (Options.Realign)
+        {
+            // Re-alignment measures and bridges every tail before the first edge arrives.
+            PreloadTails();
+            _realigner = FragmentRealigner.Start(Options, _plansByHash.Values.Select(GetTail).ToArray());
         }
 
         _acceptLoop = AcceptLoopAsync(listener);
@@ -248,6 +259,11 @@ public sealed class CloudServer : IAsyncDisposable
         }
 
         await StopAsync().ConfigureAwait(false);
+        if (_realigner is not null)
+        {
+            await _realigner.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (Lazy<TailModel> tail in _tails.Values)
         {
             if (tail.IsValueCreated)

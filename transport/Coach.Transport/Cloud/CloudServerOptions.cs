@@ -58,9 +58,26 @@ public sealed record CloudServerOptions
     /// <summary>Where log lines go (one line per call); default: standard error.</summary>
     public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
 
+    /// <summary>
+    /// Fragment re-alignment (docs/fleet.md §4): plans of one model whose cuts nest share the later tail's batches through
+    /// bridge fragments, chosen every <see cref="RealignInterval"/> from the measured request rates under <see cref="RealignBudget"/>.
+    /// </summary>
+    public bool Realign { get; init; }
+
+    /// <summary>The cloud-side latency budget of every request (waits, bridge and tail runs) that re-alignment must keep.</summary>
+    public TimeSpan RealignBudget { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How often the re-alignment is chosen again from the request rates of the last period.</summary>
+    public TimeSpan RealignInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     public void Validate()
     {
         Limits.Validate();
+        if (Realign && (RealignBudget <= TimeSpan.Zero || RealignInterval < TimeSpan.FromMilliseconds(100)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RealignBudget), "the re-alignment budget must be positive and its interval at least 0.1 s");
+        }
+
         if (MaxBatch is < 1 or > 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxBatch), MaxBatch, "max batch must be 1 … 1024");

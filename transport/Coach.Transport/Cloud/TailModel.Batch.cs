@@ -46,6 +46,13 @@ public sealed partial class TailModel
         }
 
         long computeStart = MonotonicClock.NowMicros;
+        if (Route is { } route)
+        {
+            // Re-aligned (docs/fleet.md §4): this batch runs the bridge and joins the later tail's batches.
+            Forward(batch, buffers, route, computeStart);
+            return;
+        }
+
         try
         {
             if (ready > 0)

@@ -240,6 +240,13 @@ public sealed partial class TailModel : IDisposable
 
     internal void Enqueue(TailJob job)
     {
+        Interlocked.Increment(ref _received);
+        EnqueueRealigned(job);
+    }
+
+    /// <summary>Queues a request here without counting it as this plan's own (a request of an earlier plan, bridged to this cut).</summary>
+    internal void EnqueueRealigned(TailJob job)
+    {
         _metrics.RequestQueued(job.DataLength);
         if (!_queue.Writer.TryWrite(job))
         {
@@ -266,6 +273,11 @@ public sealed partial class TailModel : IDisposable
         }
 
         Session.Dispose();
+        foreach (FragmentRoute route in _bridges.Values)
+        {
+            route.Dispose();
+        }
+
         _zstd.Dispose();
         _jpeg?.Dispose();
         foreach (Native.Imaging.H264Decoder decoder in _streams.Values)
