@@ -273,7 +273,7 @@ public static class PlanningSession
     }
 
     /// <summary>What plan.json records as the bits' source.</summary>
-    private static string DescribeBitsSource(PlanningOptions options) => options.Method == "cloud-jpeg"
+    internal static string DescribeBitsSource(PlanningOptions options) => options.Method == "cloud-jpeg"
         ? $"jpeg: the quality chosen within ε on {(MediaSource.IsMedia(options.BitsSource) ? $"{options.BitsSource} (label-free: agreement with the full model's top-1)" : "the bundled calibration split, against its labels")}"
         : options.Method != "coach"
         ? "none: this method sends raw float32"
@@ -285,7 +285,7 @@ public static class PlanningSession
             var other => other,
         };
 
-    private static ICutBitsProvider BitsSource(PlanningOptions options, LayerGraph? graph)
+    internal static ICutBitsProvider BitsSource(PlanningOptions options, LayerGraph? graph)
     {
         string calib = options.BitsSource;
         if (calib == "none")
