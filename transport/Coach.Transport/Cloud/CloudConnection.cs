@@ -32,7 +32,7 @@ internal sealed partial class CloudConnection : ITailRequester
     private int _goodbyeSent;
     private int _violated;
     private bool _shutdownRequested;
-    private TailModel? _tail;
+    private IRequestStage? _tail;
 
     public CloudConnection(CloudServer server, SocketConnection transport, uint id)
     {
@@ -309,7 +309,7 @@ internal sealed partial class CloudConnection : ITailRequester
 
     private void HandleRequest(in Frame frame, long firstByteMicros, long lastByteMicros)
     {
-        TailModel tail = _tail!;
+        IRequestStage tail = _tail!;
         int length = frame.PayloadLength;
         byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
         frame.Payload.CopyTo(data);

@@ -212,18 +212,65 @@ public static class PipelinePlanWriter
         {
             File.Delete(stale);
         }
+        foreach (var stale in Directory.EnumerateDirectories(directory, "hop-*"))
+        {
+            Directory.Delete(stale, recursive: true);
+        }
         var before = new bool[graph.Nodes.Count];
         for (int j = 0; j < plan.Stages.Count; j++)
         {
             var split = ModelSplitter.SplitStage(graph, before, plan.Stages[j].IdealThroughHere, $"stage{j + 1}");
             if (split.Model is not null)
             {
-                File.WriteAllBytes(Path.Combine(directory, $"stage-{j + 1}.onnx"), split.Model.ToByteArray());
+                byte[] bytes = split.Model.ToByteArray();
+                File.WriteAllBytes(Path.Combine(directory, $"stage-{j + 1}.onnx"), bytes);
+                if (j > 0)
+                {
+                    WriteHop(directory, document, j + 1, bytes);
+                }
             }
             before = plan.Stages[j].IdealThroughHere;
         }
         File.WriteAllText(Path.Combine(directory, PipelinePlanningSession.PlanFile), document.ToJson());
     }
+
+    /// <summary>The folder of stage <paramref name="stage"/>'s hop: what the device before it connects to.</summary>
+    public static string HopDirectory(int stage) => $"hop-{stage}";
+
+    /// <summary>The plan id a device says in its Hello to reach stage <paramref name="stage"/> of pipeline <paramref name="pipelineId"/>.</summary>
+    public static string HopPlanId(string pipelineId, int stage) => $"{pipelineId}-hop{stage}";
+
+    /// <summary>
+    /// DIR/hop-J/: a coach.plan/1 plan whose cut tensors are what stage J receives (wire order and bits of the link before
+    /// it) and whose tail.onnx is stage J's model. coach-cloud serves the last hop as it serves any plan; coach-relay
+    /// serves the hops between with its stage in place of a tail (docs/edgepipe.md §7).
+    /// </summary>
+    private static void WriteHop(string directory, PipelinePlanDocument document, int stage, byte[] model)
+    {
+        var doc = document.Stages[stage - 1];
+        var link = document.Stages[stage - 2].Link!;
+        var hop = Path.Combine(directory, HopDirectory(stage));
+        Directory.CreateDirectory(hop);
+        File.WriteAllBytes(Path.Combine(hop, PlanDirectoryTail), model);
+        var plan = new PlanDocument
+        {
+            Id = HopPlanId(document.Id, stage),
+            Method = "pipeline",
+            Model = document.Model,
+            ModelSha256 = document.Model.Sha256,
+            Epsilon = document.Epsilon,
+            BandwidthBps = link.RateBps,
+            FrameOverheadMs = link.FrameOverheadMs,
+            CutTensors = link.CutTensors,
+            Bits = link.Bits,
+            TCloudMs = doc.TMs,
+            Tail = doc.Model! with { File = PlanDirectoryTail },
+            Note = $"stage {stage} of {document.K} ({doc.Device}) of pipeline {document.Id}",
+        };
+        File.WriteAllText(Path.Combine(hop, "plan.json"), plan.ToJson());
+    }
+
+    private const string PlanDirectoryTail = "tail.onnx";
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, AllowTrailingCommas = true, ReadCommentHandling = JsonCommentHandling.Skip)]
