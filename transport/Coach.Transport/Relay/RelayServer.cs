@@ -33,6 +33,12 @@ public sealed record RelayOptions
 
     public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
 
+    /// <summary>Emulates a device this many times slower: the stage's compute is stretched to that multiple of its measured time (1 = off).</summary>
+    public double Slowdown { get; init; } = 1;
+
+    /// <summary>Paces the link to the next hop at this rate in bit/s (an emulated link); null = unshaped.</summary>
+    public double? NextLinkBitsPerSecond { get; init; }
+
     /// <summary>Most requests forwarded and unanswered at once.</summary>
     public int Window { get; init; } = 32;
 }
@@ -76,14 +82,15 @@ public sealed class RelayServer : IAsyncDisposable
         var stageDoc = pipeline.Stages[options.Stage - 1];
         var hop = PlanDirectory.Load(Path.Combine(options.PipelineDirectory, PipelinePlanWriter.HopDirectory(options.Stage)));
         string? modelPath = stageDoc.Model is { } part ? Path.Combine(options.PipelineDirectory, part.File) : null;
-        var stage = new RelayStage(hop, stageDoc, modelPath, options.StageSettings ?? new SessionSettings { Providers = [ExecutionProvider.Cpu], IntraOpThreads = 1 }, options.Log);
+        var stage = new RelayStage(hop, stageDoc, modelPath, options.StageSettings ?? new SessionSettings { Providers = [ExecutionProvider.Cpu], IntraOpThreads = 1 }, options.Log, options.Slowdown);
         var hello = new HelloMessage
         {
             ClientId = options.ServerId,
             ModelSha256 = Convert.FromHexString(pipeline.Model.Sha256),
             PlanId = PipelinePlanWriter.HopPlanId(pipeline.Id, options.Stage + 1),
         };
-        var next = new ResendingLink(options.Next, hello, options.NextKey, stage, options.Log, options.Window);
+        var next = new ResendingLink(options.Next, hello, options.NextKey, stage, options.Log, options.Window,
+            options.NextLinkBitsPerSecond is { } rate ? new LinkShaper(rate) : null);
         stage.Attach(next);
         try
         {

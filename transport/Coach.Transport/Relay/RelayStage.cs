@@ -23,8 +23,12 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
     private readonly long[] _receivedElements;
     private readonly Forward[] _forwards;
     private readonly Channel<TailJob> _queue = Channel.CreateUnbounded<TailJob>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Frames computed and waiting for the link: the stage computes the next frame while the link sends this one.</summary>
+    private readonly Channel<(ulong Id, byte[] Frame)> _outbox = Channel.CreateBounded<(ulong, byte[])>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+    private readonly Task _sendLoop;
     private readonly ConcurrentDictionary<ulong, (ITailRequester Requester, ulong UpstreamId)> _waiting = new();
     private readonly Action<string> _log;
+    private readonly Edge.EmulatedDeviceClock _device;
     private readonly Task _loop;
     private ResendingLink? _next;
     private long _nextId;
@@ -34,8 +38,9 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
     /// <summary>One tensor the next link carries: from the stage model's outputs, or relayed from what came in.</summary>
     private readonly record struct Forward(string Name, int Bits, int[] Shape, int OutputIndex, int ReceivedOrdinal);
 
-    public RelayStage(PlanDirectory hop, PipelineStageDocument stage, string? stageModelPath, SessionSettings settings, Action<string> log)
+    public RelayStage(PlanDirectory hop, PipelineStageDocument stage, string? stageModelPath, SessionSettings settings, Action<string> log, double slowdown = 1)
     {
+        _device = new Edge.EmulatedDeviceClock(slowdown);
         ArgumentNullException.ThrowIfNull(hop);
         ArgumentNullException.ThrowIfNull(stage);
         var link = stage.Link ?? throw new InvalidDataException($"stage {stage.Index} ({stage.Device}) is the pipeline's last: the cloud (coach-cloud) serves it, not a relay");
@@ -64,6 +69,7 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
             return new Forward(c.Name, c.Bits, [.. c.Shape.Select(d => checked((int)d))], output, output >= 0 ? -1 : received);
         })];
         _loop = Task.Factory.StartNew(LoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _sendLoop = Task.Run(SendLoopAsync);
     }
 
     public PlanDirectory Plan { get; }
@@ -153,12 +159,27 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
             _waiting[id] = (job.Requester, job.RequestId);
             try
             {
-                await _next!.SendAsync(id, frame, _stopping.Token).ConfigureAwait(false);
+                await _outbox.Writer.WriteAsync((id, frame), _stopping.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
+            catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException or ChannelClosedException)
             {
                 return;
             }
+        }
+        _outbox.Writer.TryComplete();
+    }
+
+    private async Task SendLoopAsync()
+    {
+        try
+        {
+            await foreach (var (id, frame) in _outbox.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                await _next!.SendAsync(id, frame, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
+        {
         }
     }
 
@@ -191,7 +212,9 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
                 }
                 inputs[i] = new NamedTensor(part.Inputs[i], tensor);
             }
+            long start = MonotonicClock.NowMicros;
             produced = _session.Run(inputs, part.Outputs);
+            _device.Dilate(start, MonotonicClock.NowMicros);
         }
 
         int capacity = 0;
@@ -250,6 +273,7 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
         _queue.Writer.TryComplete();
         _stopping.Cancel();
         _loop.Wait(TimeSpan.FromSeconds(5));
+        _sendLoop.Wait(TimeSpan.FromSeconds(5));
         _stopping.Dispose();
         _session?.Dispose();
     }

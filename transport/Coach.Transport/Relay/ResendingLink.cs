@@ -37,6 +37,7 @@ public sealed class ResendingLink : IAsyncDisposable
     private readonly SemaphoreSlim _window;
     private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
+    private readonly LinkShaper? _shaper;
     private EdgeClient? _client;
     private int _epoch;
     private bool _connecting;
@@ -49,8 +50,10 @@ public sealed class ResendingLink : IAsyncDisposable
     /// <param name="hello">The Hello for it (the plan id of its hop).</param>
     /// <param name="key">Pre-shared key the next device checks; null when it runs without authentication.</param>
     /// <param name="window">Most requests unanswered at once (kept within the next hop's in-flight limit).</param>
-    public ResendingLink(EndPoint next, HelloMessage hello, PreSharedKey? key, IHopAnswerSink sink, Action<string>? log = null, int window = 32)
+    /// <param name="shaper">Paces the frames to a link rate (a bench's emulated link); null = as fast as the socket takes them.</param>
+    public ResendingLink(EndPoint next, HelloMessage hello, PreSharedKey? key, IHopAnswerSink sink, Action<string>? log = null, int window = 32, LinkShaper? shaper = null)
     {
+        _shaper = shaper;
         ArgumentNullException.ThrowIfNull(next);
         ArgumentNullException.ThrowIfNull(hello);
         ArgumentNullException.ThrowIfNull(sink);
@@ -128,6 +131,10 @@ public sealed class ResendingLink : IAsyncDisposable
         await _writing.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (_shaper is not null)
+            {
+                await _shaper.AcquireAsync(frame.Length).ConfigureAwait(false);
+            }
             client.Output.Write(frame);
             var flushed = await client.Output.FlushAsync().ConfigureAwait(false);
             if (flushed.IsCompleted)
