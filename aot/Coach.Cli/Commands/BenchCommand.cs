@@ -25,5 +25,6 @@ internal static class BenchCommand
         yield return BenchSplitCommand.Create();
         yield return BenchEntropyCommand.Create();
         yield return BenchFleetCommand.Create();
+        yield return BenchPipeCommand.Create();
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Coach.Engine.Calibration;
 using Coach.Engine.Graph;
 using Coach.Engine.Planning;
+using Coach.Engine.Planning.MultiStage;
 using Coach.Engine.Profiling;
 using Coach.Engine.Splitting;
 using Coach.Native.OnnxRuntime;
@@ -36,15 +37,21 @@ internal static class PlanCommand
         var inputCodec = new Option<string?>("--input-codec") { Description = "COACH's compressed input cut: jpeg (the frame as JPEG at the quality the codec calibration picks within ε, a candidate beside the layer cuts; the default for a model file) or none (layer cuts only); docs/planner.md §5.4" };
         var output = new Option<string?>("--out") { Description = "folder for head.onnx, tail.onnx and plan.json" };
         var json = new Option<bool>("--json") { Description = "print the plan as one JSON object" };
+        var devices = new Option<string?>("--devices") { Description = "a device chain file (schema coach.devices/1, docs/edgepipe.md §4): plan k stages across its edge devices and the cloud, write stage-N.onnx and pipeline.json to --out; --edge-profile is the profile of the devices the file gives none" };
         var explain = new Option<bool>("--explain") { Description = "print the stage picture in words and the size of the search space" };
         var command = new Command("plan", "choose the partition and bits (COACH or a baseline), split the model, write plan.json")
         {
-            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, arrivalFps, exitRate, maxCut, wireCoding, inputCodec, output, json, explain,
+            model, edgeProfile, slowdown, cloudProfile, bandwidth, bandwidthRange, tmax, epsilon, method, calib, calibFrames, calibMargin, edgeOverhead, overhead, dadsLoad, arrivalFps, exitRate, maxCut, wireCoding, inputCodec, output, json, explain, devices,
         };
         command.SetAction(parse =>
         {
             try
             {
+                if (parse.GetValue(devices) is { } devicesFile)
+                {
+                    return RunPipeline(parse.GetValue(model)!, devicesFile, parse.GetValue(edgeProfile), parse.GetValue(epsilon), parse.GetValue(calib)!,
+                        parse.GetValue(calibFrames), parse.GetValue(calibMargin), parse.GetValue(output), parse.GetValue(json));
+                }
                 return Run(
                     parse.GetValue(model)!, parse.GetValue(edgeProfile), parse.GetValue(slowdown), parse.GetValue(cloudProfile),
                     parse.GetValue(bandwidth)!, parse.GetValue(bandwidthRange), parse.GetValue(tmax), parse.GetValue(epsilon), parse.GetValue(method)!,
@@ -52,10 +59,11 @@ internal static class PlanCommand
                     parse.GetValue(exitRate), parse.GetValue(maxCut), parse.GetValue(wireCoding)!, parse.GetValue(inputCodec), parse.GetValue(output), parse.GetValue(json), parse.GetValue(explain));
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException
-                or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException or UnauthorizedAccessException)
+                or ModelGraphException or ProfileMismatchException or PlanInfeasibleException or InvalidCutException or OrtException or UnauthorizedAccessException
+                or MemoryBudgetException)
             {
                 Console.Error.WriteLine($"coach plan: {e.Message}");
-                return e is PlanInfeasibleException ? 4 : 1;
+                return e is PlanInfeasibleException or MemoryBudgetException ? 4 : 1;
             }
         });
         return command;
@@ -123,6 +131,38 @@ internal static class PlanCommand
             {
                 Console.WriteLine($"  {choice.Reason}");
             }
+        }
+        return 0;
+    }
+
+    /// <summary>k stages across a device chain (docs/edgepipe.md): one JSON plan with every stage's T, memory and bits.</summary>
+    private static int RunPipeline(string modelArg, string devicesFile, string? referenceProfile, double epsilon, string calib, int? calibFrames, double calibMargin,
+        string? outDir, bool json)
+    {
+        var result = PipelinePlanningSession.Run(new PipelinePlanningOptions
+        {
+            Model = modelArg,
+            DevicesFile = devicesFile,
+            ReferenceProfile = referenceProfile,
+            Epsilon = epsilon,
+            BitsSource = calib,
+            CalibrationFrames = calibFrames,
+            CalibrationMargin = calibMargin,
+            OutputDirectory = outDir,
+        });
+        var doc = result.Document;
+        if (json)
+        {
+            Console.WriteLine(doc.ToJson(indented: false));
+            return 0;
+        }
+        Console.WriteLine($"{doc.K} stages: bottleneck {doc.BottleneckMs:F3} ms ({doc.ThroughputFps:F1} fps), serial latency {doc.SerialLatencyMs:F3} ms, planner {doc.PlannerMs:F1} ms"
+            + $" ({doc.Ideals} ideals, {doc.NestedPairs} nested pairs, {doc.OrdersTried} orders){(outDir is null ? "" : $" -> {outDir}")}");
+        foreach (var s in doc.Stages)
+        {
+            var budget = s.MemoryBudgetBytes is { } b ? $" of {b / 1e6:F1} MB" : "";
+            var link = s.Link is { } l ? $"; sends [{string.Join(", ", l.CutTensors.Select(c => $"{c.Name}@{c.Bits}b"))}] T_link {l.TMs:F3} ms" : "";
+            Console.WriteLine($"  {s.Index}. {s.Device}: {s.Layers} layers, T {s.TMs:F3} ms, memory {s.MemoryBytes / 1e6:F1} MB{budget}{link}");
         }
         return 0;
     }

@@ -331,7 +331,7 @@ public static class PlanningSession
     }
 
     /// <summary>What plan.json records as the bits' source.</summary>
-    private static string DescribeBitsSource(PlanningOptions options) => options.Method is "cloud-jpeg" or "cloud-h264"
+    internal static string DescribeBitsSource(PlanningOptions options) => options.Method is "cloud-jpeg" or "cloud-h264"
         ? $"{(options.Method == "cloud-h264" ? "h264: the rate factor" : "jpeg: the quality")} chosen within ε on {(MediaSource.IsMedia(options.BitsSource) ? $"{options.BitsSource} (label-free: agreement with the full model's top-1)" : "the bundled calibration split, against its labels")}"
         : options.Method != "coach"
         ? "none: this method sends raw float32"
@@ -343,7 +343,7 @@ public static class PlanningSession
             var other => other,
         };
 
-    private static ICutBitsProvider BitsSource(PlanningOptions options, LayerGraph? graph)
+    internal static ICutBitsProvider BitsSource(PlanningOptions options, LayerGraph? graph)
     {
         string calib = options.BitsSource;
         if (calib == "none")

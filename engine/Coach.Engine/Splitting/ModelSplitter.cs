@@ -10,6 +10,9 @@ namespace Coach.Engine.Splitting;
 /// <param name="TailInputs">Names the tail reads: the cut tensors.</param>
 public sealed record SplitModels(ModelProto? Head, ModelProto? Tail, IReadOnlyList<string> HeadOutputs, IReadOnlyList<string> TailInputs);
 
+/// <summary>One stage of a multi-stage split: its model (null for a stage without layers), the values it reads and those it produces for later stages and as model outputs.</summary>
+public sealed record StageModel(ModelProto? Model, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
+
 /// <summary>The requested cut does not separate the model; the message names the value at fault.</summary>
 public sealed class InvalidCutException : Exception
 {
@@ -166,6 +169,74 @@ public static class ModelSplitter
             ? BuildPart(graph, tail, cut, tailOutputs, "tail", batchDynamic)
             : null;
         return new SplitModels(headModel, tailModel, [.. headOutputs.Select(t => t.Name)], [.. cut.Select(t => t.Name)]);
+    }
+
+    /// <summary>
+    /// One stage of a multi-stage plan (docs/edgepipe.md §1): the layers of <paramref name="through"/> not in
+    /// <paramref name="before"/>, two nested ideals. Its inputs are the values its layers read that earlier stages
+    /// produced (or model inputs); its outputs the values it produces that a later stage reads, then the model outputs
+    /// it produces. Values produced earlier and read later pass it by: the relay forwards them as received, they are not
+    /// outputs of its model. A stage without layers has no model.
+    /// </summary>
+    public static StageModel SplitStage(LayerGraph graph, IReadOnlyList<bool> before, IReadOnlyList<bool> through, string part)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(through);
+        int n = graph.Nodes.Count;
+        if (before.Count != n || through.Count != n)
+        {
+            throw new ArgumentException($"expected {n} layer flags for each ideal, got {before.Count} and {through.Count}");
+        }
+        var stage = new bool[n];
+        foreach (var node in graph.Nodes)
+        {
+            if (before[node.Index] && !through[node.Index])
+            {
+                throw new InvalidCutException($"layer '{node.Name}' is in the earlier ideal but not in the later one: the stage's ideals must be nested");
+            }
+            foreach (var p in node.Predecessors)
+            {
+                if (through[node.Index] && !through[p])
+                {
+                    throw new InvalidCutException($"layer '{node.Name}' reads from '{graph.Nodes[p].Name}', which comes after its stage: the ideal must be downward closed");
+                }
+                if (before[node.Index] && !before[p])
+                {
+                    throw new InvalidCutException($"layer '{node.Name}' reads from '{graph.Nodes[p].Name}', which comes after its stage: the earlier ideal must be downward closed");
+                }
+            }
+            stage[node.Index] = through[node.Index] && !before[node.Index];
+        }
+        var inputs = new SortedSet<int>();
+        var outputs = new SortedSet<int>();
+        var modelOutputs = new HashSet<int>(graph.OutputTensors);
+        foreach (var node in graph.Nodes.Where(x => stage[x.Index]))
+        {
+            foreach (var k in node.Inputs)
+            {
+                var t = graph.Tensors[k];
+                if (t.Role == TensorRole.ModelInput || (t.Role != TensorRole.Parameter && t.Producer >= 0 && !stage[t.Producer]))
+                {
+                    inputs.Add(k);
+                }
+            }
+        }
+        foreach (var t in graph.Tensors.Where(t => t.Producer >= 0 && t.Role != TensorRole.Parameter && stage[t.Producer]))
+        {
+            if (t.Consumers.Any(c => !through[c]))
+            {
+                outputs.Add(t.Index);
+            }
+        }
+        var ordered = outputs.Concat(graph.OutputTensors.Where(k => graph.Tensors[k].Producer >= 0 && stage[graph.Tensors[k].Producer] && !outputs.Contains(k))).ToList();
+        if (!stage.Any(x => x))
+        {
+            return new StageModel(null, [], []);
+        }
+        bool batchDynamic = graph.InputTensors.Any(i => graph.Tensors[i].DynamicBatch);
+        var model = BuildPart(graph, stage, [.. inputs.Select(k => graph.Tensors[k])], [.. ordered.Select(k => graph.Tensors[k])], part, batchDynamic);
+        return new StageModel(model, [.. inputs.Select(k => graph.Tensors[k].Name)], [.. ordered.Select(k => graph.Tensors[k].Name)]);
     }
 
     private static ModelProto BuildPart(LayerGraph graph, bool[] layers, IReadOnlyList<GraphTensor> inputs, IReadOnlyList<GraphTensor> outputs, string part, bool batchDynamic)

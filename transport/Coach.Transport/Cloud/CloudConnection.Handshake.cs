@@ -158,7 +158,7 @@ internal sealed partial class CloudConnection
             return false;
         }
 
-        TailModel tail;
+        IRequestStage tail;
         try
         {
             tail = _server.GetTail(plan);

@@ -33,7 +33,7 @@ internal sealed partial class CloudConnection : ITailRequester
     private int _violated;
     private int _closed;
     private bool _shutdownRequested;
-    private TailModel? _tail;
+    private IRequestStage? _tail;
 
     public CloudConnection(CloudServer server, SocketConnection transport, uint id)
     {
@@ -314,7 +314,7 @@ internal sealed partial class CloudConnection : ITailRequester
 
     private void HandleRequest(in Frame frame, long firstByteMicros, long lastByteMicros)
     {
-        TailModel tail = _tail!;
+        IRequestStage tail = _tail!;
         int length = frame.PayloadLength;
         byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
         frame.Payload.CopyTo(data);

@@ -16,7 +16,7 @@ namespace Coach.Transport.Cloud;
 public sealed class CloudServer : IAsyncDisposable
 {
     private readonly Dictionary<string, PlanDirectory> _plansByHash = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Lazy<TailModel>> _tails = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<IRequestStage>> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<uint, Task> _connections = new();
     private readonly ConcurrentDictionary<uint, SocketConnection> _transports = new();
     private readonly ConcurrentDictionary<uint, CloudConnection> _live = new();
@@ -133,7 +133,9 @@ public sealed class CloudServer : IAsyncDisposable
         {
             // Re-alignment measures and bridges every tail before the first edge arrives.
             PreloadTails();
-            _realigner = FragmentRealigner.Start(Options, _plansByHash.Values.Select(GetTail).ToArray());
+            _realigner = FragmentRealigner.Start(Options, _plansByHash.Values.Select(GetTail)
+                .Select(stage => stage as TailModel ?? throw new InvalidOperationException($"re-alignment bridges cloud tails; {stage.Describe()} is another kind of stage: serve it without --realign"))
+                .ToArray());
         }
 
         _acceptLoop = AcceptLoopAsync(listener);
@@ -264,7 +266,7 @@ public sealed class CloudServer : IAsyncDisposable
             await _realigner.DisposeAsync().ConfigureAwait(false);
         }
 
-        foreach (Lazy<TailModel> tail in _tails.Values)
+        foreach (Lazy<IRequestStage> tail in _tails.Values)
         {
             if (tail.IsValueCreated)
             {
@@ -300,13 +302,13 @@ public sealed class CloudServer : IAsyncDisposable
             ?? (tailName.Length == 0 ? null : _plansByHash.Values.FirstOrDefault(p => p.Id == tailName || Path.GetFileName(p.DirectoryPath) == tailName));
     }
 
-    internal TailModel GetTail(PlanDirectory plan)
+    internal IRequestStage GetTail(PlanDirectory plan)
     {
-        Lazy<TailModel> lazy = _tails.GetOrAdd(plan.PlanHashHex, _ => new Lazy<TailModel>(() =>
+        Lazy<IRequestStage> lazy = _tails.GetOrAdd(plan.PlanHashHex, _ => new Lazy<IRequestStage>(() =>
         {
             long start = MonotonicClock.NowMicros;
-            TailModel tail = TailModel.Load(plan, Options, Metrics.ForPlan(plan.Id));
-            Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: inputs {string.Join(", ", tail.Inputs.Select(i => $"{i.Name}[{string.Join('x', i.FrameShape)}]"))}, {(tail.OutputFrameShape.Length == 1 ? $"{tail.ClassCount} classes" : $"output [{string.Join('x', tail.OutputFrameShape)}] (not class scores: the answer's label is its argmax)")}, batch ≤ {tail.MaxBatch}, provider {tail.Session.Provider}");
+            IRequestStage tail = Options.StageFactory is { } factory ? factory(plan, Options, Metrics.ForPlan(plan.Id)) : TailModel.Load(plan, Options, Metrics.ForPlan(plan.Id));
+            Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: {tail.Describe()}");
             return tail;
         }, LazyThreadSafetyMode.ExecutionAndPublication));
         try
@@ -315,7 +317,7 @@ public sealed class CloudServer : IAsyncDisposable
         }
         catch
         {
-            _tails.TryRemove(new KeyValuePair<string, Lazy<TailModel>>(plan.PlanHashHex, lazy));
+            _tails.TryRemove(new KeyValuePair<string, Lazy<IRequestStage>>(plan.PlanHashHex, lazy));
             throw;
         }
     }

@@ -11,6 +11,9 @@ public sealed record CloudServerOptions
     /// <summary>Where to listen; port 0 picks a free port (see <see cref="CloudServer.LocalEndPoint"/>).</summary>
     public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 7400);
 
+    /// <summary>Makes what serves a plan's requests in place of its tail (a relay's stage, docs/edgepipe.md); null = the tail.</summary>
+    internal Func<PlanDirectory, CloudServerOptions, CloudMetrics, IRequestStage>? StageFactory { get; init; }
+
     /// <summary>Largest batch formed from requests that share a tail.</summary>
     public int MaxBatch { get; init; } = 8;
 

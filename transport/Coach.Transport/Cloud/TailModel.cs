@@ -16,7 +16,7 @@ public sealed record TailInput(int Ordinal, string Name, long[] FrameShape, int 
 /// as <see cref="TailJob"/>s and are answered through their <see cref="ITailRequester"/>, so the tail
 /// knows nothing of connections. Running a batch is in TailModel.Batch.cs.
 /// </summary>
-public sealed partial class TailModel : IDisposable
+public sealed partial class TailModel : IDisposable, IRequestStage
 {
     private readonly CloudMetrics _metrics;
     private readonly Action<string> _log;
@@ -237,6 +237,11 @@ public sealed partial class TailModel : IDisposable
 
         return ReasonCode.None;
     }
+
+    void IRequestStage.Enqueue(TailJob job) => Enqueue(job);
+
+    string IRequestStage.Describe() =>
+        $"inputs {string.Join(", ", Inputs.Select(i => $"{i.Name}[{string.Join('x', i.FrameShape)}]"))}, {(OutputFrameShape.Length == 1 ? $"{ClassCount} classes" : $"output [{string.Join('x', OutputFrameShape)}] (not class scores: the answer's label is its argmax)")}, batch ≤ {MaxBatch}, provider {Session.Provider}";
 
     internal void Enqueue(TailJob job)
     {

@@ -192,6 +192,25 @@ public ref struct RequestFrameWriter
         return coded;
     }
 
+    /// <summary>
+    /// Copies a tensor as it was received (its encoding, parameters, shape and bytes) under a new ordinal: what a relay
+    /// forwards for a value a later stage reads (docs/edgepipe.md §1), without quantizing it a second time.
+    /// </summary>
+    public void AddEncoded(int ordinal, in WireTensor received, ReadOnlySpan<byte> data)
+    {
+        int[] shape = new int[received.Rank];
+        for (int d = 0; d < shape.Length; d++)
+        {
+            shape[d] = received.Dims[d];
+        }
+
+        var lengthSlot = WriteDescriptor(ordinal, shape, checked((int)received.ElementCount), received.Bits, out Span<byte> parameters, out Span<byte> compression);
+        compression[0] = (byte)received.Compression;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthSlot, data.Length);
+        data.CopyTo(_payload.Reserve(data.Length));
+        WriteParameters(parameters, received.Scale, received.ZeroPoint);
+    }
+
     /// <summary>Sends <paramref name="values"/> unquantized (raw little-endian float32, bits = 32).</summary>
     public void AddRaw(int ordinal, ReadOnlySpan<float> values, ReadOnlySpan<int> shape)
     {
