@@ -24,5 +24,6 @@ internal static class BenchCommand
         yield return BenchChaosCommand.Create();
         yield return BenchSplitCommand.Create();
         yield return BenchEntropyCommand.Create();
+        yield return BenchCodedCommand.Create();
     }
 }

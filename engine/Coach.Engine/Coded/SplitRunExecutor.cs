@@ -60,7 +60,8 @@ public sealed class SplitRunExecutor : IDisposable
         }
     }
 
-    internal static int RowLength(long[] shape)
+    /// <summary>Values per row: the product of the axes after the rows (axis 2).</summary>
+    public static int RowLength(long[] shape)
     {
         long n = 1;
         for (int i = 3; i < shape.Length; i++)

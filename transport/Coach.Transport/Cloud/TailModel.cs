@@ -31,6 +31,7 @@ public sealed partial class TailModel : IDisposable
     /// load libturbojpeg).</summary>
     private Native.Imaging.TurboJpeg? _jpeg;
     private byte[] _rgb = [];
+    private readonly Func<double>? _slowdown;
 
     private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, long[] outputFrameShape, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
     {
@@ -44,6 +45,7 @@ public sealed partial class TailModel : IDisposable
         _maxWait = options.MaxWait;
         _metrics = metrics;
         _log = options.Log;
+        _slowdown = options.ComputeSlowdown;
         _queue = Channel.CreateUnbounded<TailJob>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
         _loop = Task.Factory.StartNew(BatchLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
