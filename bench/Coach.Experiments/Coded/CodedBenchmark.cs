@@ -30,6 +30,12 @@ public sealed record CodedBenchSettings
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>
+    /// Every worker emulates a device this many times slower than this machine (its compute stretched by waiting, as
+    /// <c>coach-edge --emulate-slowdown</c> does), so that n workers on a 2-core machine compute side by side as n devices would.
+    /// </summary>
+    public double DeviceSlowdown { get; init; } = 10;
+
     /// <summary>A worker that has not answered by then is passed over (the master computes its slices).</summary>
     public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(2);
 }
@@ -88,7 +94,7 @@ public static class CodedBenchmark
             var mixture = new List<double>();
             for (int copy = 0; copy < n; copy++)
             {
-                mixture.AddRange(perMac.Select(v => copy == 0 ? v * settings.Slowdown : v));
+                mixture.AddRange(perMac.Select(v => v * settings.DeviceSlowdown * (copy == 0 ? settings.Slowdown : 1)));
             }
 
             var planning = new CodedSplitSettings(n, new EmpiricalLatency(mixture), settings.KillOne ? 0.5 / n : 0, 1e9, 150e-6, 1e-9, perMac.Average());
@@ -138,6 +144,10 @@ public static class CodedBenchmark
             }
 
             await using var pool = await CodedWorkerPool.ConnectAsync(endpoints, plans, cancellationToken).ConfigureAwait(false);
+            foreach (var p in processes)
+            {
+                await SetSlowdownAsync(p, settings.DeviceSlowdown).ConfigureAwait(false);
+            }
             var frames = BundledData.Load(DataSplit.Test);
             var latencies = SchemeNames.Select(_ => new List<double>()).ToArray();
             var correct = new int[3];
@@ -168,10 +178,10 @@ public static class CodedBenchmark
                     int next = random.Next(n);
                     if (slow >= 0 && slow != next)
                     {
-                        await SetSlowdownAsync(processes[slow], 1).ConfigureAwait(false);
+                        await SetSlowdownAsync(processes[slow], settings.DeviceSlowdown).ConfigureAwait(false);
                     }
 
-                    await SetSlowdownAsync(processes[next], settings.Slowdown).ConfigureAwait(false);
+                    await SetSlowdownAsync(processes[next], settings.DeviceSlowdown * settings.Slowdown).ConfigureAwait(false);
                     slow = next;
                     await Task.Delay(5, cancellationToken).ConfigureAwait(false);
                 }
@@ -220,6 +230,7 @@ public static class CodedBenchmark
                 w.WriteNumber("workers", n);
                 w.WriteNumber("frames", frames0);
                 w.WriteNumber("straggler_slowdown", settings.Slowdown);
+                w.WriteNumber("device_slowdown", settings.DeviceSlowdown);
                 w.WriteNumber("killed_worker", killedWorker);
                 w.WriteNumber("killed_at_frame", killedAt);
                 w.WriteNumber("coded_vs_uncoded_p95_latency", P95(0) / P95(1));

@@ -177,8 +177,9 @@ public sealed record CodedLayerChoice(string Layer, int N, int K, double Expecte
 /// Coded Inference System for Straggler Mitigation", arXiv:2501.06856, 2025): the layer's expected latency is
 /// encoding + transfer + the k-th fastest of the n workers' subtask times + decoding, where a smaller k means bigger
 /// subtasks and a larger k less redundancy (docs/coded.md §3). The objective is not convex in integer k; CoCoI minimises
-/// a continuous approximation and rounds. Here the approximation gives k° and the exact expectation then decides
-/// between ⌊k°⌋ and ⌈k°⌉ (and their neighbours); <see cref="ExactOptimum"/> enumerates every k for the tests.
+/// a continuous approximation and rounds. Here the approximation's k° is reported beside the choice, and the choice is
+/// the exact expectation's minimum over every k (<see cref="ExactOptimum"/>): n is a handful of devices, and the
+/// approximation misses the failure cliff (docs/coded.md §3.3).
 /// </summary>
 public static class CodedSplitPlanner
 {
@@ -242,18 +243,9 @@ public static class CodedSplitPlanner
             }
         }
 
-        int chosen = 1;
-        double chosenSeconds = double.PositiveInfinity;
-        for (int k = Math.Max(1, (int)Math.Floor(bestK) - 1); k <= Math.Min(n, (int)Math.Ceiling(bestK) + 1); k++)
-        {
-            double v = ExpectedSeconds(layer, s, n, k);
-            if (v < chosenSeconds)
-            {
-                chosenSeconds = v;
-                chosen = k;
-            }
-        }
-
+        // The approximation spreads failures over the mean number of survivors and so misses the cliff where fewer than k
+        // survive; with n this small the exact expectation of every k is cheap, and it decides.
+        var (chosen, chosenSeconds) = ExactOptimum(layer, s);
         return new CodedLayerChoice(layer.Name, n, chosen, chosenSeconds, ExpectedSeconds(layer, s, n, n), layer.LayerMacs * s.MasterSecondsPerMac, bestK);
     }
 
