@@ -26,5 +26,6 @@ internal static class BenchCommand
         yield return BenchEntropyCommand.Create();
         yield return BenchFleetCommand.Create();
         yield return BenchPipeCommand.Create();
+        yield return BenchCodedCommand.Create();
     }
 }

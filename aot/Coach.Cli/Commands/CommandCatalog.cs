@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return DataCommand.Create();
         yield return ModelsCommand.Create();
         yield return BenchCommand.Create();
+        yield return CodedCommand.Create();
         yield return PlanCommand.Create();
         yield return ProfileCommand.Create();
         yield return CalibrateOnlineCommand.Create();

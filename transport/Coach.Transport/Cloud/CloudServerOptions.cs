@@ -46,6 +46,12 @@ public sealed record CloudServerOptions
     /// <summary>Extra delay before each batch of answers is written (fault injection: a slow cloud); see <see cref="CloudServer.ResponseDelay"/>.</summary>
     public TimeSpan ResponseDelay { get; init; }
 
+    /// <summary>
+    /// Read before each batch: a factor ≥ 1 stretches the batch's compute to that multiple of its measured time by
+    /// waiting on the tail's thread (fault injection: a straggling worker, docs/coded.md §4); null or ≤ 1 = off.
+    /// </summary>
+    public Func<double>? ComputeSlowdown { get; init; }
+
     /// <summary>Most connections served at once; more are rejected with <see cref="ReasonCode.ServerBusy"/>.</summary>
     public int MaxConnections { get; init; } = 1024;
 

@@ -67,6 +67,11 @@ public sealed partial class TailModel
         }
 
         long computeMicros = MonotonicClock.NowMicros - computeStart;
+        if (_slowdown?.Invoke() is > 1 and var factor)
+        {
+            computeMicros = new Edge.EmulatedDeviceClock(factor).Dilate(computeStart, computeStart + computeMicros) - computeStart;
+        }
+
         _metrics.BatchRun(batch.Count, computeMicros);
         ReadOnlySpan<float> logits = buffers.Output.AsSpan<float>();
         for (int row = 0; row < batch.Count; row++)

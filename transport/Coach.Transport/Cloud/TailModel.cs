@@ -34,6 +34,7 @@ public sealed partial class TailModel : IDisposable, IRequestStage
     /// <summary>The batch thread's H.264 decoders, one per connection streaming this plan's frames (compression 4): a
     /// connection's requests are queued, and so decoded, in the order they arrived; a closed connection's decoder goes.</summary>
     private readonly Dictionary<ITailRequester, Native.Imaging.H264Decoder> _streams = new(ReferenceEqualityComparer.Instance);
+    private readonly Func<double>? _slowdown;
 
     private TailModel(PlanDirectory plan, InferenceSession session, TailInput[] inputs, string outputName, long[] outputFrameShape, int maxBatch, CloudServerOptions options, CloudMetrics metrics)
     {
@@ -47,6 +48,7 @@ public sealed partial class TailModel : IDisposable, IRequestStage
         _maxWait = options.MaxWait;
         _metrics = metrics;
         _log = options.Log;
+        _slowdown = options.ComputeSlowdown;
         _queue = Channel.CreateUnbounded<TailJob>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
         _loop = Task.Factory.StartNew(BatchLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }

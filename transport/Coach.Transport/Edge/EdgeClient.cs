@@ -40,7 +40,7 @@ public sealed class EdgeClient : IAsyncDisposable
         _connection = connection;
         _limits = limits;
         Ack = ack;
-        _logits = new float[Math.Min(limits.MaxLogits, 4096)];
+        _logits = new float[limits.MaxLogits]; // a coded slice answers its whole output as logits (docs/coded.md §4)
     }
 
     /// <summary>What the cloud granted in its HelloAck.</summary>
