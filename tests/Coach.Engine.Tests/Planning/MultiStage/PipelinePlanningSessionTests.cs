@@ -27,7 +27,8 @@ public sealed class PipelinePlanningSessionTests(ITestOutputHelper output) : IDi
         var coach = PlanningSession.Run(new PlanningOptions
         {
             Model = name, EdgeProfile = profile, CloudProfile = profile, EdgeSlowdown = BundledModelPlanTests.EdgeSlowdown,
-            Bandwidth = "10mbit", Method = "coach", BitsSource = "fixed:6",
+            // Layer cuts only: the k-stage planner cuts the graph; COACH's compressed input cut (docs/planner.md) is not a stage.
+            Bandwidth = "10mbit", Method = "coach", BitsSource = "fixed:6", InputCodec = "none",
         }).Document;
         var doc = pipe.Document;
         output.WriteLine($"{name}: COACH cut [{string.Join(", ", coach.CutTensors.Select(c => $"{c.Name}@{c.Bits}"))}] {coach.ThroughputFps:F2} fps; "
