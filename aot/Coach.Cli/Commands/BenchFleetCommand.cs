@@ -20,11 +20,12 @@ internal static class BenchFleetCommand
         var failoverEdges = new Option<int>("--failover-edges") { Description = "edges in the failover scenario (0: leave it out)", DefaultValueFactory = _ => 4 };
         var realignEdges = new Option<int>("--realign-edges") { Description = "edges in the mixed-plan scenario run with independent tails and with re-alignment (0: leave it out)", DefaultValueFactory = _ => 6 };
         var realignBudget = new Option<double>("--realign-budget-ms") { Description = "the cloud-side latency budget both runs of the mixed-plan scenario keep, ms", DefaultValueFactory = _ => 50 };
+        var overloadEdges = new Option<int>("--overload-edges") { Description = "edges in the overload scenario (the cloud in a CPU cgroup, shedding; 0: leave it out)", DefaultValueFactory = _ => 6 };
         var bin = new Option<string?>("--bin") { Description = "folder of the published coach-cloud and coach-edge (default dist/RID)" };
         var output = new Option<string?>("--out") { Description = "folder for the plans, /metrics scrapes and logs (default .cache/bench/fleet)" };
         var command = new Command("fleet", "many emulated edges with mixed plans and links against coach-cloud, and a failover behind HAProxy: throughput, p95 per edge, the cloud's batches, frames lost")
         {
-            quick, json, edges, seconds, fps, failoverEdges, realignEdges, realignBudget, bin, output,
+            quick, json, edges, seconds, fps, failoverEdges, realignEdges, realignBudget, overloadEdges, bin, output,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -57,6 +58,7 @@ internal static class BenchFleetCommand
                 FailoverEdges = parse.GetValue(failoverEdges),
                 RealignEdges = Math.Max(0, parse.GetValue(realignEdges)),
                 RealignBudgetMs = parse.GetValue(realignBudget),
+                OverloadEdges = Math.Max(0, parse.GetValue(overloadEdges)),
                 BinaryDirectory = parse.GetValue(bin),
                 WorkDirectory = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "bench", "fleet")),
             };

@@ -36,10 +36,11 @@ internal static class ServeCommand
         var realign = new Option<bool>("--realign") { Description = "fragment re-alignment: requests of a plan cut earlier run a bridge to a later plan's cut of the same model and join that tail's batches, when that spends less compute within --realign-budget-ms (docs/fleet.md §4)" };
         var realignBudget = new Option<double>("--realign-budget-ms") { Description = "cloud-side latency budget of each request that re-alignment keeps, ms", DefaultValueFactory = _ => 50.0 };
         var realignInterval = new Option<double>("--realign-interval-s") { Description = "how often the re-alignment is chosen again from the last period's request rates, seconds", DefaultValueFactory = _ => 1.0 };
+        var shed = new Option<int>("--shed-queue-depth") { Description = "shed a request (Error 310 Overloaded; the edge answers it itself) when this many requests of its plan already wait for the tail (0 = never)", DefaultValueFactory = _ => 0 };
         var metricsListen = new Option<string?>("--metrics-listen") { Description = "serve /metrics (Prometheus text) and /health (200 serving, 503 draining) over HTTP on this address:port, e.g. 127.0.0.1:9464" };
         var command = new Command("serve", "accept edge connections and answer their requests with the plans' tails")
         {
-            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain, metricsListen, realign, realignBudget, realignInterval,
+            listen, plans, maxBatch, maxWait, threads, logInterval, preload, keys, insecure, tlsCert, tlsKey, tlsClientCa, idle, handshake, maxConnections, delay, drain, metricsListen, realign, realignBudget, realignInterval, shed,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -128,6 +129,7 @@ internal static class ServeCommand
                 MaxBatch = result.GetValue(maxBatch),
                 MaxWait = TimeSpan.FromMilliseconds(result.GetValue(maxWait)),
                 Realign = result.GetValue(realign),
+                ShedQueueDepth = result.GetValue(shed),
                 RealignBudget = TimeSpan.FromMilliseconds(result.GetValue(realignBudget)),
                 RealignInterval = TimeSpan.FromSeconds(result.GetValue(realignInterval)),
                 LogInterval = TimeSpan.FromSeconds(result.GetValue(logInterval)),

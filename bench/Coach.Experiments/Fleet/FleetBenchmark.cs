@@ -30,6 +30,15 @@ public sealed record FleetSettings
     /// <summary>The cloud's max wait for batch company in the mixed-plan scenario (both runs).</summary>
     public double RealignMaxWaitMs { get; init; } = 5;
 
+    /// <summary>Edges of the overload scenario (the cloud held to a CPU quota, shedding past a queue depth); 0 = leave it out.</summary>
+    public int OverloadEdges { get; init; } = 6;
+
+    /// <summary>The overloaded cloud's CPU quota, in cores.</summary>
+    public double OverloadCloudCores { get; init; } = 0.1;
+
+    /// <summary>The overloaded cloud's shedding limit (coach-cloud --shed-queue-depth).</summary>
+    public int OverloadShedDepth { get; init; } = 4;
+
     /// <summary>Folder of the published coach-cloud and coach-edge (default dist/RID).</summary>
     public string? BinaryDirectory { get; init; }
 
@@ -79,6 +88,11 @@ public static class FleetBenchmark
         if (settings.RealignEdges > 0)
         {
             report.Realignment = await RunRealignmentAsync(settings, plans, plansRoot, cloudBinary, edgeBinary, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (settings.OverloadEdges > 0)
+        {
+            report.Overload = await RunOverloadAsync(settings, plans, plansRoot, cloudBinary, edgeBinary, cancellationToken).ConfigureAwait(false);
         }
 
         if (settings.FailoverEdges > 0)
@@ -163,6 +177,37 @@ public static class FleetBenchmark
             }
 
             settings.Log($"fleet: {scenario.Describe()}; cloud CPU {cpu:0.00} s");
+        }
+
+        settings.Log($"fleet: {result.Describe()}");
+        return result;
+    }
+
+    /// <summary>
+    /// Overload: the cloud in a CPU cgroup of a tenth of a core (real kernel throttling), shedding past a queue depth; every frame
+    /// must still be answered, by the cloud or, for each shed request (Error 310 Overloaded), by the edge's full model.
+    /// </summary>
+    private static async Task<FleetOverload> RunOverloadAsync(FleetSettings settings, IReadOnlyList<FleetPlan> plans, string plansRoot, string cloudBinary, string edgeBinary, CancellationToken cancellationToken)
+    {
+        var result = new FleetOverload { Scenario = new FleetScenario { Name = "overload", Clouds = 1 }, CloudCores = settings.OverloadCloudCores, ShedDepth = settings.OverloadShedDepth };
+        if (CpuQuotaGroup.Unavailability() is { } why)
+        {
+            result.Skipped = $"no CPU cgroup to throttle the cloud: {why}";
+            settings.Log($"fleet: overload skipped: {result.Skipped}");
+            return result;
+        }
+
+        settings.Log($"fleet: overload: {settings.OverloadEdges} edges against one coach-cloud held to {settings.OverloadCloudCores:0.##} core, shedding past {settings.OverloadShedDepth} waiting requests");
+        using CpuQuotaGroup group = CpuQuotaGroup.Create($"coach-fleet-{Environment.ProcessId}", settings.OverloadCloudCores);
+        await using FleetCloud cloud = await FleetCloud.StartAsync("coach-cloud", cloudBinary, plansRoot,
+            ["--shed-queue-depth", settings.OverloadShedDepth.ToString(System.Globalization.CultureInfo.InvariantCulture)], cancellationToken, group).ConfigureAwait(false);
+        result.Scenario.Edges.AddRange(await RunEdgesAsync(settings, Edges(plans, settings.OverloadEdges), cloud.EndPoint, edgeBinary, ct => cloud.ConnectionsAsync(ct), () => Task.CompletedTask, cancellationToken).ConfigureAwait(false));
+        string? final = await cloud.TryGetAsync("/metrics", cancellationToken).ConfigureAwait(false);
+        if (final is not null)
+        {
+            IReadOnlyList<PrometheusSample> samples = PrometheusText.Parse(final);
+            result.Scenario.Cloud.AddRange(CloudPlanFigures.From(samples));
+            result.Shed = PrometheusText.SumBy(samples, "coach_cloud_errors_total", "reason").GetValueOrDefault("Overloaded");
         }
 
         settings.Log($"fleet: {result.Describe()}");

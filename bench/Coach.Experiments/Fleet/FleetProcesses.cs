@@ -29,7 +29,7 @@ internal sealed class FleetCloud : IAsyncDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts the cloud on <paramref name="plansRoot"/> and waits (≤ 60 s) until /health answers 200.</summary>
-    public static async Task<FleetCloud> StartAsync(string name, string binary, string plansRoot, IEnumerable<string> extraArguments, CancellationToken cancellationToken)
+    public static async Task<FleetCloud> StartAsync(string name, string binary, string plansRoot, IEnumerable<string> extraArguments, CancellationToken cancellationToken, CpuQuotaGroup? cpuGroup = null)
     {
         int port = FreePort();
         int metricsPort = FreePort();
@@ -38,7 +38,7 @@ internal sealed class FleetCloud : IAsyncDisposable
             "serve", "--listen", $"127.0.0.1:{port}", "--metrics-listen", $"127.0.0.1:{metricsPort}", "--plans", plansRoot,
             "--preload", "--threads", "1", "--log-interval-s", "0", .. extraArguments,
         ];
-        var process = ChildProcess.Start(name, binary, arguments);
+        var process = ChildProcess.Start(name, binary, arguments, cpuGroup);
         var cloud = new FleetCloud(name, process, new IPEndPoint(IPAddress.Loopback, port), metricsPort);
         var deadline = Stopwatch.StartNew();
         while (true)

@@ -223,6 +223,42 @@ public sealed class FleetRealignment
     };
 }
 
+/// <summary>The overload scenario: a throttled cloud that sheds, and edges that answer what it sheds.</summary>
+public sealed class FleetOverload
+{
+    public required FleetScenario Scenario { get; init; }
+
+    public double CloudCores { get; init; }
+
+    public int ShedDepth { get; init; }
+
+    public string? Skipped { get; set; }
+
+    /// <summary>Requests the cloud shed with Error 310 Overloaded (its /metrics).</summary>
+    public double Shed { get; set; }
+
+    public int FallbackAnswers => Scenario.Edges.Sum(e => e.Summary.FallbackAnswers);
+
+    public bool Passed => Skipped is not null || (Scenario.FramesLost == 0 && Scenario.Duplicates == 0);
+
+    public string Describe() => Skipped is not null
+        ? $"overload skipped: {Skipped}"
+        : $"overload: cloud at {CloudCores:0.##} core shed {Shed:0} request(s) (Overloaded); {Scenario.FramesAnswered}/{Scenario.FramesSent} frames answered, {Scenario.FramesLost} lost, "
+          + $"{FallbackAnswers} on the edges' full model; worst edge p95 {Scenario.WorstP95Ms:0.#} ms";
+
+    public JsonObject ToJson()
+    {
+        JsonObject json = Scenario.ToJson();
+        json["skipped"] = Skipped;
+        json["cloud_cores"] = CloudCores;
+        json["shed_queue_depth"] = ShedDepth;
+        json["shed"] = Shed;
+        json["fallback_answers"] = FallbackAnswers;
+        json["passed"] = Passed;
+        return json;
+    }
+}
+
 /// <summary>Everything <c>coach bench fleet</c> measured.</summary>
 public sealed class FleetReport
 {
@@ -240,9 +276,12 @@ public sealed class FleetReport
 
     public FleetRealignment? Realignment { get; set; }
 
+    public FleetOverload? Overload { get; set; }
+
     private IEnumerable<FleetScenario> All =>
         Scenarios
             .Concat(Realignment is null ? [] : new[] { Realignment.Independent?.Scenario, Realignment.Realigned?.Scenario }.OfType<FleetScenario>())
+            .Concat(Overload is { Skipped: null } o ? [o.Scenario] : [])
             .Concat(Failover is { Skipped: null } f ? [f.Scenario] : []);
 
     public int FramesLost => All.Sum(s => s.FramesLost);
@@ -262,6 +301,11 @@ public sealed class FleetReport
         if (Realignment is not null)
         {
             text.AppendLine("  " + Realignment.Describe());
+        }
+
+        if (Overload is not null)
+        {
+            text.AppendLine("  " + Overload.Describe());
         }
 
         if (Failover is not null)
@@ -313,6 +357,7 @@ public sealed class FleetReport
             ["realigned_vs_independent_throughput"] = Realignment?.EfficiencyRatio is { } e ? Math.Round(e, 4) : null,
             ["p95_ms_per_edge"] = new JsonArray(All.SelectMany(s => s.Edges.Select(e => (JsonNode?)new JsonObject { ["scenario"] = s.Name, ["edge"] = e.Spec.Name, ["p95_ms"] = Math.Round(e.Summary.LatencyP95Ms, 2) })).ToArray()),
             ["realignment"] = Realignment?.ToJson(),
+            ["overload"] = Overload?.ToJson(),
             ["failover"] = Failover?.ToJson(),
             ["passed"] = Passed,
         };

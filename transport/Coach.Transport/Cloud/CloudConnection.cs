@@ -339,6 +339,14 @@ internal sealed partial class CloudConnection : ITailRequester
             message = $"more than {_limits.MaxInFlightPerConnection} requests in flight on one connection; wait for answers";
         }
 
+        int shedAt = _server.Options.ShedQueueDepth;
+        if (reason == ReasonCode.None && shedAt > 0 && tail.Waiting >= shedAt)
+        {
+            // Shed rather than queue past the limit: an answer that waits longer than the edge's own model is worth less.
+            reason = ReasonCode.Overloaded;
+            message = $"the cloud is overloaded: {tail.Waiting} requests of plan {tail.Plan.Id} already wait for its tail (limit {shedAt}); answer the frame on the edge, or move to a plan that does more on the edge";
+        }
+
         bool duplicate;
         lock (_requestsInFlight)
         {

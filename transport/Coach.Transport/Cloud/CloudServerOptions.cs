@@ -79,8 +79,19 @@ public sealed record CloudServerOptions
     /// <summary>How often the re-alignment is chosen again from the request rates of the last period.</summary>
     public TimeSpan RealignInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Load shedding: a request that finds this many requests of its plan already waiting for the tail is answered at once with
+    /// <see cref="Protocol.ReasonCode.Overloaded"/> (the edge answers that frame with its own model); 0 = never shed.
+    /// </summary>
+    public int ShedQueueDepth { get; init; }
+
     public void Validate()
     {
+        if (ShedQueueDepth < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ShedQueueDepth), ShedQueueDepth, "the shedding queue depth must be 0 (off) or positive");
+        }
+
         Limits.Validate();
         if (Realign && (RealignBudget <= TimeSpan.Zero || RealignInterval < TimeSpan.FromMilliseconds(100)))
         {

@@ -12,6 +12,7 @@ public sealed partial class TailModel
     private void RunBatch(List<TailJob> batch)
     {
         long start = MonotonicClock.NowMicros;
+        Interlocked.Add(ref _waiting, -batch.Count);
         BatchBuffers buffers;
         try
         {

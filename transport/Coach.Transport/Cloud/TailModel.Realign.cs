@@ -94,11 +94,15 @@ public sealed partial class TailModel
     private readonly Dictionary<TailModel, FragmentRoute> _bridges = [];
     private FragmentRoute? _route;
     private long _received;
+    private long _waiting;
 
     /// <summary>The bridges from this plan's cut to later plans' cuts (made before serving).</summary>
     internal IReadOnlyDictionary<TailModel, FragmentRoute> Bridges => _bridges;
 
     internal void AddBridge(FragmentRoute route) => _bridges[route.To] = route;
+
+    /// <summary>Requests waiting in this tail's queue now (what load shedding compares with its limit).</summary>
+    internal int Waiting => (int)Interlocked.Read(ref _waiting);
 
     /// <summary>Requests queued here since the start (the re-alignment planner's request rate).</summary>
     internal long Received => Interlocked.Read(ref _received);

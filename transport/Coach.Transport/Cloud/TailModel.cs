@@ -255,8 +255,10 @@ public sealed partial class TailModel : IDisposable, IRequestStage
     internal void EnqueueRealigned(TailJob job)
     {
         _metrics.RequestQueued(job.DataLength);
+        Interlocked.Increment(ref _waiting);
         if (!_queue.Writer.TryWrite(job))
         {
+            Interlocked.Decrement(ref _waiting);
             _metrics.RequestDequeued(0);
             job.Requester.Fail(job.RequestId, ReasonCode.ShuttingDown, "the server is shutting down");
             job.Release();

@@ -44,4 +44,7 @@ public enum ReasonCode : ushort
     DuplicateRequestId = 307,
     ShuttingDown = 308,
     IdleTimeout = 309,
+
+    /// <summary>The cloud sheds the request: its plan's queue is past the cloud's limit (docs/fleet.md §5); the edge answers the frame itself.</summary>
+    Overloaded = 310,
 }
