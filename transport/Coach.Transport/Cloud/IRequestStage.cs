@@ -17,6 +17,9 @@ internal interface IRequestStage : IDisposable
     /// <summary>Checks a request's tensors; on a mismatch returns the reason and says what was wrong.</summary>
     ReasonCode Validate(ReadOnlySpan<WireTensor> tensors, out string message);
 
+    /// <summary>Requests taken and not yet answered or started: the load the cloud sheds at (docs/fleet.md).</summary>
+    int Waiting { get; }
+
     /// <summary>Takes a validated request; it is answered (or failed) through its requester exactly once.</summary>
     void Enqueue(TailJob job);
 

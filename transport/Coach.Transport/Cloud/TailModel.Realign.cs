@@ -102,7 +102,7 @@ public sealed partial class TailModel
     internal void AddBridge(FragmentRoute route) => _bridges[route.To] = route;
 
     /// <summary>Requests waiting in this tail's queue now (what load shedding compares with its limit).</summary>
-    internal int Waiting => (int)Interlocked.Read(ref _waiting);
+    public int Waiting => (int)Interlocked.Read(ref _waiting);
 
     /// <summary>Requests queued here since the start (the re-alignment planner's request rate).</summary>
     internal long Received => Interlocked.Read(ref _received);
