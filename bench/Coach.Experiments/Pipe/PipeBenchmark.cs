@@ -19,7 +19,9 @@ using Coach.Transport.Security;
 namespace Coach.Experiments;
 
 /// <summary>One pipeline run: its plan's prediction and what the frames measured.</summary>
-public sealed record PipeRunFigure(string Name, int Stages, string LayersPerStage, int Frames, int Answered, int Lost, double MeasuredFps, double PredictedFps)
+/// <param name="EdgeComputeMs">Per edge stage: its model's mean time here times the emulated slowdown (what the board takes), against <paramref name="PlannedComputeMs"/>.</param>
+public sealed record PipeRunFigure(string Name, int Stages, string LayersPerStage, int Frames, int Answered, int Lost, double MeasuredFps, double PredictedFps,
+    double[] EdgeComputeMs, double[] PlannedComputeMs)
 {
     public double MeasuredVsPredicted => PredictedFps > 0 ? MeasuredFps / PredictedFps : 0;
 }
@@ -61,7 +63,8 @@ public static class PipeBenchmark
             var plan = PipelinePlanningSession.Run(new PipelinePlanningOptions { Model = Model, DevicesFile = chain, BitsSource = "fixed:6", OutputDirectory = planDir }).Document;
             log.WriteLine($"bench pipe: {name}: {string.Join(" / ", plan.Stages.Select(s => s.Layers))} layers, predicted {plan.ThroughputFps:F1} frames/s (bottleneck {plan.BottleneckMs:F3} ms), planner {plan.PlannerMs:F0} ms");
             var figure = await RunPipelineAsync(name, planDir, plan, frames, log, cancellationToken).ConfigureAwait(false);
-            log.WriteLine($"bench pipe: {name}: measured {figure.MeasuredFps:F1} frames/s ({figure.MeasuredVsPredicted:F3} of predicted), {figure.Answered}/{figure.Frames} answered, {figure.Lost} lost");
+            log.WriteLine($"bench pipe: {name}: measured {figure.MeasuredFps:F1} frames/s ({figure.MeasuredVsPredicted:F3} of predicted), {figure.Answered}/{figure.Frames} answered, {figure.Lost} lost; "
+                + $"edge stages {string.Join(" / ", figure.EdgeComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ms emulated against {string.Join(" / ", figure.PlannedComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ms planned");
             figures.Add(figure);
         }
 
@@ -86,6 +89,8 @@ public static class PipeBenchmark
                 json.WriteNumber("measured_vs_predicted", Math.Round(f.MeasuredVsPredicted, 3));
                 json.WriteNumber("answered", f.Answered);
                 json.WriteNumber("lost", f.Lost);
+                json.WriteString("edge_stage_ms_emulated", string.Join("/", f.EdgeComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture))));
+                json.WriteString("edge_stage_ms_planned", string.Join("/", f.PlannedComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture))));
                 json.WriteEndObject();
             }
             json.WriteString("best_pipe", best.Name);
@@ -156,10 +161,12 @@ public static class PipeBenchmark
                     await edge.SendAsync(id, frame, cancellationToken).ConfigureAwait(false);
                 }
             }, cancellationToken);
+            long edgeTicks = 0;
             for (int i = 0; i < frames; i++)
             {
                 long start = Stopwatch.GetTimestamp();
                 var outputs = session.Run(inputs[i % inputs.Length], first.Model.Outputs);
+                edgeTicks += Stopwatch.GetTimestamp() - start;
                 Stretch(start);
                 await outbox.Writer.WriteAsync(((ulong)(i + 1), Pack(link, first.Model.Outputs, outputs, (ulong)(i + 1))), cancellationToken).ConfigureAwait(false);
             }
@@ -169,7 +176,10 @@ public static class PipeBenchmark
             int answered = answers.Answered;
             // The steady rate: from the answer of frame 10 % through the last answer (the pipeline filling is left out).
             double fps = answers.SteadyRate(Math.Max(1, frames / 10));
-            return new PipeRunFigure(name, k, string.Join("/", plan.Stages.Select(s => s.Layers)), frames, answered, frames - answered, fps, plan.ThroughputFps);
+            // relays[] runs from stage k−1 down to stage 2.
+            double[] emulated = [edgeTicks * 1e3 / Stopwatch.Frequency / frames * Slowdown, .. Enumerable.Reverse(relays).Select(r => r.MeanStageComputeMilliseconds * Slowdown)];
+            double[] planned = [.. plan.Stages.Take(k - 1).Select(s => s.TMs)];
+            return new PipeRunFigure(name, k, string.Join("/", plan.Stages.Select(s => s.Layers)), frames, answered, frames - answered, fps, plan.ThroughputFps, emulated, planned);
         }
         finally
         {
