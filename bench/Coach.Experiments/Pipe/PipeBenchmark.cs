@@ -19,7 +19,9 @@ using Coach.Transport.Security;
 namespace Coach.Experiments;
 
 /// <summary>One pipeline run: its plan's prediction and what the frames measured.</summary>
-public sealed record PipeRunFigure(string Name, int Stages, string LayersPerStage, int Frames, int Answered, int Lost, double MeasuredFps, double PredictedFps)
+/// <param name="EdgeComputeMs">Per edge stage: its model's mean time here times the emulated slowdown (what the board takes), against <paramref name="PlannedComputeMs"/>.</param>
+public sealed record PipeRunFigure(string Name, int Stages, string LayersPerStage, int Frames, int Answered, int Lost, double MeasuredFps, double PredictedFps,
+    double[] EdgeComputeMs, double[] PlannedComputeMs)
 {
     public double MeasuredVsPredicted => PredictedFps > 0 ? MeasuredFps / PredictedFps : 0;
 }
@@ -36,6 +38,7 @@ public static class PipeBenchmark
 {
     public const double Slowdown = 8;
     private const string Model = "resnet-fm112";
+    private const string EvenSuffix = "_even";
 
     /// <summary>The chains: edge devices with their uplinks, the cloud last.</summary>
     private static readonly (string Name, (string Device, string Rate)[] Edges)[] Chains =
@@ -57,16 +60,25 @@ public static class PipeBenchmark
             string chain = Path.Combine(workDirectory, $"{name}.devices.json");
             var devices = string.Join(", ", edges.Select(e => $$"""{ "name": "{{e.Device}}", "profile": "{{profile}}", "slowdown": {{Slowdown.ToString(CultureInfo.InvariantCulture)}}, "link": { "rate": "{{e.Rate}}" } }"""));
             File.WriteAllText(chain, $$"""{ "schema": "coach.devices/1", "devices": [ {{devices}} ], "cloud": { "name": "cloud", "profile": "{{profile}}" } }""");
-            string planDir = Path.Combine(workDirectory, name);
-            var plan = PipelinePlanningSession.Run(new PipelinePlanningOptions { Model = Model, DevicesFile = chain, BitsSource = "fixed:6", OutputDirectory = planDir }).Document;
-            log.WriteLine($"bench pipe: {name}: {string.Join(" / ", plan.Stages.Select(s => s.Layers))} layers, predicted {plan.ThroughputFps:F1} frames/s (bottleneck {plan.BottleneckMs:F3} ms), planner {plan.PlannerMs:F0} ms");
-            var figure = await RunPipelineAsync(name, planDir, plan, frames, log, cancellationToken).ConfigureAwait(false);
-            log.WriteLine($"bench pipe: {name}: measured {figure.MeasuredFps:F1} frames/s ({figure.MeasuredVsPredicted:F3} of predicted), {figure.Answered}/{figure.Frames} answered, {figure.Lost} lost");
-            figures.Add(figure);
+            // The planner's split, and for three stages or more the even layer split over the same devices and links.
+            foreach (bool even in edges.Length > 1 ? new[] { false, true } : [false])
+            {
+                string run = even ? name + EvenSuffix : name;
+                string planDir = Path.Combine(workDirectory, run);
+                var plan = PipelinePlanningSession.Run(new PipelinePlanningOptions { Model = Model, DevicesFile = chain, BitsSource = "fixed:6", OutputDirectory = planDir, EvenSplit = even }).Document;
+                log.WriteLine($"bench pipe: {run}: {string.Join(" / ", plan.Stages.Select(s => s.Layers))} layers, predicted {plan.ThroughputFps:F1} frames/s (bottleneck {plan.BottleneckMs:F3} ms), planner {plan.PlannerMs:F0} ms");
+                var figure = await RunPipelineAsync(run, planDir, plan, frames, log, cancellationToken).ConfigureAwait(false);
+                log.WriteLine($"bench pipe: {run}: measured {figure.MeasuredFps:F1} frames/s ({figure.MeasuredVsPredicted:F3} of predicted), {figure.Answered}/{figure.Frames} answered, {figure.Lost} lost; "
+                    + $"edge stages {string.Join(" / ", figure.EdgeComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ms emulated against {string.Join(" / ", figure.PlannedComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} ms planned");
+                figures.Add(figure);
+            }
         }
 
         var two = figures[0];
-        var best = figures.Skip(1).MaxBy(f => f.MeasuredFps)!;
+        var planned = figures.Skip(1).Where(f => !f.Name.EndsWith(EvenSuffix, StringComparison.Ordinal)).ToArray();
+        var best = planned.MaxBy(f => f.MeasuredFps)!;
+        // The even split of the same chain as the best pipeline, measured in this run.
+        var evenOfBest = figures.Single(f => f.Name == best.Name + EvenSuffix);
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream))
         {
@@ -86,14 +98,17 @@ public static class PipeBenchmark
                 json.WriteNumber("measured_vs_predicted", Math.Round(f.MeasuredVsPredicted, 3));
                 json.WriteNumber("answered", f.Answered);
                 json.WriteNumber("lost", f.Lost);
+                json.WriteString("edge_stage_ms_emulated", string.Join("/", f.EdgeComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture))));
+                json.WriteString("edge_stage_ms_planned", string.Join("/", f.PlannedComputeMs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture))));
                 json.WriteEndObject();
             }
             json.WriteString("best_pipe", best.Name);
             json.WriteNumber("pipe_vs_best_two_stage_throughput", Math.Round(best.MeasuredFps / two.MeasuredFps, 3));
-            json.WriteNull("pipe_vs_even_split_throughput");
-            json.WriteString("even_split", "not measured: the even layer split is not built (docs/edgepipe.md §6)");
+            json.WriteNumber("pipe_vs_even_split_throughput", Math.Round(best.MeasuredFps / evenOfBest.MeasuredFps, 3));
+            json.WriteString("even_split", evenOfBest.Name);
             json.WriteNumber("frames_lost", figures.Sum(f => f.Lost));
-            json.WriteNumber("measured_vs_predicted", Math.Round(figures.Min(f => f.MeasuredVsPredicted), 3));
+            // The planner's runs only: the even split's prediction is not the planner's claim.
+            json.WriteNumber("measured_vs_predicted", Math.Round(figures.Where(f => !f.Name.EndsWith(EvenSuffix, StringComparison.Ordinal)).Min(f => f.MeasuredVsPredicted), 3));
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
@@ -156,10 +171,12 @@ public static class PipeBenchmark
                     await edge.SendAsync(id, frame, cancellationToken).ConfigureAwait(false);
                 }
             }, cancellationToken);
+            long edgeTicks = 0;
             for (int i = 0; i < frames; i++)
             {
                 long start = Stopwatch.GetTimestamp();
                 var outputs = session.Run(inputs[i % inputs.Length], first.Model.Outputs);
+                edgeTicks += Stopwatch.GetTimestamp() - start;
                 Stretch(start);
                 await outbox.Writer.WriteAsync(((ulong)(i + 1), Pack(link, first.Model.Outputs, outputs, (ulong)(i + 1))), cancellationToken).ConfigureAwait(false);
             }
@@ -169,7 +186,10 @@ public static class PipeBenchmark
             int answered = answers.Answered;
             // The steady rate: from the answer of frame 10 % through the last answer (the pipeline filling is left out).
             double fps = answers.SteadyRate(Math.Max(1, frames / 10));
-            return new PipeRunFigure(name, k, string.Join("/", plan.Stages.Select(s => s.Layers)), frames, answered, frames - answered, fps, plan.ThroughputFps);
+            // relays[] runs from stage k−1 down to stage 2.
+            double[] emulated = [edgeTicks * 1e3 / Stopwatch.Frequency / frames * Slowdown, .. Enumerable.Reverse(relays).Select(r => r.MeanStageComputeMilliseconds * Slowdown)];
+            double[] planned = [.. plan.Stages.Take(k - 1).Select(s => s.TMs)];
+            return new PipeRunFigure(name, k, string.Join("/", plan.Stages.Select(s => s.Layers)), frames, answered, frames - answered, fps, plan.ThroughputFps, emulated, planned);
         }
         finally
         {

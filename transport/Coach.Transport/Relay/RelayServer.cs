@@ -62,6 +62,9 @@ public sealed class RelayServer : IAsyncDisposable
 
     public IPEndPoint LocalEndPoint => _server.LocalEndPoint;
 
+    /// <summary>Mean time of the stage model on this machine, ms, before any emulated slowdown.</summary>
+    public double MeanStageComputeMilliseconds => _stage.MeanComputeMilliseconds;
+
     /// <summary>The link to the next hop.</summary>
     public ResendingLink Next { get; }
 

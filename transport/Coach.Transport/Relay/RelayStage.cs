@@ -32,6 +32,8 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
     private readonly Task _loop;
     private ResendingLink? _next;
     private long _nextId;
+    private long _computeMicros;
+    private long _computed;
     private int _disposed;
     private readonly CancellationTokenSource _stopping = new();
 
@@ -78,6 +80,9 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
 
     /// <summary>Requests forwarded and not answered by the next hop yet.</summary>
     public int Waiting => _waiting.Count;
+
+    /// <summary>Mean time of the stage model on this machine, ms, before any emulated slowdown.</summary>
+    public double MeanComputeMilliseconds => Interlocked.Read(ref _computed) is var n and > 0 ? Interlocked.Read(ref _computeMicros) / 1e3 / n : 0;
 
     /// <summary>The link to the next hop, set once before the first request.</summary>
     public void Attach(ResendingLink next) => _next = next;
@@ -214,7 +219,10 @@ internal sealed class RelayStage : IRequestStage, IHopAnswerSink
             }
             long start = MonotonicClock.NowMicros;
             produced = _session.Run(inputs, part.Outputs);
-            _device.Dilate(start, MonotonicClock.NowMicros);
+            long end = MonotonicClock.NowMicros;
+            Interlocked.Add(ref _computeMicros, end - start);
+            Interlocked.Increment(ref _computed);
+            _device.Dilate(start, end);
         }
 
         int capacity = 0;

@@ -82,6 +82,86 @@ public sealed class MultiStagePlanner
     }
 
     /// <summary>
+    /// The even layer split, the PipeDream-like baseline (docs/edgepipe.md §9): the devices in the order given, stage j
+    /// ending at the deployable ideal that contains stage j − 1's and whose layer count is nearest j·n/k — the layers
+    /// shared out evenly by count, whatever each costs on its device or its links. Each link gets COACH's bits for its
+    /// cut (the calibrated minimum, raised by eq. 11 below the split's own bottleneck), as in <see cref="Plan"/>.
+    /// Memory and latency budgets are not searched for: the split is what it is, and each stage reports its memory.
+    /// </summary>
+    public MultiStagePlan PlanEvenSplit(PlanningProblem problem, DeviceChain chain, LayerMemory memory, ICutBitsProvider bits)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(bits);
+        var clock = Stopwatch.StartNew();
+        chain.Validate(problem.NodeCount);
+        var ideals = new NestedIdeals(problem, memory, MaxIdeals, MaxNestedPairs);
+        var costs = new LinkCosts(problem, ideals, chain.EdgeDevices, new BitChooser(problem, bits));
+        var devices = chain.EdgeDevices.Append(chain.Cloud).ToArray();
+        int k = devices.Length;
+        int n = problem.NodeCount;
+        var sizes = ideals.Sets.Select(set => set.Count(x => x)).ToArray();
+        var cuts = new int[k - 1];
+        if (!Extend(0, -1))
+        {
+            throw new PlanInfeasibleException($"no chain of {k - 1} nested deployable cuts, each stage with a layer, splits the model's {n} layers: the even split of {k} stages cannot be formed", double.PositiveInfinity);
+        }
+        costs.Calibrate(cuts);
+        var bounds = cuts.Prepend(0).Append(ideals.Full).ToArray();
+        double bottleneck = 0;
+        for (int j = 0; j < k; j++)
+        {
+            var prefix = ideals.SumSeconds(devices[j].LayerSeconds);
+            bottleneck = Math.Max(bottleneck, devices[j].FrameOverheadSeconds + prefix[bounds[j + 1]] - prefix[bounds[j]]);
+            if (j < k - 1)
+            {
+                bottleneck = Math.Max(bottleneck, costs.Seconds(j, bounds[j + 1], costs.MinimumBits(bounds[j + 1])));
+            }
+        }
+        var edgeOrder = Enumerable.Range(0, k - 1).ToArray();
+        var plan = new StagePlanBuilder(problem, ideals, costs).Build(devices, edgeOrder, cuts, bottleneck, latencyBudget: null, ideals.NestedPairs, ordersTried: 1);
+        plan.PlannerMilliseconds = clock.Elapsed.TotalMilliseconds;
+        return plan;
+
+        // Stage j + 1's cut: the candidates nearest j·n/k first, the first that leaves a chain for the later stages.
+        bool Extend(int j, int previous)
+        {
+            if (j == k - 1)
+            {
+                return true;
+            }
+            double target = (double)(j + 1) * n / k;
+            var candidates = Enumerable.Range(0, ideals.Count)
+                .Where(i => ideals.Deployable[i] && i != ideals.Full
+                    // Every stage keeps at least one layer: a stage without layers has no model for coach-relay to serve (§6).
+                    && (previous < 0 ? sizes[i] > 0 : sizes[i] > sizes[previous] && Contains(ideals.Sets[i], ideals.Sets[previous])))
+                .OrderBy(i => Math.Abs(sizes[i] - target)).ThenBy(i => i);
+            foreach (int i in candidates)
+            {
+                cuts[j] = i;
+                if (Extend(j + 1, i))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        static bool Contains(bool[] outer, bool[] inner)
+        {
+            for (int v = 0; v < inner.Length; v++)
+            {
+                if (inner[v] && !outer[v])
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /// <summary>
     /// The best chain of one device order with its cuts calibrated: search with lower bounds where cuts are not
     /// calibrated, calibrate the chosen chain's cuts, and search again until it only crosses calibrated cuts.
     /// </summary>

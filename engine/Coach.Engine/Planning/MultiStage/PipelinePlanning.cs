@@ -30,6 +30,9 @@ public sealed record PipelinePlanningOptions
 
     /// <summary>Folder for stage-N.onnx and pipeline.json; null to plan without writing.</summary>
     public string? OutputDirectory { get; init; }
+
+    /// <summary>The even layer split across the devices in the order given (<see cref="MultiStagePlanner.PlanEvenSplit"/>), not the planner's search: the baseline.</summary>
+    public bool EvenSplit { get; init; }
 }
 
 /// <summary>A multi-stage plan with the graph and problem it was made for and its document (pipeline.json).</summary>
@@ -64,7 +67,9 @@ public static class PipelinePlanningSession
         };
         var bits = new TimedBitsProvider(PlanningSession.BitsSource(planningOptions, graph));
         var clock = Stopwatch.StartNew();
-        var plan = new MultiStagePlanner().Plan(problem, chain, LayerMemory.FromGraph(graph), bits);
+        var planner = new MultiStagePlanner();
+        var plan = options.EvenSplit ? planner.PlanEvenSplit(problem, chain, LayerMemory.FromGraph(graph), bits)
+            : planner.Plan(problem, chain, LayerMemory.FromGraph(graph), bits);
         double plannerMs = (clock.Elapsed - bits.Elapsed).TotalMilliseconds;
         var document = PipelinePlanWriter.Describe(graph, problem, chain, plan, Path.GetFullPath(modelPath), Path.GetFullPath(options.DevicesFile),
             plannerMs, bits.Elapsed.TotalMilliseconds, PlanningSession.DescribeBitsSource(planningOptions), options.Epsilon);

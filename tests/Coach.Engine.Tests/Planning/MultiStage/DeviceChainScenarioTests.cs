@@ -51,6 +51,57 @@ public class DeviceChainScenarioTests
     }
 
     [Fact]
+    public void EvenSplitSharesTheLayersByCountWhateverTheyCost()
+    {
+        var problem = HeavyFrontChain();
+        var chain = new DeviceChain([Device("a", problem, 1), Device("b", problem, 1)], new PipelineDevice("cloud", problem.CloudSeconds));
+        var memory = LayerMemory.None(problem.NodeCount);
+        var even = new MultiStagePlanner().PlanEvenSplit(problem, chain, memory, new FixedBits(8));
+        var searched = new MultiStagePlanner().Plan(problem, chain, memory, new FixedBits(8));
+
+        Assert.Equal([0, 1], even.Stages[0].Layers);
+        Assert.Equal([2, 3], even.Stages[1].Layers);
+        Assert.Equal([4, 5], even.Stages[2].Layers);
+        // Its first link carries a 1 M-float value at 10 Mbit/s: the planner's split keeps the heavy layers together instead.
+        Assert.True(even.Stages[0].Transfer!.Seconds > 0.5, $"first link {even.Stages[0].Transfer!.Seconds} s");
+        Assert.True(even.BottleneckSeconds > 10 * searched.BottleneckSeconds, $"even {even.BottleneckSeconds} s, searched {searched.BottleneckSeconds} s");
+    }
+
+    [Fact]
+    public void EvenSplitOfRandomGraphsIsNoBetterThanThePlannersAndCoversEveryLayerOnce()
+    {
+        int checkedPlans = 0, refused = 0;
+        for (int seed = 0; seed < 40; seed++)
+        {
+            var (problem, random, _) = MultiStagePlannerTests.RandomChain(seed, edgeDevices: 2, maxLayers: 12);
+            if (problem.NodeCount < 3)
+            {
+                continue;
+            }
+            // Neither split is bounded by memory or latency here: the bottlenecks compare the splits alone.
+            var chain = new DeviceChain([.. random.EdgeDevices.Select(d => d with { MemoryBudgetBytes = null })], random.Cloud with { MemoryBudgetBytes = null });
+            var memory = LayerMemory.None(problem.NodeCount);
+            MultiStagePlan even;
+            try
+            {
+                even = new MultiStagePlanner().PlanEvenSplit(problem, chain, memory, new FixedBits(6));
+            }
+            catch (PlanInfeasibleException)
+            {
+                // A graph whose deployable cuts leave no three non-empty nested stages: refused with the reason.
+                refused++;
+                continue;
+            }
+            checkedPlans++;
+            var searched = new MultiStagePlanner().Plan(problem, chain, memory, new FixedBits(6));
+            Assert.True(even.BottleneckSeconds >= searched.BottleneckSeconds - 1e-12, $"seed {seed}: even {even.BottleneckSeconds}, searched {searched.BottleneckSeconds}");
+            Assert.All(even.Stages, s => Assert.NotEmpty(s.Layers));
+            Assert.Equal(Enumerable.Range(0, problem.NodeCount), even.Stages.SelectMany(s => s.Layers).Order());
+        }
+        Assert.True(checkedPlans >= 25, $"{checkedPlans} even splits formed, {refused} refused");
+    }
+
+    [Fact]
     public void FreeOrderKeepsTheOrderGivenWhenNoOtherIsBetter()
     {
         var problem = HeavyFrontChain();
