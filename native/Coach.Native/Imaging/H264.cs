@@ -71,6 +71,43 @@ public static unsafe class H264
     /// <summary>Throws when the libraries are missing or of another major version, with what to install.</summary>
     public static void EnsureLoaded() => _ = Functions.Value;
 
+    /// <summary>Frees an encoder's or decoder's codec context, frame, packet and scaler (each once; zeroed after).</summary>
+    internal static void FreeCodecState(ref nint context, ref nint frame, ref nint packet, ref nint scaler)
+    {
+        if (!IsAvailable)
+        {
+            return;
+        }
+
+        Api api = Native;
+        if (context != 0)
+        {
+            nint owned = context;
+            context = 0;
+            api.FreeContext(&owned);
+        }
+
+        if (frame != 0)
+        {
+            nint owned = frame;
+            frame = 0;
+            api.FrameFree(&owned);
+        }
+
+        if (packet != 0)
+        {
+            nint owned = packet;
+            packet = 0;
+            api.PacketFree(&owned);
+        }
+
+        if (scaler != 0)
+        {
+            api.SwsFreeContext(scaler);
+            scaler = 0;
+        }
+    }
+
     internal static string ErrorText(int code)
     {
         byte* text = stackalloc byte[128];

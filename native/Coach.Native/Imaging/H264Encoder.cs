@@ -159,39 +159,5 @@ public sealed unsafe class H264Encoder : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        if (!H264.IsAvailable)
-        {
-            return;
-        }
-
-        H264.Api api = H264.Native;
-        if (_context != 0)
-        {
-            nint context = _context;
-            _context = 0;
-            api.FreeContext(&context);
-        }
-
-        if (_frame != 0)
-        {
-            nint frame = _frame;
-            _frame = 0;
-            api.FrameFree(&frame);
-        }
-
-        if (_packet != 0)
-        {
-            nint packet = _packet;
-            _packet = 0;
-            api.PacketFree(&packet);
-        }
-
-        if (_scaler != 0)
-        {
-            api.SwsFreeContext(_scaler);
-            _scaler = 0;
-        }
-    }
+    public void Dispose() => H264.FreeCodecState(ref _context, ref _frame, ref _packet, ref _scaler);
 }
