@@ -17,7 +17,7 @@ public sealed partial class SpecCoverageTests
     [
         .. Of<FramingConformanceTests>(), .. Of<HandshakeConformanceTests>(), .. Of<RequestConformanceTests>(),
         .. Of<SlowCloudConformanceTests>(), .. Of<ShutdownConformanceTests>(), .. Of<AuthenticationTimingTests>(),
-        .. Of<EdgeRestartConformanceTests>(), .. Of<EdgeProcessConformanceTests>(),
+        .. Of<EdgeRestartConformanceTests>(), .. Of<EdgeProcessConformanceTests>(), .. Of<OverloadedCloudConformanceTests>(),
     ];
 
     private static IEnumerable<SpecAttribute> Of<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicMethods)] T>() =>
