@@ -49,12 +49,14 @@ internal static class RunCommand
         var scheduler = new Option<string?>("--scheduler") { Description = "online (early exit + adaptive bits from DIR/scheduler.json) or fixed (plan bits); default: online when the plan has scheduler.json" };
         scheduler.AcceptOnlyFromAmong("online", "fixed");
         var sysfsRoot = new Option<DirectoryInfo?>("--sysfs-root") { Description = "read the Jetson's power rails, thermal zones and GPU load under this root (default: the config's telemetry.sysfsRoot, else /); a recorded tree replays them" };
+        var queueFallback = new Option<double>("--cloud-queue-fallback-ms") { Description = "answer on the edge with the full model while the cloud reports more than this queueing per request (smoothed; one frame in 8 still probes the cloud); 0 = never", DefaultValueFactory = _ => 0 };
+        var queueResume = new Option<double>("--cloud-queue-resume-ms") { Description = "return to the cloud plan when its reported queueing falls below this (default: half of --cloud-queue-fallback-ms)", DefaultValueFactory = _ => 0 };
         var noTelemetry = new Option<bool>("--no-telemetry") { Description = "no energy and temperature figures (they are taken only where the sensors exist)" };
         var command = new Command("run", "run a stream of frames through the plan's head, the online scheduler and the cloud")
         {
             plan, cloud, source, frames, runLength, seed, shape, csv, json, slots, fps, duration, emulateSlowdown, maxInFlight, threads, noProgress, scheduler, config,
             keyFile, clientId, noReconnect, noFallback, fullModel, responseTimeout, tlsOn, tlsCa, tlsServerName, tlsCert, tlsKey,
-            sysfsRoot, noTelemetry,
+            sysfsRoot, noTelemetry, queueFallback, queueResume,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -114,6 +116,8 @@ internal static class RunCommand
                     Duration = result.GetValue(duration) is double seconds ? (seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--duration-s must be a positive number of seconds, got {seconds}")) : null,
                     EmulatedSlowdown = Math.Max(1, result.GetValue(emulateSlowdown)),
                     MaxInFlight = Math.Max(1, result.GetValue(maxInFlight)),
+                    CloudQueueFallback = TimeSpan.FromMilliseconds(Math.Max(0, result.GetValue(queueFallback))),
+                    CloudQueueResume = TimeSpan.FromMilliseconds(Math.Max(0, result.GetValue(queueResume))),
                     HeadSettings = configuration is null
                         ? new SessionSettings { IntraOpThreads = result.GetValue(threads) }
                         : WithThreads(configuration.ToSessionSettings(), result.GetValue(threads)),

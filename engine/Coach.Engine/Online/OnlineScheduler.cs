@@ -59,6 +59,16 @@ public sealed class OnlineScheduler
     public double? LiveEdgeSeconds { get; set; }
 
     /// <summary>
+    /// The queueing the cloud reports in its Results (smoothed, <see cref="CloudLoadFeedback"/>): eq. 11 takes
+    /// <c>T_c + CloudQueueSeconds</c> as the cloud stage's time, so a loaded cloud widens the bubble the bits may fill
+    /// rather than the edge sending faster than the cloud answers. 0 (the default) is the plan's T_c alone.
+    /// </summary>
+    public double CloudQueueSeconds { get; set; }
+
+    /// <summary>T_c as eq. 11 takes it now: the plan's tail time plus the cloud's reported queueing.</summary>
+    public double LiveCloudSeconds => CostModel.CloudSeconds + Math.Max(0, CloudQueueSeconds);
+
+    /// <summary>
     /// Whether frames are queueing for the edge (true, the default, when frames are offered as fast as the pipeline takes
     /// them). Eq. 11 raises the bits above Q_r to fill the bubble of a saturated pipeline, where they cost no throughput;
     /// when frames arrive slower than the pipeline's period there is no bubble to fill, and every bit above Q_r only adds
@@ -105,7 +115,7 @@ public sealed class OnlineScheduler
         _consecutiveExits = 0;
 
         int minimum = Calibration.MinimumBits(s);
-        double computeBottleneck = Math.Max(LiveEdgeSeconds ?? CostModel.EdgeSeconds, CostModel.CloudSeconds);
+        double computeBottleneck = Math.Max(LiveEdgeSeconds ?? CostModel.EdgeSeconds, LiveCloudSeconds);
         int bits = Saturated ? ChooseBits(minimum, Calibration.MaxBits, CostModel, Bandwidth.BytesPerSecond, computeBottleneck) : minimum;
         return new SchedulerDecision(false, label, bits, s, minimum, resemblance);
     }

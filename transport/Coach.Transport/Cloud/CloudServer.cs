@@ -25,6 +25,7 @@ public sealed class CloudServer : IAsyncDisposable
     private int _disposed;
     private long _internalErrors;
     private long _responseDelayTicks;
+    private long _tailStallTicks;
     private readonly CancellationTokenSource _stopping = new();
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
@@ -60,6 +61,26 @@ public sealed class CloudServer : IAsyncDisposable
     {
         get => TimeSpan.FromTicks(Interlocked.Read(ref _responseDelayTicks));
         set => Interlocked.Exchange(ref _responseDelayTicks, Math.Max(0, value.Ticks));
+    }
+
+    /// <summary>
+    /// Time each tail batch is held before it runs (fault injection: an overloaded cloud); may be changed while serving. The
+    /// requests really wait, so each Result's queueing time (docs/protocol.md §4.5) grows by it.
+    /// </summary>
+    public TimeSpan TailStall
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _tailStallTicks));
+        set
+        {
+            Interlocked.Exchange(ref _tailStallTicks, Math.Max(0, value.Ticks));
+            foreach (Lazy<IRequestStage> tail in _tails.Values)
+            {
+                if (tail.IsValueCreated && tail.Value is TailModel model)
+                {
+                    Interlocked.Exchange(ref model.StallTicks, Math.Max(0, value.Ticks));
+                }
+            }
+        }
     }
 
     /// <summary>Handshakes refused for missing or wrong authentication.</summary>
@@ -308,6 +329,11 @@ public sealed class CloudServer : IAsyncDisposable
         {
             long start = MonotonicClock.NowMicros;
             IRequestStage tail = Options.StageFactory is { } factory ? factory(plan, Options, Metrics.ForPlan(plan.Id)) : TailModel.Load(plan, Options, Metrics.ForPlan(plan.Id));
+            if (tail is TailModel model)
+            {
+                model.StallTicks = Interlocked.Read(ref _tailStallTicks);
+            }
+
             Log($"cloud: loaded the tail of plan {plan.Id} in {(MonotonicClock.NowMicros - start) / 1000.0:0.0} ms: {tail.Describe()}");
             return tail;
         }, LazyThreadSafetyMode.ExecutionAndPublication));

@@ -9,8 +9,18 @@ namespace Coach.Transport.Cloud;
 
 public sealed partial class TailModel
 {
+    /// <summary>Time each batch is held before it runs (fault injection: a cloud too busy to keep up); its requests, and those
+    /// arriving meanwhile, really queue, and their Results report it. Set through <see cref="CloudServer.TailStall"/>.</summary>
+    internal long StallTicks;
+
     private void RunBatch(List<TailJob> batch)
     {
+        long stall = Interlocked.Read(ref StallTicks);
+        if (stall > 0)
+        {
+            Thread.Sleep(TimeSpan.FromTicks(stall));
+        }
+
         long start = MonotonicClock.NowMicros;
         Interlocked.Add(ref _waiting, -batch.Count);
         BatchBuffers buffers;

@@ -43,6 +43,7 @@ internal sealed partial class EdgeCloudLink
 
         Interlocked.Increment(ref _requestsAnswered);
         _feedback.CloudLabel(frame, result.Label);
+        _feedback.CloudQueue(result.QueueMicros / 1e6);
         if (spread >= MinimumSampleMicros)
         {
             _feedback.Transfer(record.WireBytes, spread / 1e6);

@@ -35,6 +35,7 @@ internal sealed partial class EdgeCloudLink
     private int _requestsSent;
     private int _requestsAnswered;
     private int _fallbackAnswers;
+    private int _loadFallbackAnswers;
     private int _reconnects;
     private string? _connectionError;
 
@@ -263,6 +264,33 @@ internal sealed partial class EdgeCloudLink
             CompleteSent(frame, FrameDecision.Failed, -1, MonotonicClock.NowMicros);
         }
     }
+
+    /// <summary>
+    /// A frame the load feedback keeps off a loaded cloud (docs/fleet.md §7): the full model answers it from the slot's
+    /// input. It holds no in-flight permit. Returns false when there is no full model (the frame is then sent).
+    /// </summary>
+    public bool AnswerUnderLoad(HeadSlot slot)
+    {
+        if (_fallback is null)
+        {
+            return false;
+        }
+
+        int label = _fallback.Answer(slot.Input.AsSpan<float>());
+        if (_ledger.Complete(slot.FrameId, FrameDecision.Fallback, label, MonotonicClock.NowMicros))
+        {
+            Interlocked.Increment(ref _fallbackAnswers);
+            Interlocked.Increment(ref _loadFallbackAnswers);
+        }
+
+        return true;
+    }
+
+    /// <summary>Frames answered on the edge because the cloud reported too much queueing (part of <see cref="FallbackAnswers"/>).</summary>
+    public int LoadFallbackAnswers => Volatile.Read(ref _loadFallbackAnswers);
+
+    /// <summary>Whether a full model can answer frames on the edge.</summary>
+    public bool HasFallback => _fallback is not null;
 
     /// <summary>Answers a sent frame with the full model on the edge (re-rendered from the source).</summary>
     private void AnswerLocally(int frame)

@@ -93,11 +93,21 @@ public sealed partial class EdgePipeline
                 long start = MonotonicClock.NowMicros;
                 ScheduleClock.AddWait(start - waitStart);
                 ref FrameRecord record = ref _ledger[slot.FrameId];
-                _feedback.DrainInto(_scheduler);
+                if (_feedback.DrainInto(_scheduler, LoadFeedback) && LoadFeedback is { } load)
+                {
+                    _options.Log(load.OnFallback
+                        ? $"edge: the cloud reports {load.QueueSeconds * 1000:0.#} ms of queueing (over {load.EnterSeconds * 1000:0.#} ms): answering on the edge with the full model, one frame in {load.ProbeEvery} still to the cloud"
+                        : $"edge: the cloud reports {load.QueueSeconds * 1000:0.#} ms of queueing (under {load.LeaveSeconds * 1000:0.#} ms): back to the cloud plan");
+                }
+
                 bool forward = false;
                 if (_plan.IsEdgeOnly)
                 {
                     _ledger.Complete(slot.FrameId, FrameDecision.EdgeOnly, ModelEvaluator.ArgMax(slot.Outputs[0].AsSpan<float>()), MonotonicClock.NowMicros);
+                }
+                else if (LoadFeedback is { } loaded && loaded.AnswerOnEdge() && _link.AnswerUnderLoad(slot))
+                {
+                    // The cloud's queue is long (docs/fleet.md §7): the full model answered on the edge.
                 }
                 else
                 {

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Coach.Engine.Online;
 
 namespace Coach.Transport.Edge;
 
@@ -32,6 +33,12 @@ public sealed partial class EdgePipeline
     // so session warm-up (first runs, arenas, the connection) does not inflate the per-frame figure of a short run.
     private long _cpuTicksAtWarm = -1;
 
+    /// <summary>The cloud's reported queueing and whether the edge is on its load fallback (docs/fleet.md §7); null when off.</summary>
+    public CloudLoadFeedback? LoadFeedback { get; }
+
+    /// <summary>Frames answered on the edge's full model while the cloud reported too much queueing.</summary>
+    public int LoadFallbackAnswers => _link.LoadFallbackAnswers;
+
     /// <param name="client">
     /// Connected client; null for an edge-only plan, or when the cloud could not be reached at start
     /// (then <paramref name="reconnect"/> is required: the edge answers locally and connects in the background).
@@ -64,6 +71,12 @@ public sealed partial class EdgePipeline
         _deviceClock = new EmulatedDeviceClock(options.EmulatedSlowdown);
         _packer = new RequestPacker(head, plan.IsCloudOnly, options.WantLogits, plan.WireCoding, plan.JpegQuality, plan.H264RateFactor);
         _link = new EdgeCloudLink(_ledger, source, _feedback, _packer, _deviceClock, options, !plan.IsEdgeOnly, client, fallback, reconnect);
+        if (options.CloudQueueFallback > TimeSpan.Zero && !plan.IsEdgeOnly && _link.HasFallback)
+        {
+            TimeSpan resume = options.CloudQueueResume > TimeSpan.Zero ? options.CloudQueueResume : options.CloudQueueFallback / 2;
+            LoadFeedback = new CloudLoadFeedback(options.CloudQueueFallback.TotalSeconds, resume.TotalSeconds, probeEvery: options.CloudQueueProbeEvery);
+        }
+
         _freeSlots = Channel.CreateBounded<HeadSlot>(new BoundedChannelOptions(head.Slots.Count) { SingleReader = true, SingleWriter = false });
         foreach (HeadSlot slot in head.Slots)
         {

@@ -84,5 +84,18 @@ public sealed record EdgeRunOptions
     /// <summary>Most requests outstanding at the cloud (also capped by the cloud's HelloAck).</summary>
     public int MaxInFlight { get; init; } = 256;
 
+    /// <summary>
+    /// Load feedback (docs/fleet.md §7): when the queueing the cloud reports in its Results, smoothed, exceeds this, the
+    /// edge answers frames with its full model (<see cref="Fallback"/>) and sends only a probe frame now and then, until
+    /// the queueing falls below <see cref="CloudQueueResume"/>. Zero = never (the default).
+    /// </summary>
+    public TimeSpan CloudQueueFallback { get; init; }
+
+    /// <summary>The reported queueing below which the edge returns to the cloud plan; zero = half of <see cref="CloudQueueFallback"/>.</summary>
+    public TimeSpan CloudQueueResume { get; init; }
+
+    /// <summary>On the load fallback, one frame in this many still goes to the cloud to learn its queueing.</summary>
+    public int CloudQueueProbeEvery { get; init; } = 8;
+
     public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
 }

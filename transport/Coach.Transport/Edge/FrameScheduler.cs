@@ -39,6 +39,11 @@ public interface IFrameScheduler
     void OnLoad(bool saturated)
     {
     }
+
+    /// <summary>The cloud's smoothed queueing per request, from its Results (docs/fleet.md §7); a scheduler may count it in T_c.</summary>
+    void OnCloudQueue(double seconds)
+    {
+    }
 }
 
 /// <summary>No online adaptation: every frame goes to the cloud at the plan's bits (the baselines' behaviour).</summary>

@@ -32,6 +32,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
     private readonly float[] _feature;
     private readonly int _bands;
     private double _edgeSeconds;
+    private double _cloudQueueSeconds;
     private long _bitSum;
     private bool _saturated = true;
 
@@ -151,7 +152,7 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
         if (_scheduler is null)
         {
             // Eq. 11 alone: Q_r is the plan's calibrated safe floor; raised only while frames queue (OnlineScheduler.Saturated).
-            int bits = _saturated ? OnlineScheduler.ChooseBits(_calibration.PlanBits, _calibration.MaxBits, _cost, Bandwidth.BytesPerSecond, Math.Max(_edgeSeconds, _cost.CloudSeconds)) : _calibration.PlanBits;
+            int bits = _saturated ? OnlineScheduler.ChooseBits(_calibration.PlanBits, _calibration.MaxBits, _cost, Bandwidth.BytesPerSecond, Math.Max(_edgeSeconds, _cost.CloudSeconds + _cloudQueueSeconds)) : _calibration.PlanBits;
             FramesSent++;
             _bitSum += bits;
             return SchedulingDecision.Send(bits);
@@ -190,6 +191,16 @@ public sealed class OnlineFrameScheduler : IFrameScheduler
     }
 
     public void OnTransferSample(long bytes, double seconds) => Bandwidth.AddSample(bytes, seconds);
+
+    /// <summary>The cloud's smoothed queueing (docs/fleet.md §7), part of T_c in eq. 11.</summary>
+    public void OnCloudQueue(double seconds)
+    {
+        _cloudQueueSeconds = seconds;
+        if (_scheduler is not null)
+        {
+            _scheduler.CloudQueueSeconds = seconds;
+        }
+    }
 
     /// <summary>Eq. 11 raises the bits above Q_r only while frames queue (<see cref="OnlineScheduler.Saturated"/>).</summary>
     public void OnLoad(bool saturated)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Coach.Engine.Online;
 
 namespace Coach.Transport.Edge;
 
@@ -15,26 +16,44 @@ internal sealed class SchedulerFeedback
 
     public void Transfer(long bytes, double seconds) => _items.Enqueue(new Item(Kind.Transfer, 0, 0, bytes, seconds));
 
+    /// <summary>The queueing one Result reported (docs/protocol.md §4.5).</summary>
+    public void CloudQueue(double seconds) => _items.Enqueue(new Item(Kind.CloudQueue, 0, 0, 0, seconds));
+
     /// <summary>Gives <paramref name="scheduler"/> everything queued so far, in arrival order.</summary>
-    public void DrainInto(IFrameScheduler scheduler)
+    /// <param name="load">The load feedback that reported queueing moves between the cloud plan and the fallback; null = none.</param>
+    /// <returns>Whether a report changed the plan (to the fallback or back).</returns>
+    public bool DrainInto(IFrameScheduler scheduler, CloudLoadFeedback? load = null)
     {
+        bool changed = false;
         while (_items.TryDequeue(out Item item))
         {
-            if (item.Type == Kind.CloudLabel)
+            switch (item.Type)
             {
-                scheduler.OnCloudLabel(item.FrameId, item.Label);
-            }
-            else
-            {
-                scheduler.OnTransferSample(item.Bytes, item.Seconds);
+                case Kind.CloudLabel:
+                    scheduler.OnCloudLabel(item.FrameId, item.Label);
+                    break;
+                case Kind.Transfer:
+                    scheduler.OnTransferSample(item.Bytes, item.Seconds);
+                    break;
+                default:
+                    if (load is not null)
+                    {
+                        changed |= load.Report(item.Seconds);
+                        scheduler.OnCloudQueue(load.QueueSeconds);
+                    }
+
+                    break;
             }
         }
+
+        return changed;
     }
 
     private enum Kind : byte
     {
         CloudLabel,
         Transfer,
+        CloudQueue,
     }
 
     private readonly record struct Item(Kind Type, int FrameId, int Label, long Bytes, double Seconds);
