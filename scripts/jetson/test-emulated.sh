@@ -57,9 +57,10 @@ say "3. selftest on the bundled model"
 "$here/emulate.sh" "$edge" selftest --model models/resnet-fm112.onnx --runs 5
 
 say "4. $frames-frame run against the x64 coach-cloud"
+# Layer cuts only (--input-codec none): what crosses is UAQ-packed, the arm64 code path this run is for.
 plan=$work/plan
 dist/linux-x64/coach plan --model models/resnet-fm112.onnx --edge-profile models/profiles/resnet-fm112.cpu.json \
-  --cloud-profile models/profiles/resnet-fm112.cpu.json --edge-slowdown 8 --bandwidth 10mbit --calib fixed:4 --out "$plan" >&2
+  --cloud-profile models/profiles/resnet-fm112.cpu.json --edge-slowdown 8 --bandwidth 10mbit --calib fixed:4 --input-codec none --out "$plan" >&2
 if grep -q '"method": *"edge"' "$plan/plan.json"; then die "the plan is edge-only: nothing would cross the link"; fi
 dist/linux-x64/coach-cloud serve --listen 127.0.0.1:0 --plans "$plan" --log-interval-s 0 >"$work/cloud.out" 2>"$work/cloud.err" &
 cloud_pid=$!

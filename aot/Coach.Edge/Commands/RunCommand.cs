@@ -153,7 +153,8 @@ internal static class RunCommand
             }
             catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or IOException
                 or System.Net.Sockets.SocketException or HandshakeRejectedException or Coach.Transport.Protocol.ProtocolViolationException or OrtException
-                or Coach.Engine.Deployment.EdgeConfigurationException or System.Security.Cryptography.CryptographicException)
+                or Coach.Engine.Deployment.EdgeConfigurationException or System.Security.Cryptography.CryptographicException
+                or DllNotFoundException)
             {
                 Console.Error.WriteLine($"coach-edge run: {e.Message}");
                 return 1;
