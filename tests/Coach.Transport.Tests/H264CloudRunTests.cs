@@ -122,13 +122,13 @@ public sealed class H264CloudRunTests : IAsyncLifetime
         await socket.ConnectAsync(_server.LocalEndPoint);
         var pipe = new Pipe();
         new HelloMessage { ClientId = $"edge-h264-{client}", PlanId = plan.Id, PlanHash = plan.PlanHash }.Write(pipe.Writer);
-        await socket.SendAsync(await Drain(pipe), SocketFlags.None);
+        await socket.SendAsync(await CodedFrameRequests.Drain(pipe), SocketFlags.None);
         for (int i = 0; i < units.Length; i++)
         {
-            WriteRequest(pipe.Writer, (ulong)i + 1, units[i]);
+            CodedFrameRequests.Write(pipe.Writer, (ulong)i + 1, TensorCompression.H264, units[i]);
         }
 
-        await socket.SendAsync(await Drain(pipe), SocketFlags.None);
+        await socket.SendAsync(await CodedFrameRequests.Drain(pipe), SocketFlags.None);
         var types = new List<FrameType>();
         var received = new ArrayBufferWriter<byte>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
@@ -157,44 +157,5 @@ public sealed class H264CloudRunTests : IAsyncLifetime
         }
 
         return types;
-    }
-
-    /// <summary>A request whose one tensor is the 112×112 frame as compression 4 with <paramref name="unit"/> as its data,
-    /// written field by field as docs/protocol.md §4.4 lays it out.</summary>
-    private static void WriteRequest(IBufferWriter<byte> output, ulong id, ReadOnlySpan<byte> unit)
-    {
-        int payloadLength = RequestHeader.Size + WireTensor.DescriptorSize(4) + unit.Length;
-        var frame = FrameBuilder.Begin(output, FrameType.Request, FrameFlags.None, payloadLength);
-        var w = new WireSpanWriter(frame.Payload);
-        w.WriteUInt64(id);
-        w.WriteInt64(0);
-        w.WriteInt64(0);
-        w.WriteUInt16(1);
-        w.WriteUInt16(0);
-        w.WriteUInt16(0);
-        w.WriteByte((byte)WireElementType.Float32);
-        w.WriteByte(8);
-        w.WriteByte((byte)TensorCompression.H264);
-        w.WriteByte(4);
-        w.WriteUInt16(0);
-        w.WriteSingle(1f / 255f);
-        w.WriteInt32(0);
-        foreach (int d in new[] { 1, 3, 112, 112 })
-        {
-            w.WriteInt32(d);
-        }
-
-        w.WriteInt32(unit.Length);
-        w.WriteBytes(unit);
-        frame.Complete(w.Position);
-    }
-
-    private static async Task<byte[]> Drain(Pipe pipe)
-    {
-        await pipe.Writer.FlushAsync();
-        ReadResult read = await pipe.Reader.ReadAsync();
-        byte[] bytes = read.Buffer.ToArray();
-        pipe.Reader.AdvanceTo(read.Buffer.End);
-        return bytes;
     }
 }

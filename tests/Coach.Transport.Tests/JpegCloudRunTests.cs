@@ -86,15 +86,15 @@ public sealed class JpegCloudRunTests : IAsyncLifetime
         await socket.ConnectAsync(_server.LocalEndPoint);
         var pipe = new Pipe();
         new HelloMessage { ClientId = $"edge-jpeg-{jpegSide}", PlanId = plan.Id, PlanHash = plan.PlanHash }.Write(pipe.Writer);
-        await socket.SendAsync(await Drain(pipe), SocketFlags.None);
+        await socket.SendAsync(await CodedFrameRequests.Drain(pipe), SocketFlags.None);
 
         using var codec = new Native.Imaging.TurboJpeg();
         var rgb = new byte[3 * jpegSide * jpegSide];
         new Random(jpegSide).NextBytes(rgb);
         var jpeg = new byte[Native.Imaging.TurboJpeg.MaxEncodedLength(jpegSide, jpegSide)];
         int length = codec.Encode(rgb, jpegSide, jpegSide, 80, jpeg);
-        WriteJpegRequest(pipe.Writer, jpeg.AsSpan(0, length));
-        await socket.SendAsync(await Drain(pipe), SocketFlags.None);
+        CodedFrameRequests.Write(pipe.Writer, 1, TensorCompression.Jpeg, jpeg.AsSpan(0, length));
+        await socket.SendAsync(await CodedFrameRequests.Drain(pipe), SocketFlags.None);
 
         var types = new List<FrameType>();
         var received = new ArrayBufferWriter<byte>();
@@ -124,45 +124,6 @@ public sealed class JpegCloudRunTests : IAsyncLifetime
         }
 
         return types;
-    }
-
-    /// <summary>A request whose one tensor is the 112×112 frame as compression 3 with <paramref name="jpeg"/> as its data,
-    /// written field by field as docs/protocol.md §4.4 lays it out (the writer itself only encodes frames of the right size).</summary>
-    private static void WriteJpegRequest(IBufferWriter<byte> output, ReadOnlySpan<byte> jpeg)
-    {
-        int payloadLength = RequestHeader.Size + WireTensor.DescriptorSize(4) + jpeg.Length;
-        var frame = FrameBuilder.Begin(output, FrameType.Request, FrameFlags.None, payloadLength);
-        var w = new WireSpanWriter(frame.Payload);
-        w.WriteUInt64(1);
-        w.WriteInt64(0);
-        w.WriteInt64(0);
-        w.WriteUInt16(1);
-        w.WriteUInt16(0);
-        w.WriteUInt16(0);
-        w.WriteByte((byte)WireElementType.Float32);
-        w.WriteByte(8);
-        w.WriteByte((byte)TensorCompression.Jpeg);
-        w.WriteByte(4);
-        w.WriteUInt16(0);
-        w.WriteSingle(1f / 255f);
-        w.WriteInt32(0);
-        foreach (int d in new[] { 1, 3, 112, 112 })
-        {
-            w.WriteInt32(d);
-        }
-
-        w.WriteInt32(jpeg.Length);
-        w.WriteBytes(jpeg);
-        frame.Complete(w.Position);
-    }
-
-    private static async Task<byte[]> Drain(Pipe pipe)
-    {
-        await pipe.Writer.FlushAsync();
-        ReadResult read = await pipe.Reader.ReadAsync();
-        byte[] bytes = read.Buffer.ToArray();
-        pipe.Reader.AdvanceTo(read.Buffer.End);
-        return bytes;
     }
 
     [Fact]
