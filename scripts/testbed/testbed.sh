@@ -24,76 +24,15 @@ EDGE_IF=coach-veth-e
 CLOUD_IF=coach-veth-c
 EDGE_ADDR=198.18.0.1
 CLOUD_ADDR=198.18.0.2
-# The edge's CPU group: cgroup v2 (cpu.max, JetPack 6 and current distributions) when the unified hierarchy
-# offers the cpu controller, else the v1 cpu controller (cpu.cfs_quota_us). COACH_CGROUP_MOUNT points the
-# script at another tree (tests use a fake one).
-CGROUP_MOUNT=${COACH_CGROUP_MOUNT:-/sys/fs/cgroup}
-cgroup_version() {
-  if [ -f "$CGROUP_MOUNT/cgroup.controllers" ] && grep -qw cpu "$CGROUP_MOUNT/cgroup.controllers"; then echo 2
-  elif [ -f "$CGROUP_MOUNT/cpu/cpu.cfs_quota_us" ]; then echo 1
-  else echo 0; fi
-}
-case "$(cgroup_version)" in
-  2) CGROUP=$CGROUP_MOUNT/coach-edge; CGROUP_PARENT=$CGROUP_MOUNT ;;
-  *) CGROUP=$CGROUP_MOUNT/cpu/coach-edge; CGROUP_PARENT=$CGROUP_MOUNT/cpu ;;
-esac
-# CFS takes quotas of at least 1 ms, so the finest throttling for a share p % of one core is a 1 ms quota per
-# (100/p) ms period (8 ms for a TX2-like 12.5 %). A short period keeps a saturated edge smoothly slowed; a frame that
-# finds a full quota after idling still runs up to 1 ms at full speed, which is why latency runs use
-# `coach-edge run --emulate-slowdown` outside the quota (`edge --no-quota`) instead.
-CPU_QUOTA_US=1000
+# shellcheck source=scripts/testbed/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CGROUP=$(cgroup_parent)/coach-edge
 dry_run=0
 
 usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 log() { printf 'testbed: %s\n' "$*" >&2; }
-run() {
-  if [ "$dry_run" = 1 ]; then printf '+ %s\n' "$*"; else "$@"; fi
-}
-need_root() {
-  if [ "$(id -u)" != 0 ] && [ "$dry_run" = 0 ]; then
-    log "needs root (network namespaces, tc and cgroups); run it with sudo, or use --dry-run to see the commands"
-    exit 1
-  fi
-}
 
-# tbf needs a burst of at least rate/HZ; 32 kbit is plenty up to ~100 Mbit/s with HZ=250+, and more is
-# given at high rates so the shaper, not the burst, sets the throughput.
-MIN_BURST=4096
-# tbf cannot send a queued packet larger than its burst: after a live rate change to a smaller burst, a
-# segmentation-offload packet queued under the old, larger one blocks the queue for good (measured here:
-# 20 -> 10 Mbit/s with a TCP stream running, nothing sent afterwards). Every packet is kept below the
-# smallest burst instead.
-GSO_MAX_SIZE=4000
-tbf_args() {
-  local rate=$1 bits burst
-  bits=$(rate_bits "$rate")
-  burst=$(( bits / 250 / 8 ))
-  [ "$burst" -lt "$MIN_BURST" ] && burst=$MIN_BURST
-  echo "rate $rate burst $burst latency 100ms"
-}
-
-rate_bits() {
-  local r=${1,,} n unit
-  n=${r%%[a-z]*}; unit=${r#"$n"}
-  case "$unit" in
-    kbit) echo $(( n * 1000 )) ;;
-    mbit) echo $(( n * 1000000 )) ;;
-    gbit) echo $(( n * 1000000000 )) ;;
-    bit|"") echo "$n" ;;
-    *) log "unknown rate unit in '$1' (use kbit, mbit or gbit, e.g. 10mbit)"; exit 2 ;;
-  esac
-}
-
-cmd_check() {
-  [ "$(id -u)" = 0 ] || { log "not root: kernel shaping unavailable"; return 1; }
-  command -v ip >/dev/null || { log "ip (iproute2) missing: apt-get install -y iproute2"; return 1; }
-  command -v tc >/dev/null || { log "tc (iproute2) missing: apt-get install -y iproute2"; return 1; }
-  [ "$(cgroup_version)" != 0 ] || { log "no CPU cgroup: neither cgroup v2 with the cpu controller at $CGROUP_MOUNT nor the v1 cpu controller at $CGROUP_MOUNT/cpu"; return 1; }
-  local probe="coach-probe-$$"
-  if ! ip netns add "$probe" 2>/dev/null; then log "cannot create network namespaces here"; return 1; fi
-  ip netns del "$probe"
-  return 0
-}
+cmd_check() { netns_check; }
 
 cmd_up() {
   local rate=10mbit edge_cpu=100 slowdown=0
@@ -135,26 +74,7 @@ cmd_up() {
     local period=10000 quota=$(( 100 * edge_cpu ))
     if [ "$edge_cpu" -lt 100 ]; then period=$(( CPU_QUOTA_US * 100 / edge_cpu )); quota=$CPU_QUOTA_US; fi
     if [ "$slowdown" -gt 1 ]; then period=$(( CPU_QUOTA_US * slowdown )); quota=$CPU_QUOTA_US; fi
-    if [ "$(cgroup_version)" = 2 ]; then
-      # The parent must hand the cpu controller to its children before the group has cpu.max.
-      if [ "$dry_run" = 1 ]; then
-        printf '+ echo +cpu > %s/cgroup.subtree_control\n+ mkdir -p %s\n+ echo "%s %s" > %s/cpu.max\n' "$CGROUP_PARENT" "$CGROUP" "$quota" "$period" "$CGROUP"
-      else
-        grep -qw cpu "$CGROUP_PARENT/cgroup.subtree_control" || echo +cpu > "$CGROUP_PARENT/cgroup.subtree_control"
-        mkdir -p "$CGROUP"
-        echo "$quota $period" > "$CGROUP/cpu.max"
-      fi
-      log "edge cpu quota: cgroup v2 cpu.max $quota/$period us"
-    elif [ "$dry_run" = 1 ]; then
-      printf '+ mkdir -p %s\n+ echo %s > %s/cpu.cfs_period_us\n+ echo %s > %s/cpu.cfs_quota_us\n' "$CGROUP" "$period" "$CGROUP" "$quota" "$CGROUP"
-    else
-      mkdir -p "$CGROUP"
-      # Period first when it grows, quota first when the period shrinks below the old quota: both must stay valid.
-      echo "$period" > "$CGROUP/cpu.cfs_period_us" 2>/dev/null || true
-      echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
-      echo "$period" > "$CGROUP/cpu.cfs_period_us"
-      log "edge cpu quota: cgroup v1 cpu.cfs_quota_us $quota/$period us"
-    fi
+    cpu_group_write "$CGROUP" "$quota" "$period"
   fi
   log "up: edge $EDGE_ADDR ($EDGE_NS, cpu ${edge_cpu}% of one core, slowdown ${slowdown}) <-> cloud $CLOUD_ADDR ($CLOUD_NS), $rate"
 }
@@ -208,13 +128,7 @@ cmd_down() {
   need_root
   if ip netns list 2>/dev/null | grep -qE "^$EDGE_NS\b"; then run ip netns del "$EDGE_NS"; fi
   if ip netns list 2>/dev/null | grep -qE "^$CLOUD_NS\b"; then run ip netns del "$CLOUD_NS"; fi
-  if [ -d "$CGROUP" ]; then
-    # Move any straggler back to the root group before removing the group.
-    if [ -f "$CGROUP/cgroup.procs" ] && [ "$dry_run" = 0 ]; then
-      while read -r pid; do echo "$pid" > "$CGROUP_PARENT/cgroup.procs" 2>/dev/null || true; done < "$CGROUP/cgroup.procs"
-    fi
-    run rmdir "$CGROUP" 2>/dev/null || true
-  fi
+  cpu_group_remove "$CGROUP"
   [ "$quiet" = quiet ] || log "down: removed namespaces, link and cgroup"
 }
 

@@ -63,6 +63,20 @@ internal sealed class ChildProcess : IAsyncDisposable
         };
     }
 
+    /// <summary>Starts a process described by <paramref name="startInfo"/> (for example one that a testbed wraps to run
+    /// inside a network namespace); its standard output and error are collected as for every child.</summary>
+    public static ChildProcess Start(string name, ProcessStartInfo startInfo, Action<string>? onStderrLine = null)
+    {
+        startInfo.RedirectStandardOutput = true;
+        startInfo.RedirectStandardError = true;
+        startInfo.UseShellExecute = false;
+        var child = new ChildProcess(name, startInfo, onStderrLine);
+        child._process.Start();
+        child._process.BeginOutputReadLine();
+        child._process.BeginErrorReadLine();
+        return child;
+    }
+
     /// <summary>Starts <paramref name="file"/>; when <paramref name="cpuGroup"/> is given the process joins that CPU cgroup before it executes.</summary>
     public static ChildProcess Start(string name, string file, IEnumerable<string> arguments, CpuQuotaGroup? cpuGroup = null, Action<string>? onStderrLine = null, IReadOnlyDictionary<string, string>? environment = null)
     {
@@ -106,11 +120,7 @@ internal sealed class ChildProcess : IAsyncDisposable
             }
         }
 
-        var child = new ChildProcess(name, info, onStderrLine);
-        child._process.Start();
-        child._process.BeginOutputReadLine();
-        child._process.BeginErrorReadLine();
-        return child;
+        return Start(name, info, onStderrLine);
     }
 
     public bool HasExited => _process.HasExited;

@@ -79,7 +79,8 @@ internal sealed class Testbed : IDisposable
         }
     }
 
-    private static (int Code, string Output) Run(string script, IEnumerable<string> args)
+    /// <summary>Runs a testbed script and returns its exit code with standard output and error together.</summary>
+    internal static (int Code, string Output) Run(string script, IEnumerable<string> args)
     {
         var info = new ProcessStartInfo(script) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in args)
