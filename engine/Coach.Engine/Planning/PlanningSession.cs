@@ -312,13 +312,20 @@ public static class PlanningSession
         }
 
         var modelPath = File.Exists(options.Model) ? options.Model : ModelCatalog.Get(options.Model).Path;
-        using var session = InferenceSession.Open(modelPath, new SessionSettings { Providers = [ExecutionProvider.Cpu], IntraOpThreads = 1 });
         if (codec == "h264" && frames is FrameSet bundled)
         {
             frames = CodecCalibration.CorrelatedStream(bundled, bundled.Count);
         }
 
-        var result = codec == "h264" ? CodecCalibration.H264(session, frames, options.Epsilon) : CodecCalibration.Jpeg(session, frames, options.Epsilon);
+        var calibrationFrames = frames;
+        var result = CodecCalibrationCache.LoadOrMeasure(codec, graph.Sha256, frames, options.Epsilon,
+            Path.Combine(ModelCatalog.RepositoryRoot, ".cache", "calibration"),
+            () =>
+            {
+                using var session = InferenceSession.Open(modelPath, new SessionSettings { Providers = [ExecutionProvider.Cpu], IntraOpThreads = 1 });
+                return codec == "h264" ? CodecCalibration.H264(session, calibrationFrames, options.Epsilon) : CodecCalibration.Jpeg(session, calibrationFrames, options.Epsilon);
+            },
+            out _);
         if (result.Chosen is null && !required)
         {
             return null;
